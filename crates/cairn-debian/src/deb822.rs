@@ -1,0 +1,1 @@
+//! deb822 control-file paragraphs (`Packages`, `Release`, `control`).

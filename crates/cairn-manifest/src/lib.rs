@@ -1,0 +1,1 @@
+//! The environment's manifest (`manifest.toml`) and lock (`manifest.lock`).

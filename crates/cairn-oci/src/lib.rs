@@ -1,0 +1,1 @@
+//! OCI images built from Debian packages.

@@ -1,0 +1,1 @@
+//! Activation, entrypoint and services.

@@ -1,0 +1,179 @@
+//! The content-addressed cache shared by every cairn command.
+//!
+//! Owns the cache layout (a versioned bucket per kind of entry, `CACHEDIR.TAG`
+//! at the root), inter-process file locks, and atomic writes (temp file in the
+//! same directory, then rename), so a reader never sees half an entry and a
+//! `kill -9` leaves at most a temp file behind. It knows nothing about Debian or
+//! OCI: callers choose keys and contents.
+
+mod atomic;
+mod hash;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use atomic::{AtomicFile, write_atomic};
+pub use hash::{HashingReader, HashingWriter, sha256_file, sha256_hex};
+
+/// Errors from the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cache I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot find a cache directory: set CAIRN_CACHE_DIR, XDG_CACHE_HOME or HOME")]
+    NoCacheDir,
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A kind of cache entry. The suffix is bumped whenever the entry format changes,
+/// so old caches are ignored rather than misread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Downloaded `.deb` files, named `<sha256>.deb`.
+    Debs,
+    /// Verified InRelease and Packages indices.
+    Indices,
+    /// Compressed OCI layers and their metadata, keyed by input digest.
+    Layers,
+    /// Extracted package trees, keyed by `.deb` sha256.
+    Unpacked,
+    /// Assembled root filesystems, keyed by lock hash.
+    Rootfs,
+    /// Built images (blobs, manifests) kept for `cairn push`.
+    Images,
+    /// Build artifacts, keyed by content hash.
+    Artifacts,
+}
+
+impl Bucket {
+    /// Directory name of this bucket under the cache root.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Bucket::Debs => "debs-v1",
+            Bucket::Indices => "indices-v1",
+            Bucket::Layers => "layers-v1",
+            Bucket::Unpacked => "unpacked-v1",
+            Bucket::Rootfs => "rootfs-v1",
+            Bucket::Images => "images-v1",
+            Bucket::Artifacts => "artifacts-v1",
+        }
+    }
+}
+
+/// Handle to the cache root.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by cairn.\n\
+# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+impl Store {
+    /// Opens (creating if needed) the cache at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
+        let root = root.into();
+        fs_err::create_dir_all(&root)?;
+        let tag = root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            write_atomic(&tag, |f| std::io::Write::write_all(f, CACHEDIR_TAG.as_bytes()))?;
+        }
+        Ok(Store { root })
+    }
+
+    /// Opens the cache named by `CAIRN_CACHE_DIR`, else `$XDG_CACHE_HOME/cairn`,
+    /// else `$HOME/.cache/cairn`.
+    pub fn from_env() -> Result<Store> {
+        Store::open(default_root()?)
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of `bucket`, created if missing.
+    pub fn bucket(&self, bucket: Bucket) -> Result<PathBuf> {
+        let dir = self.root.join(bucket.dir_name());
+        fs_err::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Where the `.deb` with this sha256 lives (whether or not it exists yet).
+    pub fn deb_path(&self, sha256: &str) -> Result<PathBuf> {
+        Ok(self.bucket(Bucket::Debs)?.join(format!("{sha256}.deb")))
+    }
+
+    /// Takes an exclusive lock on one entry of a bucket, so two processes never
+    /// build the same entry at once. Readers need no lock: entries appear by rename.
+    pub fn lock_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
+        let dir = self.bucket(bucket)?.join(".locks");
+        fs_err::create_dir_all(&dir)?;
+        let path = dir.join(format!("{key}.lock"));
+        let file = File::create(&path).map_err(|source| StoreError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+        file.lock()
+            .map_err(|source| StoreError::Lock { path, source })?;
+        Ok(EntryLock { _file: file })
+    }
+}
+
+/// Held while an entry is being produced; released on drop.
+#[derive(Debug)]
+pub struct EntryLock {
+    _file: File,
+}
+
+fn default_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CAIRN_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("cairn"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".cache").join("cairn")),
+        None => Err(StoreError::NoCacheDir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_writes_cachedir_tag_and_buckets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("c")).unwrap();
+        let tag = std::fs::read_to_string(store.root().join("CACHEDIR.TAG")).unwrap();
+        assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
+        let debs = store.bucket(Bucket::Debs).unwrap();
+        assert!(debs.ends_with("debs-v1") && debs.is_dir());
+        assert_eq!(
+            store.deb_path("ab").unwrap(),
+            store.root().join("debs-v1/ab.deb")
+        );
+    }
+
+    #[test]
+    fn entry_lock_is_exclusive_across_handles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let guard = store.lock_entry(Bucket::Layers, "k").unwrap();
+        let path = store.root().join("layers-v1/.locks/k.lock");
+        let other = File::open(&path).unwrap();
+        assert!(other.try_lock().is_err());
+        drop(guard);
+        assert!(other.try_lock().is_ok());
+    }
+}
