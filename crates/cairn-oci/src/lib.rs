@@ -1,1 +1,114 @@
-//! OCI images built from Debian packages.
+//! OCI images built from Debian packages, without a daemon or a base image.
+//!
+//! The pipeline, one module per step:
+//! - [`deb`]: read a `.deb` (ar + compressed tars), normalise its entries
+//!   (relative paths, merged `/usr`), and [`unpack_deb`] them safely.
+//! - [`layer`]: deterministic, cached, per-package (or per-group) layers.
+//! - [`group`]: which packages share a layer when there are too many.
+//! - [`image`]: the image config and manifest.
+//! - [`archive`]: the hybrid OCI + `docker load` archive and the OCI directory.
+//! - [`runtime`]: piping an archive into `docker load` / `podman load`.
+//!
+//! It knows nothing about manifests or the Debian archive: callers pass plain
+//! data (paths of locked `.deb` files, names, versions).
+
+pub mod archive;
+pub mod deb;
+pub mod group;
+pub mod image;
+pub mod layer;
+pub mod runtime;
+mod tree;
+mod unpack;
+
+use std::path::PathBuf;
+
+pub use archive::{ArchiveFormat, write_archive, write_oci_dir};
+pub use deb::{ControlFiles, DebEntry, EntryKind, MERGED_USR_DIRS, read_control, visit_data};
+pub use group::{PackageNode, plan_layers};
+pub use image::{Image, ImageRef, ImageSpec, RuntimeConfig, build_image};
+pub use layer::{
+    BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,
+    build_custom_layer, build_group_layer, build_layers, build_package_layer,
+    merged_usr_symlinks,
+};
+pub use runtime::{ContainerRuntime, detect_runtime, load_into};
+pub use unpack::unpack_deb;
+
+/// Errors from reading packages, building layers and images, and loading them.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error("cannot read {deb}: {source}")]
+    ReadDeb {
+        deb: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{deb} is not a valid Debian package: {reason}")]
+    InvalidDeb { deb: PathBuf, reason: String },
+    #[error(
+        "{deb}: member '{member}' uses a compression cairn cannot read (it reads gzip, xz, zstd and plain tar)"
+    )]
+    UnsupportedCompression { deb: PathBuf, member: String },
+    #[error("{deb}: entry '{entry}' is unsafe: {reason}; refusing to use this package")]
+    UnsafeEntry {
+        deb: PathBuf,
+        entry: String,
+        reason: String,
+    },
+    #[error("layer '{layer}': hardlink '{path}' points to '{target}', which is not in the layer")]
+    BrokenHardlink {
+        layer: String,
+        path: String,
+        target: String,
+    },
+    #[error("invalid custom layer entry '{path}': {reason}")]
+    InvalidCustomEntry { path: String, reason: String },
+    #[error("layer cache entry {path} is unreadable ({source}); delete it and retry")]
+    CorruptCache {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("layer blob {path} has {actual} bytes but {expected} were recorded; delete it and retry")]
+    BlobSizeMismatch {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("cannot serialise the image {what}: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid image reference '{reference}': {reason}")]
+    InvalidReference { reference: String, reason: String },
+    #[error("image spec: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
+    #[error("cannot run '{program}': {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("'{program} load' failed ({status}): {stderr}")]
+    LoadFailed {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("'{program} load' succeeded but did not say which image it loaded: {stdout}")]
+    LoadedRefMissing { program: String, stdout: String },
+    #[error(
+        "no container engine answered: install and start docker or podman, or write the image to a file with --output"
+    )]
+    NoRuntime,
+}
+
+/// Result with [`OciError`].
+pub type Result<T, E = OciError> = std::result::Result<T, E>;

@@ -1,0 +1,302 @@
+//! Command-line definitions (clap derive). General options are global and go
+//! before the subcommand, as in flox: `cairn -v install hello`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Declare a Debian-based environment once; activate it, run its services, ship it as an OCI image",
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that apply to every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More output: -v for debug, -vv for trace
+    #[arg(short, long, action = clap::ArgAction::Count, global = false, env = "CAIRN_VERBOSE")]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = false, env = "CAIRN_QUIET")]
+    pub quiet: bool,
+    /// Never draw progress bars (also when CI is set)
+    #[arg(long, global = false, env = "CAIRN_NO_PROGRESS")]
+    pub no_progress: bool,
+    /// When to use colour
+    #[arg(long, value_enum, default_value = "auto", env = "CAIRN_COLOR")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where the environment lives.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DirArg {
+    /// Directory containing the environment (default: $CAIRN_ENV, or the current directory and its parents)
+    #[arg(short = 'd', long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new environment in DIR/.cairn/env
+    Init(InitArgs),
+    /// Add packages to the environment, resolve and lock them
+    #[command(visible_alias = "i")]
+    Install(InstallArgs),
+    /// Remove packages from the environment
+    #[command(visible_aliases = ["rm", "remove"])]
+    Uninstall(UninstallArgs),
+    /// List the environment's locked packages
+    #[command(visible_alias = "l")]
+    List(ListArgs),
+    /// Search the archive for packages by name or description
+    Search(SearchArgs),
+    /// Show the versions of a package available in the archive
+    Show(ShowArgs),
+    /// Re-resolve against the current archive and print what changed
+    Upgrade(UpgradeArgs),
+    /// Edit the manifest in $EDITOR (or apply a file), validating before saving
+    Edit(EditArgs),
+    /// Export the environment as an OCI image
+    Containerize(ContainerizeArgs),
+    /// Run a shell or a command inside the activated environment
+    Activate(ActivateArgs),
+    /// Start, stop and inspect the environment's services
+    #[command(subcommand)]
+    Services(ServicesCommand),
+    /// Print shell completions for SHELL
+    Completions(CompletionsArgs),
+    /// Write man pages into DIR
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
+    /// The in-image entrypoint (used by images built with `cairn containerize`)
+    #[command(hide = true)]
+    Entrypoint(EntrypointArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Environment name (default: the directory's name)
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Packages, optionally with a version constraint: `python3`, `hello=2.10-3`, `python3=>=3.11`
+    #[arg(required = true, value_name = "PKG[=VERSION]")]
+    pub packages: Vec<String>,
+    /// Install id to use in the manifest (only with a single package)
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Install ids or package names
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Only the packages you asked for
+    #[arg(long)]
+    pub requested: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    pub term: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many results
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub package: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Only these packages (default: all)
+    pub packages: Vec<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Replace the manifest with this file (validated first)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Runtime {
+    Docker,
+    Podman,
+}
+
+impl Runtime {
+    pub fn program(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Podman => "podman",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// OCI layout plus Docker's manifest.json: loads everywhere (default)
+    DockerArchive,
+    /// OCI image layout in a tar
+    OciArchive,
+    /// OCI image layout in a directory
+    OciDir,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerizeArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Write the image to FILE (`-` for stdout) instead of loading it into a runtime
+    #[arg(short = 'f', long = "file", value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// Load the image into this runtime
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
+    /// Image tag (default: [containerize] tag, or `latest`)
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Build the named container from [containers.NAME]
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Archive format for -f
+    #[arg(long, value_enum)]
+    pub format: Option<ArchiveFormat>,
+    /// Layer compression
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Also start the environment's services
+    #[arg(long)]
+    pub start_services: bool,
+    /// Command to run (default: an interactive shell)
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServicesCommand {
+    /// Start services (default: all)
+    Start(ServiceNames),
+    /// Stop services (default: all)
+    Stop(ServiceNames),
+    /// Restart services (default: all)
+    Restart(ServiceNames),
+    /// Show the state of each service
+    Status(ServicesStatusArgs),
+    /// Print a service's log
+    Logs(ServicesLogsArgs),
+    /// Run the supervisor loop (started by `services start`)
+    #[command(name = "_supervise", hide = true)]
+    Supervise(ServiceNames),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceNames {
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ServicesStatusArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ServicesLogsArgs {
+    pub name: String,
+    /// Keep printing as the log grows
+    #[arg(short, long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpagesArgs {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EntrypointArgs {
+    /// The command to run (the image's Cmd or `docker run` arguments)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
+}

@@ -1,0 +1,270 @@
+//! `cairn containerize`: the locked environment as an OCI image, one layer per
+//! package plus a small top layer, written to a file, stdout, or a runtime.
+
+mod top_layer;
+mod users;
+
+use crate::cli::{ArchiveFormat, CompressionArg, ContainerizeArgs, Runtime};
+use crate::environment::Environment;
+use crate::{locking, output};
+use cairn_manifest::{LockedPackage, Manifest};
+use cairn_oci::{BuiltLayer, Compression, LayerInput, LayerOptions};
+use cairn_store::Store;
+use miette::{IntoDiagnostic, Result, miette};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What to build: the environment, its lock and the chosen options.
+pub struct BuildPlan {
+    pub env: Environment,
+    pub manifest: Manifest,
+    pub packages: Vec<LockedPackage>,
+    pub name: String,
+    pub tag: String,
+    pub epoch: i64,
+    pub max_layers: usize,
+    pub compression: Compression,
+    pub container: Option<String>,
+}
+
+pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
+    let stdout_target = args.file.as_deref() == Some(Path::new("-"));
+    if stdout_target && std::io::stdout().is_terminal() {
+        return Err(miette!(
+            help = "pipe it: `cairn containerize -f - | docker load`",
+            "refusing to write an image archive to a terminal"
+        ));
+    }
+    let plan = plan(&args)?;
+    let store = locking::open_store()?;
+    let image = build_image(&store, &plan)?;
+    let reference = format!("{}:{}", plan.name, plan.tag);
+    match (&args.file, args.runtime) {
+        (Some(path), _) if stdout_target => {
+            let _ = path;
+            write_to_stdout(&store, &image, &args)?;
+        }
+        (Some(path), _) => write_to_file(&store, &image, path, &args)?,
+        (None, runtime) => load_or_write(&store, &image, runtime, &plan)?,
+    }
+    tracing::debug!("built {reference}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
+    let env = Environment::find(&args.dir)?;
+    let manifest = env.load_manifest()?;
+    let lock = env.load_lock()?;
+    if !lock.is_fresh_for(&manifest) {
+        return Err(miette!(
+            help = "run `cairn upgrade` (or `cairn install`) to re-lock",
+            "manifest.lock is out of date with manifest.toml"
+        ));
+    }
+    let system = manifest
+        .systems_or_host()
+        .into_iter()
+        .next()
+        .ok_or_else(|| miette!("no system in [options] systems"))?;
+    let packages: Vec<LockedPackage> = lock.packages_for(&system).into_iter().cloned().collect();
+    let cz = &manifest.containerize;
+    let name = cz
+        .name
+        .clone()
+        .or_else(|| manifest.name.clone())
+        .unwrap_or_else(|| env.default_name());
+    let compression = match args.compression {
+        Some(CompressionArg::Zstd) => Compression::Zstd,
+        Some(CompressionArg::Gzip) => Compression::Gzip,
+        None => cz.compression.map(compression_from).unwrap_or(Compression::Gzip),
+    };
+    Ok(BuildPlan {
+        epoch: source_date_epoch(&lock)?,
+        tag: args.tag.clone().or_else(|| cz.tag.clone()).unwrap_or_else(|| "latest".into()),
+        max_layers: cz.max_layers.unwrap_or(100),
+        container: args.container.clone(),
+        name: image_name(&name),
+        env,
+        manifest,
+        packages,
+        compression,
+    })
+}
+
+fn compression_from(c: cairn_manifest::Compression) -> Compression {
+    match c {
+        cairn_manifest::Compression::Gzip => Compression::Gzip,
+        cairn_manifest::Compression::Zstd => Compression::Zstd,
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` when set, else the newest archive date in the lock.
+fn source_date_epoch(lock: &cairn_manifest::Lock) -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
+            miette!(help = "use seconds since 1970, e.g. 1700000000", "SOURCE_DATE_EPOCH='{v}' is not a number")
+        }),
+        _ => Ok(lock.source_date_epoch()),
+    }
+}
+
+/// Image names are lowercase; environment names may not be.
+fn image_name(name: &str) -> String {
+    let cleaned: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-/".contains(c) { c } else { '-' })
+        .collect();
+    cleaned.trim_matches(['-', '.', '_']).to_string()
+}
+
+/// Everything the archive writers need.
+pub struct BuiltImage {
+    pub image: cairn_oci::Image,
+    pub layers: Vec<BuiltLayer>,
+}
+
+fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
+    let debs = deb_paths(store, &plan.packages)?;
+    let inputs: Vec<LayerInput> = plan
+        .packages
+        .iter()
+        .zip(&debs)
+        .map(|(p, path)| LayerInput {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            deb_path: path.clone(),
+            deb_sha256: p.sha256.clone(),
+        })
+        .collect();
+    let opts = LayerOptions {
+        compression: plan.compression,
+        mtime_clamp: explicit_clamp()?,
+    };
+    let groups = layer_groups(plan);
+    let mut layers = cairn_oci::build_grouped_layers(store, &inputs, &groups, &opts)
+        .map_err(|e| miette!("{e}"))?;
+    layers.push(top_layer::build_binary_layer(store, plan)?);
+    layers.push(top_layer::build(store, plan, &inputs)?);
+    let spec = top_layer::image_spec(plan)?;
+    let image = cairn_oci::Image::new(&spec, &layers).map_err(|e| miette!("{e}"))?;
+    output::status(format!(
+        "✓ built {}:{} ({} layers, {} packages)",
+        plan.name,
+        plan.tag,
+        layers.len(),
+        plan.packages.len()
+    ));
+    Ok(BuiltImage { image, layers })
+}
+
+/// Package layers keep the .deb's own mtimes unless SOURCE_DATE_EPOCH is set,
+/// so a package's layer is the same in every environment (see the README).
+fn explicit_clamp() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| miette!("SOURCE_DATE_EPOCH='{v}' is not a number")),
+        _ => Ok(None),
+    }
+}
+
+/// Groups packages into at most `max-layers − 2` layers (the last two hold
+/// cairn itself and the environment), most depended-upon first.
+fn layer_groups(plan: &BuildPlan) -> Vec<Vec<usize>> {
+    let nodes: Vec<cairn_oci::PackageNode> = plan
+        .packages
+        .iter()
+        .map(|p| cairn_oci::PackageNode {
+            name: p.name.clone(),
+            depends: p.depends.clone(),
+        })
+        .collect();
+    cairn_oci::plan_layers(&nodes, plan.max_layers.saturating_sub(1).max(2))
+}
+
+/// The cached .deb for each package, downloading only those not yet cached.
+fn deb_paths(store: &Store, packages: &[LockedPackage]) -> Result<Vec<PathBuf>> {
+    let missing: Vec<&LockedPackage> = packages
+        .iter()
+        .filter(|p| store.deb_path(&p.sha256).map(|d| !d.is_file()).unwrap_or(true))
+        .collect();
+    if !missing.is_empty() {
+        locking::fetch_debs(store, &missing)?;
+    }
+    packages
+        .iter()
+        .map(|p| store.deb_path(&p.sha256).into_diagnostic())
+        .collect()
+}
+
+fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {
+    match args.format.unwrap_or(ArchiveFormat::DockerArchive) {
+        ArchiveFormat::DockerArchive => cairn_oci::ArchiveFormat::Hybrid,
+        ArchiveFormat::OciArchive => cairn_oci::ArchiveFormat::OciArchive,
+        ArchiveFormat::OciDir => cairn_oci::ArchiveFormat::OciDir,
+    }
+}
+
+fn write_to_stdout(store: &Store, image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
+    let format = archive_format(args);
+    if format == cairn_oci::ArchiveFormat::OciDir {
+        return Err(miette!("--format oci-dir needs a directory: use -f DIR"));
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    cairn_oci::write_archive(store, &image.image, &image.layers, format, &mut out)
+        .map_err(|e| miette!("{e}"))?;
+    out.flush().into_diagnostic()
+}
+
+fn write_to_file(store: &Store, image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
+    let format = archive_format(args);
+    if format == cairn_oci::ArchiveFormat::OciDir {
+        cairn_oci::write_oci_dir(store, &image.image, &image.layers, path)
+            .map_err(|e| miette!("{e}"))?;
+    } else {
+        let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
+        {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+            cairn_oci::write_archive(store, &image.image, &image.layers, format, &mut out)
+                .map_err(|e| miette!("{e}"))?;
+            out.flush().into_diagnostic()?;
+        }
+        file.commit().into_diagnostic()?;
+    }
+    output::status(format!("✓ wrote {}", path.display()));
+    Ok(())
+}
+
+fn load_or_write(
+    store: &Store,
+    image: &BuiltImage,
+    runtime: Option<Runtime>,
+    plan: &BuildPlan,
+) -> Result<()> {
+    let program = match runtime {
+        Some(r) => Some(r.program().to_string()),
+        None => cairn_oci::detect_runtime(),
+    };
+    let Some(program) = program else {
+        let path = PathBuf::from(format!("{}-container.tar", plan.name.replace('/', "-")));
+        output::status("no docker or podman found on PATH; writing an archive instead");
+        let mut file = cairn_store::AtomicFile::create(&path).into_diagnostic()?;
+        cairn_oci::write_archive(store, &image.image, &image.layers, cairn_oci::ArchiveFormat::Hybrid, &mut file)
+            .map_err(|e| miette!("{e}"))?;
+        file.commit().into_diagnostic()?;
+        output::status(format!("✓ wrote {}", path.display()));
+        return Ok(());
+    };
+    let loaded = cairn_oci::load_into(&program, |w| {
+        cairn_oci::write_archive(store, &image.image, &image.layers, cairn_oci::ArchiveFormat::Hybrid, w)
+    })
+    .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
+    output::status(format!("✓ loaded into {program}:"));
+    println!("{loaded}");
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The image's own files: cairn's entrypoint binary (a layer of its own, shared
+//! by every image built with the same cairn), and the small top layer with
+//! users, dpkg metadata for scanners, the manifest, the lock and activation data.
+
+use super::BuildPlan;
+use crate::activation::activation_for;
+use cairn_oci::{BuiltLayer, CustomEntry, ImageSpec, LayerInput, LayerOptions, RuntimeConfig};
+use cairn_store::Store;
+use miette::{IntoDiagnostic, Result, miette};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where cairn lives inside images.
+pub const CAIRN_BIN: &str = "/opt/cairn/bin/cairn";
+const IMAGE_PATH: &str = "/opt/cairn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The layer holding cairn itself, cached by the binary's content.
+pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer> {
+    let exe = entrypoint_binary()?;
+    let entries = vec![
+        CustomEntry::dir("opt", 0o755),
+        CustomEntry::dir("opt/cairn", 0o755),
+        CustomEntry::dir("opt/cairn/bin", 0o755),
+        CustomEntry::file_from_path(&CAIRN_BIN[1..], 0o755, exe),
+    ];
+    cairn_oci::build_custom_layer(store, "cairn entrypoint", entries, &options(plan))
+        .map_err(|e| miette!("{e}"))
+}
+
+/// The small last layer.
+pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<BuiltLayer> {
+    let mut entries = base_entries();
+    entries.extend(user_entries(plan)?);
+    entries.extend(dpkg_entries(inputs)?);
+    entries.extend(env_entries(plan)?);
+    cairn_oci::build_custom_layer(store, "cairn environment", entries, &options(plan))
+        .map_err(|e| miette!("{e}"))
+}
+
+fn options(plan: &BuildPlan) -> LayerOptions {
+    LayerOptions {
+        compression: plan.compression,
+        mtime_clamp: Some(plan.epoch.max(0) as u64),
+    }
+}
+
+/// cairn copies itself when it is static; a dynamic build can name a static one.
+fn entrypoint_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CAIRN_ENTRYPOINT_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().into_diagnostic()?;
+    let bytes = fs_err::read(&exe).into_diagnostic()?;
+    if has_interpreter(&bytes) {
+        return Err(miette!(
+            help = "build cairn from the repository (its .cargo/config.toml links statically), or set CAIRN_ENTRYPOINT_BIN to a static cairn",
+            "{} is dynamically linked and cannot run inside an image without a libc",
+            exe.display()
+        ));
+    }
+    Ok(exe)
+}
+
+/// Whether an ELF64 file has a PT_INTERP header, i.e. needs a dynamic loader.
+fn has_interpreter(elf: &[u8]) -> bool {
+    let read = |off: usize, len: usize| elf.get(off..off + len);
+    let (Some(phoff), Some(entsize), Some(num)) = (read(0x20, 8), read(0x36, 2), read(0x38, 2))
+    else {
+        return false;
+    };
+    let phoff = u64::from_le_bytes(phoff.try_into().unwrap_or_default()) as usize;
+    let entsize = u16::from_le_bytes(entsize.try_into().unwrap_or_default()) as usize;
+    let num = u16::from_le_bytes(num.try_into().unwrap_or_default()) as usize;
+    (0..num).any(|i| {
+        read(phoff + i * entsize, 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) == 3)
+    })
+}
+
+/// Merged-/usr symlinks and the directories every image has.
+fn base_entries() -> Vec<CustomEntry> {
+    let mut entries = vec![CustomEntry::dir("usr", 0o755)];
+    for dir in ["bin", "sbin", "lib", "lib64"] {
+        entries.push(CustomEntry::symlink(dir, &format!("usr/{dir}")));
+    }
+    for (dir, mode) in [
+        ("etc", 0o755),
+        ("tmp", 0o1777),
+        ("var", 0o755),
+        ("var/tmp", 0o1777),
+        ("root", 0o700),
+        ("home", 0o755),
+        ("run", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("dev", 0o755),
+    ] {
+        entries.push(CustomEntry::dir(dir, mode));
+    }
+    entries
+}
+
+/// /etc/passwd and /etc/group with root, nobody and the configured user.
+fn user_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
+    let mut passwd = String::from(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    );
+    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
+    let mut entries = Vec::new();
+    if let Some(user) = plan.manifest.containerize.config.user.as_ref() {
+        let account = super::users::account_for(user);
+        if let Some(line) = account.passwd_line() {
+            passwd.push_str(&line);
+        }
+        if let Some(line) = account.group_line() {
+            group.push_str(&line);
+        }
+        if account.uid != 0 {
+            entries.push(CustomEntry::owned_dir(&account.home[1..], 0o755, account.uid, account.gid));
+        }
+    }
+    entries.push(CustomEntry::file("etc/passwd", 0o644, passwd.into_bytes()));
+    entries.push(CustomEntry::file("etc/group", 0o644, group.into_bytes()));
+    Ok(entries)
+}
+
+/// `/var/lib/dpkg/status.d/<pkg>` (+ `.md5sums`), the distroless layout that
+/// trivy, grype and syft read.
+fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
+    let mut entries = vec![
+        CustomEntry::dir("var/lib", 0o755),
+        CustomEntry::dir("var/lib/dpkg", 0o755),
+        CustomEntry::dir("var/lib/dpkg/status.d", 0o755),
+    ];
+    for input in inputs {
+        let control = cairn_oci::read_control(&input.deb_path).map_err(|e| miette!("{e}"))?;
+        let base = format!("var/lib/dpkg/status.d/{}", input.name);
+        let mut text = control.control;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        entries.push(CustomEntry::file(&base, 0o644, text.into_bytes()));
+        if let Some(md5) = control.md5sums {
+            entries.push(CustomEntry::file(&format!("{base}.md5sums"), 0o644, md5.into_bytes()));
+        }
+    }
+    Ok(entries)
+}
+
+/// The manifest, lock and activation data under /opt/cairn/env, plus the
+/// working directory and volumes owned by the configured user.
+fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
+    let manifest = fs_err::read(plan.env.manifest_path()).into_diagnostic()?;
+    let lock = fs_err::read(plan.env.lock_path()).into_diagnostic()?;
+    let activation = activation_for(&plan.manifest, &plan.name, plan.container.as_deref());
+    let activation = serde_json::to_vec_pretty(&activation).into_diagnostic()?;
+    let mut entries = vec![
+        CustomEntry::dir("opt", 0o755),
+        CustomEntry::dir("opt/cairn", 0o755),
+        CustomEntry::dir("opt/cairn/env", 0o755),
+        CustomEntry::file("opt/cairn/env/manifest.toml", 0o644, manifest),
+        CustomEntry::file("opt/cairn/env/manifest.lock", 0o644, lock),
+        CustomEntry::file("opt/cairn/env/activation.json", 0o644, activation),
+    ];
+    let config = &plan.manifest.containerize.config;
+    let (uid, gid) = config
+        .user
+        .as_ref()
+        .map(|u| {
+            let a = super::users::account_for(u);
+            (a.uid, a.gid)
+        })
+        .unwrap_or((0, 0));
+    let owned = config.working_dir.iter().chain(config.volumes.iter());
+    for dir in owned {
+        for parent in super::users::parents(dir) {
+            entries.push(CustomEntry::dir(&parent, 0o755));
+        }
+        entries.push(CustomEntry::owned_dir(dir.trim_start_matches('/'), 0o755, uid, gid));
+    }
+    Ok(entries)
+}
+
+/// The OCI config: cairn's entrypoint, `[vars]` and PATH in Env, and the
+/// `[containerize.config]` fields.
+pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
+    let config = &plan.manifest.containerize.config;
+    let mut env = vec![format!("PATH={IMAGE_PATH}")];
+    env.extend(plan.manifest.vars.iter().map(|(k, v)| format!("{k}={v}")));
+    if let Some(name) = &plan.container {
+        env.push(format!("CAIRN_CONTAINER={name}"));
+    }
+    let labels: BTreeMap<String, String> = config.labels.clone().into_iter().collect();
+    Ok(ImageSpec {
+        name: plan.name.clone(),
+        tag: plan.tag.clone(),
+        architecture: "amd64".to_string(),
+        os: "linux".to_string(),
+        created_epoch: plan.epoch,
+        config: RuntimeConfig {
+            user: config.user.as_ref().map(|u| u.to_string()),
+            exposed_ports: config.exposed_ports.iter().map(|p| p.to_string()).collect(),
+            env,
+            entrypoint: vec![CAIRN_BIN.to_string(), "entrypoint".to_string(), "--".to_string()],
+            cmd: config.cmd.clone(),
+            volumes: config.volumes.clone(),
+            working_dir: config.working_dir.clone(),
+            labels,
+            stop_signal: config.stop_signal.as_ref().map(|s| s.to_string()),
+        },
+    })
+}

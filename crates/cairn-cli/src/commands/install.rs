@@ -1,0 +1,154 @@
+//! `cairn install` and `cairn uninstall`: edit `[install]` keeping the user's
+//! formatting, re-lock, fetch, and only then write both files.
+
+use crate::cli::{InstallArgs, UninstallArgs};
+use crate::environment::Environment;
+use crate::{locking, output};
+use cairn_manifest::{Lock, Manifest, ManifestDoc};
+use miette::{IntoDiagnostic, Result, miette};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+pub fn run(args: InstallArgs) -> Result<ExitCode> {
+    let env = Environment::find(&args.dir)?;
+    if args.id.is_some() && args.packages.len() != 1 {
+        return Err(miette!("--id needs exactly one package"));
+    }
+    let mut doc = ManifestDoc::open(&env.manifest_path()).map_err(miette::Report::new)?;
+    let mut added = Vec::new();
+    for spec in &args.packages {
+        let (pkg, version) = split_spec(spec)?;
+        let id = args.id.clone().unwrap_or_else(|| pkg.to_string());
+        doc.add_package(&id, pkg, version);
+        added.push(pkg.to_string());
+    }
+    let text = doc.to_string();
+    let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
+    let lock = lock_and_fetch(&env, &manifest)?;
+    env.save(Some(&text), &lock)?;
+    for pkg in added {
+        output::status(format!(
+            "✓ '{pkg}' installed to environment '{}'",
+            manifest_name(&manifest, &env)
+        ));
+    }
+    output::status(format!("  {} packages locked", lock.packages.len()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hello=2.10-3` → (`hello`, Some(`2.10-3`)); `python3=>=3.11` keeps the operator.
+fn split_spec(spec: &str) -> Result<(&str, Option<&str>)> {
+    let (pkg, version) = match spec.split_once('=') {
+        Some((p, v)) => (p, Some(v.trim())),
+        None => (spec, None),
+    };
+    let valid_name = !pkg.is_empty()
+        && pkg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    if !valid_name {
+        return Err(miette!(
+            help = "Debian package names use lowercase letters, digits and + - .",
+            "invalid package name '{pkg}'"
+        ));
+    }
+    if version == Some("") {
+        return Err(miette!(
+            help = "write PKG=VERSION, e.g. hello=2.10-3 or 'python3=>=3.11'",
+            "empty version constraint in '{spec}'"
+        ));
+    }
+    Ok((pkg, version))
+}
+
+/// Resolves the manifest and fetches every locked `.deb`, verified.
+pub fn lock_and_fetch(env: &Environment, manifest: &Manifest) -> Result<Lock> {
+    let store = locking::open_store()?;
+    let lock = locking::resolve_lock(manifest, &env.env_dir, &store)?;
+    let all: Vec<_> = lock.packages.iter().collect();
+    locking::fetch_debs(&store, &all)?;
+    Ok(lock)
+}
+
+pub fn manifest_name(manifest: &Manifest, env: &Environment) -> String {
+    manifest.name.clone().unwrap_or_else(|| env.default_name())
+}
+
+pub fn run_uninstall(args: UninstallArgs) -> Result<ExitCode> {
+    let env = Environment::find(&args.dir)?;
+    let mut doc = ManifestDoc::open(&env.manifest_path()).map_err(miette::Report::new)?;
+    for name in &args.packages {
+        if !doc.remove_package(name) {
+            let manifest = env.load_manifest()?;
+            let installed: Vec<_> = manifest.install.keys().cloned().collect();
+            return Err(miette!(
+                help = format!("installed: {}", installed.join(", ")),
+                "package '{name}' is not installed in this environment"
+            ));
+        }
+    }
+    let text = doc.to_string();
+    let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
+    let lock = match env.load_lock() {
+        Ok(old) => prune_lock(&old, &manifest),
+        Err(_) => lock_and_fetch(&env, &manifest)?,
+    };
+    env.save(Some(&text), &lock)?;
+    for name in &args.packages {
+        output::status(format!(
+            "✓ '{name}' uninstalled from environment '{}'",
+            manifest_name(&manifest, &env)
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Drops packages no longer reachable from a remaining request, keeping every
+/// other version exactly as locked (uninstall never upgrades).
+fn prune_lock(old: &Lock, manifest: &Manifest) -> Lock {
+    let requested: BTreeSet<&str> = manifest.install.values().map(|e| e.pkg.as_str()).collect();
+    let mut lock = Lock {
+        manifest_hash: manifest.resolution_hash(),
+        archives: old.archives.clone(),
+        ..Lock::default()
+    };
+    let systems: BTreeSet<&str> = old.packages.iter().map(|p| p.system.as_str()).collect();
+    for system in systems {
+        let by_name: BTreeMap<&str, _> = old
+            .packages
+            .iter()
+            .filter(|p| p.system == system)
+            .map(|p| (p.name.as_str(), p))
+            .collect();
+        let mut required_by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for root in by_name.keys().filter(|n| requested.contains(*n)) {
+            let mut stack = vec![*root];
+            while let Some(name) = stack.pop() {
+                let Some(pkg) = by_name.get(name) else { continue };
+                if required_by.entry(name).or_default().insert(root.to_string()) {
+                    stack.extend(pkg.depends.iter().map(String::as_str));
+                }
+            }
+        }
+        for (name, roots) in required_by {
+            let mut pkg = by_name[name].clone();
+            pkg.requested = requested.contains(name);
+            pkg.required_by = roots.into_iter().collect();
+            lock.packages.push(pkg);
+        }
+    }
+    lock.normalize();
+    lock
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_spec_keeps_operators() {
+        assert_eq!(split_spec("hello").unwrap(), ("hello", None));
+        assert_eq!(split_spec("hello=2.10-3").unwrap(), ("hello", Some("2.10-3")));
+        assert_eq!(split_spec("python3=>=3.11").unwrap(), ("python3", Some(">=3.11")));
+        assert!(split_spec("Bad_Name").is_err());
+        assert!(split_spec("hello=").is_err());
+    }
+}

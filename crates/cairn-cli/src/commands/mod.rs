@@ -1,0 +1,38 @@
+//! One module per subcommand; each exposes `run(args) -> Result<ExitCode>`.
+
+mod activate;
+mod containerize;
+mod edit;
+mod entrypoint;
+mod generate;
+mod init;
+mod install;
+mod list;
+mod search;
+mod services;
+mod show;
+mod upgrade;
+
+use crate::cli::{Cli, Command};
+use miette::Result;
+use std::process::ExitCode;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Install(args) => install::run(args),
+        Command::Uninstall(args) => install::run_uninstall(args),
+        Command::List(args) => list::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
+        Command::Edit(args) => edit::run(args),
+        Command::Containerize(args) => containerize::run(args),
+        Command::Activate(args) => activate::run(args),
+        Command::Services(cmd) => services::run(cmd),
+        Command::Completions(args) => generate::completions(args),
+        Command::Manpages(args) => generate::manpages(args),
+        Command::Entrypoint(args) => entrypoint::run(args),
+    }
+}

@@ -1,0 +1,71 @@
+//! Logging and human output. Messages go to stderr so stdout stays clean for
+//! data (`--json`) and archives (`containerize -f -`).
+
+use crate::cli::{ColorChoice, GlobalArgs};
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    quiet: bool,
+    progress: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Sets up tracing (`-v` debug, `-vv` trace) and remembers -q / progress choices.
+pub fn init(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = match global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal(),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .without_time()
+        .with_target(global.verbose > 1)
+        .try_init();
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let progress = !global.quiet && !global.no_progress && !in_ci && std::io::stderr().is_terminal();
+    let _ = SETTINGS.set(Settings {
+        quiet: global.quiet,
+        progress,
+    });
+}
+
+fn settings() -> Settings {
+    SETTINGS.get().copied().unwrap_or(Settings {
+        quiet: false,
+        progress: false,
+    })
+}
+
+/// Whether progress bars may be drawn.
+pub fn progress_enabled() -> bool {
+    settings().progress
+}
+
+/// Prints a status line to stderr unless -q.
+pub fn status(message: impl std::fmt::Display) {
+    if !settings().quiet {
+        eprintln!("{message}");
+    }
+}
+
+/// Prints data to stdout as pretty JSON.
+pub fn print_json<T: serde::Serialize>(value: &T) -> miette::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| miette::miette!("cannot encode JSON output: {e}"))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! OpenPGP keyrings that may sign an archive: Debian's archive keys shipped
+//! inside cairn, and keyring files named by the manifest.
+//!
+//! Owns loading keys only; checking signatures with them is [`crate::release`].
+
+use crate::error::{ArchiveError, Result};
+use pgp::composed::{Deserializable, SignedPublicKey};
+use std::path::PathBuf;
+
+/// Where the OpenPGP keys that may sign an archive's InRelease come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keyring {
+    /// The Debian archive keys shipped inside cairn (bookworm and trixie).
+    DebianArchive,
+    /// A keyring file (binary or ASCII-armored).
+    File(PathBuf),
+}
+
+/// Debian's archive keyrings (binary OpenPGP), embedded so a fresh machine can
+/// verify deb.debian.org without any setup. Names are for error messages.
+const DEBIAN_ARCHIVE_KEYRINGS: &[(&str, &[u8])] = &[
+    (
+        "debian-archive-bookworm-automatic.gpg",
+        include_bytes!("../../../data/keyrings/debian-archive-bookworm-automatic.gpg"),
+    ),
+    (
+        "debian-archive-bookworm-security-automatic.gpg",
+        include_bytes!("../../../data/keyrings/debian-archive-bookworm-security-automatic.gpg"),
+    ),
+    (
+        "debian-archive-bookworm-stable.gpg",
+        include_bytes!("../../../data/keyrings/debian-archive-bookworm-stable.gpg"),
+    ),
+    (
+        "debian-archive-trixie-automatic.gpg",
+        include_bytes!("../../../data/keyrings/debian-archive-trixie-automatic.gpg"),
+    ),
+    (
+        "debian-archive-trixie-security-automatic.gpg",
+        include_bytes!("../../../data/keyrings/debian-archive-trixie-security-automatic.gpg"),
+    ),
+    (
+        "debian-archive-trixie-stable.gpg",
+        include_bytes!("../../../data/keyrings/debian-archive-trixie-stable.gpg"),
+    ),
+];
+
+impl Keyring {
+    /// Loads this keyring's public keys.
+    pub fn load(&self) -> Result<Vec<SignedPublicKey>> {
+        match self {
+            Keyring::DebianArchive => {
+                let mut keys = Vec::new();
+                for (name, bytes) in DEBIAN_ARCHIVE_KEYRINGS {
+                    keys.extend(parse_keys(bytes, &format!("<built-in {name}>"))?);
+                }
+                Ok(keys)
+            }
+            Keyring::File(path) => {
+                let bytes = fs_err::read(path)?;
+                parse_keys(&bytes, &path.display().to_string())
+            }
+        }
+    }
+}
+
+/// Loads the keys of every keyring in `keyrings`.
+pub fn load_all(keyrings: &[Keyring]) -> Result<Vec<SignedPublicKey>> {
+    let mut keys = Vec::new();
+    for keyring in keyrings {
+        keys.extend(keyring.load()?);
+    }
+    Ok(keys)
+}
+
+/// Parses a binary or ASCII-armored keyring holding one or more public keys.
+/// `name` identifies the keyring in errors.
+pub fn parse_keys(bytes: &[u8], name: &str) -> Result<Vec<SignedPublicKey>> {
+    let error = |reason: String| ArchiveError::Keyring {
+        path: name.to_string(),
+        reason,
+    };
+    let keys: Vec<SignedPublicKey> = if is_armored(bytes) {
+        let (keys, _headers) = SignedPublicKey::from_armor_many(bytes)
+            .map_err(|e| error(format!("invalid armored keyring: {e}")))?;
+        keys.collect::<Result<_, _>>()
+            .map_err(|e| error(format!("invalid key: {e}")))?
+    } else {
+        SignedPublicKey::from_bytes_many(bytes)
+            .map_err(|e| error(format!("invalid keyring: {e}")))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| error(format!("invalid key: {e}")))?
+    };
+    if keys.is_empty() {
+        return Err(error("no OpenPGP public keys found".to_string()));
+    }
+    Ok(keys)
+}
+
+fn is_armored(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().starts_with(b"-----BEGIN PGP")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgp::types::KeyDetails;
+
+    #[test]
+    fn embedded_debian_keys_parse() {
+        let keys = Keyring::DebianArchive.load().unwrap();
+        assert!(keys.len() >= 6, "only {} keys", keys.len());
+        // The bookworm automatic archive key, as listed on ftp-master.debian.org/keys.html.
+        let fingerprints: Vec<String> = keys
+            .iter()
+            .map(|k| hex::encode_upper(k.fingerprint().as_bytes()))
+            .collect();
+        assert!(
+            fingerprints.contains(&"B8B80B5B623EAB6AD8775C45B7C5D7D6350947F8".to_string()),
+            "{fingerprints:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_and_empty_keyrings() {
+        let err = parse_keys(b"not a key", "junk.gpg").unwrap_err();
+        assert!(err.to_string().contains("junk.gpg"), "{err}");
+        let err = parse_keys(b"", "empty.gpg").unwrap_err();
+        assert!(err.to_string().contains("no OpenPGP public keys"), "{err}");
+    }
+
+    #[test]
+    fn missing_keyring_file_names_the_path() {
+        let err = Keyring::File("/nonexistent/k.gpg".into()).load().unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/k.gpg"), "{err}");
+    }
+}
