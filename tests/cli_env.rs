@@ -1,1 +1,409 @@
-//! placeholder
+//! End-to-end tests of the environment commands (`init`, `install`, `list`,
+//! `search`, `show`, `uninstall`, `upgrade`) through the real `cairn` binary,
+//! against a signed local archive on 127.0.0.1.
+//!
+//! What a user sees is what is checked: exit status, the files in
+//! `.cairn/env/`, stdout/stderr, and what was fetched from the archive.
+
+use cairn_store::sha256_file;
+use cairn_tests::context::{expect_failure, expect_success};
+use cairn_tests::server::unreachable_url;
+use cairn_tests::{
+    DebSpec, HttpServer, LocalArchive, TestContext, require_tool, stderr_of, stdout_of,
+};
+use std::path::Path;
+
+/// hello (two versions) needs libgreet1; cowsay-lite stands alone.
+fn base_specs() -> Vec<DebSpec> {
+    vec![
+        DebSpec::with_program("hello", "0.9-1").depends("libgreet1 (>= 1.0)"),
+        DebSpec::with_program("hello", "1.0-1").depends("libgreet1 (>= 1.0)"),
+        DebSpec::new("libgreet1", "1.0-1")
+            .multi_arch("same")
+            .description("shared greeting library"),
+        DebSpec::with_program("cowsay-lite", "3.0-1")
+            .arch("all")
+            .description("talking cow for terminals"),
+    ]
+}
+
+/// A context with an initialised environment whose `[sources]` point at a
+/// served archive of `specs`; `None` when the archive tools are missing locally.
+fn env_with_archive(specs: &[DebSpec]) -> Option<(TestContext, LocalArchive, HttpServer)> {
+    let tools = ["dpkg-deb", "apt-ftparchive", "gpg", "xz", "gzip"];
+    if !tools.iter().all(|t| require_tool(t)) {
+        return None;
+    }
+    let ctx = TestContext::new();
+    let (archive, server) = ctx.serve_archive(specs);
+    ctx.run_ok(&["init"]);
+    ctx.write_manifest_sources(&server, &archive);
+    Some((ctx, archive, server))
+}
+
+/// One `cairn list --json` row: name, version, architecture, requested.
+type Row = (String, String, String, bool);
+
+/// The rows of `cairn list --json`, sorted by name.
+fn listed(ctx: &TestContext) -> Vec<Row> {
+    let mut rows: Vec<Row> = ctx
+        .list_json()
+        .iter()
+        .map(|row| {
+            let field = |k: &str| {
+                let value = row[k].as_str().unwrap_or_else(|| panic!("{k} in {row}"));
+                value.to_owned()
+            };
+            let requested = row["requested"].as_bool().expect("requested is a bool");
+            (
+                field("name"),
+                field("version"),
+                field("architecture"),
+                requested,
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The expected row of a package built by [`base_specs`] (only cowsay-lite is `all`).
+fn row(name: &str, version: &str, requested: bool) -> Row {
+    let arch = if name == "cowsay-lite" {
+        "all"
+    } else {
+        "amd64"
+    };
+    (
+        name.to_owned(),
+        version.to_owned(),
+        arch.to_owned(),
+        requested,
+    )
+}
+
+fn remove_dir_contents(dir: &Path) {
+    for entry in fs_err::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            fs_err::remove_dir_all(&path).expect("remove dir");
+        } else {
+            fs_err::remove_file(&path).expect("remove file");
+        }
+    }
+}
+
+#[test]
+fn init_creates_a_manifest_and_refuses_to_overwrite_it() {
+    let ctx = TestContext::new();
+    ctx.run_ok(&["init", "--name", "demo"]);
+    let manifest = ctx.read_manifest();
+    assert!(manifest.contains("version = 1"), "{manifest}");
+    assert!(manifest.contains("demo"), "{manifest}");
+
+    let again = ctx.run_err(&["init"]);
+    assert!(
+        stderr_of(&again).contains("already exists"),
+        "{}",
+        stderr_of(&again)
+    );
+    assert_eq!(
+        ctx.read_manifest(),
+        manifest,
+        "a refused init changed the manifest"
+    );
+
+    let other = ctx.root.path().join("other");
+    fs_err::create_dir_all(&other).unwrap();
+    ctx.run_ok(&["init", "-d", other.to_str().unwrap()]);
+    assert!(
+        TestContext::env_dir_of(&other)
+            .join("manifest.toml")
+            .is_file()
+    );
+}
+
+#[test]
+fn install_locks_every_package_with_its_sha256() {
+    let Some((ctx, archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    assert!(
+        ctx.read_manifest().contains("hello"),
+        "{}",
+        ctx.read_manifest()
+    );
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "1.0-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+
+    let lock = ctx.read_lock();
+    let packages = lock["packages"]
+        .as_array_of_tables()
+        .expect("[[packages]] in the lock");
+    assert_eq!(packages.len(), 2);
+    for package in packages {
+        let filename = package["filename"].as_str().expect("filename");
+        let sha256 = package["sha256"].as_str().expect("sha256");
+        let actual = sha256_file(archive.root().join(filename)).unwrap();
+        assert_eq!(sha256, actual, "lock pins the wrong digest for {filename}");
+    }
+}
+
+#[test]
+fn install_with_a_version_constraint_pins_that_version() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello=0.9-1"]);
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "0.9-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+}
+
+#[test]
+fn general_options_go_before_the_subcommand() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    let quiet = ctx.run_ok(&["-q", "install", "cowsay-lite"]);
+    assert!(
+        stdout_of(&quiet).is_empty(),
+        "-q printed: {}",
+        stdout_of(&quiet)
+    );
+    assert!(
+        !stderr_of(&quiet).contains("installed"),
+        "{}",
+        stderr_of(&quiet)
+    );
+    let verbose = ctx.run_ok(&["-v", "list"]);
+    assert!(stdout_of(&verbose).contains("cowsay-lite"));
+}
+
+/// Runs a failing `install ARGS` and checks that manifest and lock are untouched
+/// and that stderr mentions every string in `expect`.
+fn assert_install_fails_atomically(ctx: &TestContext, args: &[&str], expect: &[&str]) {
+    let before = ctx.snapshot();
+    let out = ctx.run_err(&[&["install"], args].concat());
+    let stderr = stderr_of(&out);
+    for needle in expect {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+    }
+    assert_eq!(
+        ctx.snapshot(),
+        before,
+        "a failed install changed manifest or lock"
+    );
+}
+
+#[test]
+fn unknown_package_fails_atomically_and_suggests() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "cowsay-lite"]);
+    assert_install_fails_atomically(
+        &ctx,
+        &["helo"],
+        &["helo", "not found", "did you mean", "hello"],
+    );
+}
+
+#[test]
+fn bad_constraints_fail_atomically() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "cowsay-lite"]);
+    assert_install_fails_atomically(&ctx, &["hello=9.9-9"], &["hello", "9.9-9", "1.0-1"]);
+    assert_install_fails_atomically(&ctx, &["hello=>> not a version!"], &["not a version"]);
+}
+
+#[test]
+fn tampered_archives_fail_atomically_naming_the_file() {
+    type Tamper = fn(&LocalArchive);
+    let cases: [(&str, Tamper, &[&str]); 4] = [
+        ("Packages", |a| a.tamper_packages(), &["Packages", "sha256"]),
+        ("InRelease", |a| a.tamper_inrelease(), &["InRelease"]),
+        ("other key", |a| a.sign_with_other_key(), &["InRelease"]),
+        (
+            ".deb",
+            |a| a.tamper_deb("hello"),
+            &["hello_1.0-1_amd64.deb", "sha256"],
+        ),
+    ];
+    for (what, tamper, expect) in cases {
+        let Some((ctx, archive, _server)) = env_with_archive(&base_specs()) else {
+            return;
+        };
+        ctx.run_ok(&["install", "cowsay-lite"]);
+        // A verified index in the cache is still valid for the unchanged
+        // InRelease, so start cold to make cairn download the tampered files.
+        remove_dir_contents(&ctx.cache);
+        tamper(&archive);
+        eprintln!("case: tampered {what}");
+        assert_install_fails_atomically(&ctx, &["hello"], expect);
+    }
+}
+
+#[test]
+fn unreachable_archive_fails_atomically_naming_the_url() {
+    let Some((ctx, archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    let url = unreachable_url();
+    ctx.set_sources(&cairn_tests::context::local_sources_toml(&url, &archive));
+    assert_install_fails_atomically(&ctx, &["hello"], &[url.trim_start_matches("http://")]);
+}
+
+#[test]
+fn broken_manifest_error_names_the_file_and_line() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    fs_err::write(
+        ctx.manifest_path(),
+        "version = 1\n[install]\nhello.pkg = \"hello\nworld = 1\n",
+    )
+    .unwrap();
+    let out = ctx.run_err(&["list"]);
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("manifest.toml"), "{stderr}");
+    assert!(
+        stderr.contains("manifest.toml:3:") || stderr.contains("line 3"),
+        "no line number in:\n{stderr}"
+    );
+}
+
+#[test]
+fn search_and_show_read_the_archive() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    let by_name = ctx.run_ok(&["search", "greet"]);
+    assert!(
+        stdout_of(&by_name).contains("libgreet1"),
+        "{}",
+        stdout_of(&by_name)
+    );
+    let by_summary = ctx.run_ok(&["search", "talking", "--json"]);
+    let hits: serde_json::Value = serde_json::from_slice(&by_summary.stdout).expect("JSON");
+    let names: Vec<&str> = hits
+        .as_array()
+        .expect("search --json prints an array")
+        .iter()
+        .filter_map(|h| h["name"].as_str())
+        .collect();
+    assert_eq!(names, ["cowsay-lite"]);
+
+    let show = stdout_of(&ctx.run_ok(&["show", "hello"]));
+    assert!(show.contains("1.0-1") && show.contains("0.9-1"), "{show}");
+    assert!(
+        show.find("1.0-1") < show.find("0.9-1"),
+        "highest version first:\n{show}"
+    );
+}
+
+#[test]
+fn uninstall_removes_the_package_and_its_orphans() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello", "cowsay-lite"]);
+    assert_eq!(listed(&ctx).len(), 3);
+    ctx.run_ok(&["uninstall", "hello"]);
+    assert!(
+        !ctx.read_manifest().contains("\"hello\""),
+        "{}",
+        ctx.read_manifest()
+    );
+    assert_eq!(listed(&ctx), [row("cowsay-lite", "3.0-1", true)]);
+    let missing = ctx.run_err(&["uninstall", "hello"]);
+    assert!(
+        stderr_of(&missing).contains("hello"),
+        "{}",
+        stderr_of(&missing)
+    );
+}
+
+#[test]
+fn upgrade_reports_a_newer_version() {
+    let Some((ctx, mut archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    let unchanged = ctx.run_ok(&["upgrade"]);
+    assert!(
+        !stdout_of(&unchanged).contains("->"),
+        "{}",
+        stdout_of(&unchanged)
+    );
+
+    archive.publish(&[DebSpec::with_program("hello", "1.1-1").depends("libgreet1 (>= 1.0)")]);
+    let out = ctx.run_ok(&["upgrade"]);
+    let shown = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert!(
+        shown.contains("hello") && shown.contains("1.0-1") && shown.contains("1.1-1"),
+        "{shown}"
+    );
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "1.1-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+}
+
+#[test]
+fn warm_install_fetches_no_deb_and_no_index() {
+    let Some((ctx, archive, server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    assert_eq!(server.deb_requests(), 2, "{:?}", server.hits());
+
+    // A second environment sharing the cache needs nothing but InRelease.
+    let other = ctx.root.path().join("other");
+    fs_err::create_dir_all(&other).unwrap();
+    expect_success(ctx.cairn_in(&other).arg("init"));
+    cairn_tests::context::set_manifest_sources(
+        &TestContext::env_dir_of(&other).join("manifest.toml"),
+        &cairn_tests::context::local_sources_toml(&server.url, &archive),
+    );
+    server.reset_counts();
+    expect_success(ctx.cairn_in(&other).args(["install", "hello"]));
+    assert_eq!(server.deb_requests(), 0, "{:?}", server.hits());
+    assert_eq!(
+        server.requests_where(|p| p.contains("/Packages")),
+        0,
+        "{:?}",
+        server.hits()
+    );
+    assert_eq!(
+        fs_err::read(TestContext::env_dir_of(&other).join("manifest.lock")).unwrap(),
+        fs_err::read(ctx.lock_path()).unwrap(),
+        "same manifest and archive must give the same lock"
+    );
+}
+
+#[test]
+fn commands_outside_an_environment_explain_how_to_create_one() {
+    let ctx = TestContext::new();
+    let out = expect_failure(ctx.cairn().arg("list"));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("cairn init"), "{stderr}");
+}

@@ -148,7 +148,10 @@ impl DebSpec {
         } else {
             &self.name[..1]
         };
-        let version = self.version.split_once(':').map_or(&*self.version, |(_, v)| v);
+        let version = self
+            .version
+            .split_once(':')
+            .map_or(&*self.version, |(_, v)| v);
         format!(
             "pool/{COMPONENT}/{prefix}/{}/{}_{version}_{}.deb",
             self.name, self.name, self.arch
@@ -250,7 +253,10 @@ impl LocalArchive {
     pub fn tamper_inrelease(&self) {
         let path = self.dists().join("InRelease");
         let text = fs_err::read_to_string(&path).expect("read InRelease");
-        let start = text.find("\nSHA256:\n ").expect("InRelease has a SHA256 list") + 10;
+        let start = text
+            .find("\nSHA256:\n ")
+            .expect("InRelease has a SHA256 list")
+            + 10;
         let mut bytes = text.into_bytes();
         bytes[start] = if bytes[start] == b'0' { b'1' } else { b'0' };
         fs_err::write(&path, bytes).expect("write InRelease");
@@ -445,6 +451,63 @@ mod tests {
             DebSpec::new("libgreet1", "1.0").arch("all").pool_path(),
             "pool/main/libg/libgreet1/libgreet1_1.0_all.deb"
         );
+    }
+
+    fn gpgv_accepts(archive: &LocalArchive) -> bool {
+        Command::new("gpgv")
+            .arg("--keyring")
+            .arg(archive.keyring())
+            .arg(archive.dists().join("InRelease"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// The fixture itself must be a valid archive by Debian's own tools, or the
+    /// cairn tests built on it prove nothing.
+    #[test]
+    fn builds_a_signed_archive_that_gpgv_and_tampering_agree_on() {
+        let tools = ["dpkg-deb", "apt-ftparchive", "gpg", "gpgv", "xz"];
+        if !tools.iter().all(|t| crate::require_tool(t)) {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let mut archive = LocalArchive::build(
+            &tmp.path().join("a"),
+            &[
+                DebSpec::with_program("hello", "1.0-1").depends("libgreet1 (>= 1.0)"),
+                DebSpec::new("libgreet1", "1.0-1").multi_arch("same"),
+            ],
+        );
+        let packages = fs_err::read_to_string(archive.binary_dir().join("Packages")).unwrap();
+        assert!(packages.contains("Package: hello\n"), "{packages}");
+        assert!(packages.contains("Filename: pool/main/h/hello/hello_1.0-1_amd64.deb"));
+        assert!(packages.contains("Depends: libgreet1 (>= 1.0)"));
+        let release = fs_err::read_to_string(archive.dists().join("Release")).unwrap();
+        assert!(release.contains("Suite: stable\n") && release.contains("Codename: cairn-test\n"));
+        assert!(
+            release.contains(" main/binary-amd64/Packages.xz\n"),
+            "{release}"
+        );
+        assert!(gpgv_accepts(&archive));
+
+        let listing = run_checked(
+            Command::new("dpkg-deb")
+                .arg("-c")
+                .arg(archive.deb_path(&archive.specs()[0])),
+        );
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        assert!(listing.contains("-rwxr-xr-x root/root") && listing.contains("./usr/bin/hello"));
+
+        archive.publish(&[DebSpec::with_program("hello", "1.1-1")]);
+        assert!(gpgv_accepts(&archive));
+        archive.tamper_inrelease();
+        assert!(!gpgv_accepts(&archive));
+        archive.publish(&[]);
+        archive.sign_with_other_key();
+        assert!(!gpgv_accepts(&archive));
     }
 
     #[test]

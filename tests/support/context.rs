@@ -13,6 +13,7 @@ use crate::tools::describe;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A cairn run that takes longer than this is hung; the child is killed so the
@@ -24,7 +25,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 pub struct TestContext {
     /// Everything below is inside this directory, removed on drop.
     pub root: tempfile::TempDir,
-    /// The environment directory passed with `-d`.
+    /// The environment directory (`CAIRN_ENV`, and the current directory).
     pub work: PathBuf,
     /// `CAIRN_CACHE_DIR`.
     pub cache: PathBuf,
@@ -71,67 +72,58 @@ impl TestContext {
         }
     }
 
-    /// The `cairn` binary under test: `$CAIRN_BIN`, else the `cairn` next to the
-    /// `deps/` directory holding this test executable (where `cargo nextest run
-    /// --workspace` and `cargo build` put it).
+    /// The `cairn` binary under test: `$CAIRN_BIN`, else the `cairn` of this
+    /// workspace, built (once per test process) into the profile directory that
+    /// holds this test executable.
     pub fn cairn_bin() -> PathBuf {
-        if let Some(bin) = std::env::var_os("CAIRN_BIN").filter(|b| !b.is_empty()) {
-            return PathBuf::from(bin);
-        }
-        let exe = std::env::current_exe().expect("current test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable lives in <profile>/deps/");
-        let bin = profile_dir.join("cairn");
-        assert!(
-            bin.is_file(),
-            "{} not found: build it first (`cargo build -p cairn-cli`, or run the \
-             suite with `cargo nextest run --workspace`), or set CAIRN_BIN",
-            bin.display()
-        );
-        bin
+        static BIN: OnceLock<PathBuf> = OnceLock::new();
+        BIN.get_or_init(locate_cairn).clone()
     }
 
-    /// `cairn` with this context's environment and no `-d`, run from `work`.
-    pub fn command(&self) -> Command {
+    /// `cairn` with this context's environment, aimed at the work environment:
+    /// append the subcommand and its arguments.
+    ///
+    /// The environment is chosen by `CAIRN_ENV` and the current directory rather
+    /// than `-d`, because `-d` belongs to each subcommand (flox style) and this
+    /// command does not know the subcommand yet; tests of `-d` pass it themselves.
+    pub fn cairn(&self) -> Command {
+        self.cairn_in(&self.work)
+    }
+
+    /// Like [`TestContext::cairn`] for another environment directory, e.g. a
+    /// second environment sharing this context's cache.
+    pub fn cairn_in(&self, dir: &Path) -> Command {
         let mut cmd = Command::new(Self::cairn_bin());
-        cmd.current_dir(&self.work).stdin(Stdio::null());
-        for var in ["RUST_LOG", "CAIRN_DIR", "CAIRN_LOG", "XDG_CONFIG_DIRS"] {
-            cmd.env_remove(var);
+        cmd.current_dir(dir).stdin(Stdio::null());
+        for (var, _) in std::env::vars_os() {
+            // The developer's own cairn settings must not leak into a test.
+            if var.to_string_lossy().starts_with("CAIRN_") {
+                cmd.env_remove(var);
+            }
         }
+        cmd.env_remove("RUST_LOG");
         let xdg = |name: &str| self.root.path().join("xdg").join(name);
-        cmd.env("HOME", &self.home)
+        cmd.env("CAIRN_ENV", dir)
             .env("CAIRN_CACHE_DIR", &self.cache)
+            .env("CAIRN_NO_PROGRESS", "1")
+            .env("CAIRN_COLOR", "never")
+            .env("HOME", &self.home)
             .env("XDG_CONFIG_HOME", xdg("config"))
             .env("XDG_DATA_HOME", xdg("data"))
             .env("XDG_STATE_HOME", xdg("state"))
             .env("XDG_CACHE_HOME", xdg("cache"))
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("NO_COLOR", "1")
-            .env("CAIRN_NO_PROGRESS", "1")
             .env("TERM", "dumb");
         cmd
     }
 
-    /// `cairn -d <work>`: append the subcommand and its arguments.
-    pub fn cairn(&self) -> Command {
-        self.cairn_in(&self.work)
-    }
-
-    /// `cairn -d <dir>`, for a second environment sharing this context's cache.
-    pub fn cairn_in(&self, dir: &Path) -> Command {
-        let mut cmd = self.command();
-        cmd.arg("-d").arg(dir);
-        cmd
-    }
-
-    /// Runs `cairn -d <work> ARGS...` and asserts it succeeds.
+    /// Runs `cairn ARGS...` in the work environment and asserts it succeeds.
     pub fn run_ok(&self, args: &[&str]) -> Output {
         expect_success(self.cairn().args(args))
     }
 
-    /// Runs `cairn -d <work> ARGS...` and asserts it fails.
+    /// Runs `cairn ARGS...` in the work environment and asserts it fails.
     pub fn run_err(&self, args: &[&str]) -> Output {
         expect_failure(self.cairn().args(args))
     }
@@ -190,7 +182,7 @@ impl TestContext {
         set_manifest_sources(&self.manifest_path(), sources_toml);
     }
 
-    /// `cairn -d <work> list --json`, parsed.
+    /// `cairn list --json` in the work environment, parsed.
     pub fn list_json(&self) -> Vec<serde_json::Value> {
         let out = self.run_ok(&["list", "--json"]);
         let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -201,6 +193,47 @@ impl TestContext {
             other => panic!("`cairn list --json` is not an array: {other}"),
         }
     }
+}
+
+fn locate_cairn() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CAIRN_BIN").filter(|b| !b.is_empty()) {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("current test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in <profile>/deps/");
+    build_cairn(profile_dir);
+    let bin = profile_dir.join("cairn");
+    assert!(
+        bin.is_file(),
+        "{} not found after building cairn-cli; set CAIRN_BIN to the binary to test",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `cargo build -p cairn-cli --bin cairn` for the profile of the running
+/// tests. Cargo only builds a package's binaries for that package's own
+/// integration tests (`CARGO_BIN_EXE_*`), so tests in this package would
+/// otherwise find no binary, or a stale one. When it is fresh this is a no-op
+/// taking a fraction of a second. Hand-written rather than `escargot`: it is
+/// one command.
+fn build_cairn(profile_dir: &Path) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(workspace)
+        .args(["build", "--quiet", "-p", "cairn-cli", "--bin", "cairn"]);
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        cmd.arg("--release");
+    }
+    crate::tools::run_checked(&mut cmd);
 }
 
 /// A `[sources.local]` table for a served local archive.
@@ -347,7 +380,10 @@ mod tests {
         assert!(text.contains("# keep me"), "{text}");
         assert!(text.contains("hello.pkg = \"hello\""), "{text}");
         assert!(!text.contains("deb.debian.org"), "{text}");
-        assert!(text.contains("[sources.local]\nurl = \"http://127.0.0.1:1\""), "{text}");
+        assert!(
+            text.contains("[sources.local]\nurl = \"http://127.0.0.1:1\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -185,6 +185,9 @@ mod tests {
             components: vec!["main".into()],
         };
         let doc: toml_edit::DocumentMut = archive.sources_toml().parse().unwrap();
-        assert_eq!(doc["sources"]["debian"]["suites"][0].as_str(), Some("bookworm"));
+        assert_eq!(
+            doc["sources"]["debian"]["suites"][0].as_str(),
+            Some("bookworm")
+        );
     }
 }

@@ -20,7 +20,6 @@ pub const MAX_REQUESTS: usize = 100_000;
 const WORKERS: usize = 4;
 
 /// A running server; `url` is `http://127.0.0.1:PORT` with no trailing slash.
-#[derive(Debug)]
 pub struct HttpServer {
     pub url: String,
     server: Arc<tiny_http::Server>,
@@ -103,6 +102,15 @@ impl HttpServer {
     }
 }
 
+impl std::fmt::Debug for HttpServer {
+    // tiny_http's Server is not Debug; the URL is what identifies a server in a failure.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -125,8 +133,7 @@ pub fn unreachable_url() -> String {
 }
 
 fn serve_loop(shared: &Shared) {
-    while !shared.stop.load(Ordering::SeqCst)
-        && shared.served.load(Ordering::SeqCst) < MAX_REQUESTS
+    while !shared.stop.load(Ordering::SeqCst) && shared.served.load(Ordering::SeqCst) < MAX_REQUESTS
     {
         let request = match shared.server.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(request)) => request,
@@ -166,7 +173,9 @@ fn resolve_path(root: &Path, path: &str) -> Option<PathBuf> {
     let relative = Path::new(path.trim_start_matches('/'));
     if relative.as_os_str().is_empty()
         || path.contains('\0')
-        || relative.components().any(|c| !matches!(c, Component::Normal(_)))
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
     {
         return None;
     }

@@ -16,8 +16,8 @@ pub fn activation_for(manifest: &Manifest, env_name: &str, container: Option<&st
             fish: manifest.profile.fish.clone(),
         },
         mode: match manifest.options.activate_mode {
-            Some(cairn_manifest::ActivateMode::Dev) => Mode::Dev,
-            _ => Mode::Run,
+            cairn_manifest::ActivateMode::Dev => Mode::Dev,
+            cairn_manifest::ActivateMode::Run => Mode::Run,
         },
         services: manifest
             .services
@@ -27,7 +27,7 @@ pub fn activation_for(manifest: &Manifest, env_name: &str, container: Option<&st
                 command: s.command.clone(),
                 vars: s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 is_daemon: s.is_daemon,
-                shutdown_command: s.shutdown_command.clone(),
+                shutdown_command: s.shutdown.as_ref().map(|x| x.command.clone()),
             })
             .collect(),
         container: container.map(str::to_string),

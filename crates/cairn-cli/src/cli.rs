@@ -236,6 +236,10 @@ pub struct ActivateArgs {
     /// Also start the environment's services
     #[arg(long)]
     pub start_services: bool,
+    /// Internal: enter this assembled rootfs (cairn re-executes itself so the
+    /// namespace is created by a single-threaded process)
+    #[arg(long = "_enter", hide = true, value_name = "ROOTFS")]
+    pub enter: Option<PathBuf>,
     /// Command to run (default: an interactive shell)
     #[arg(last = true)]
     pub command: Vec<String>,

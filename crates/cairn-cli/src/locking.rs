@@ -39,7 +39,7 @@ pub fn requests_for(manifest: &Manifest, system: &str) -> Result<Vec<Request>> {
             continue;
         }
         let text = match &entry.version {
-            Some(constraint) => format!("{} ({})", entry.pkg, constraint_relation(constraint)),
+            Some(constraint) => format!("{} ({constraint})", entry.pkg),
             None => entry.pkg.clone(),
         };
         let relation = Relation::parse(&text).map_err(|e| {
@@ -50,22 +50,15 @@ pub fn requests_for(manifest: &Manifest, system: &str) -> Result<Vec<Request>> {
         })?;
         requests.push(Request { relation });
     }
-    Ok(requests)
-}
-
-/// `3.11` means exactly `= 3.11`; a leading operator is kept.
-fn constraint_relation(constraint: &str) -> String {
-    let c = constraint.trim();
-    if c.starts_with(['<', '>', '=']) {
-        c.to_string()
-    } else {
-        format!("= {c}")
+    let has_bash = requests.iter().any(|r| r.relation.name == "bash");
+    if crate::activation::needs_bash(manifest) && !has_bash {
+        requests.push(Request { relation: Relation::named("bash") });
     }
+    Ok(requests)
 }
 
 /// Everything needed to resolve one system: its archive index and releases.
 pub struct SystemIndex {
-    pub system: String,
     pub arch: String,
     pub index: PackageIndex,
     pub releases: Vec<cairn_debian::fetch::ReleaseInfo>,
@@ -86,7 +79,6 @@ pub fn load_index(
         .map_err(|e| miette!("{e}"))?;
     progress.finish();
     Ok(SystemIndex {
-        system: system.to_string(),
         arch,
         index,
         releases,
@@ -107,6 +99,7 @@ pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> 
         let resolution = cairn_debian::resolve::resolve(&sys.index, &requests, &sys.arch)
             .map_err(|e| miette!(help = resolve_help(&e), "{e}"))?;
         record_archives(&mut lock, &sys);
+        let requested: Vec<&str> = manifest.install.values().map(|e| e.pkg.as_str()).collect();
         for (name, chosen) in &resolution.packages {
             let record = &sys.index.records[chosen.record];
             let source = &sources[record.origin];
@@ -122,7 +115,7 @@ pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> 
                 size: record.size,
                 sha256: record.sha256.clone(),
                 depends: chosen.depends.clone(),
-                requested: chosen.requested,
+                requested: chosen.requested && requested.contains(&name.as_str()),
                 required_by: chosen.required_by.clone(),
                 installed_size: record.installed_size,
                 summary: record.summary.clone(),
@@ -172,6 +165,13 @@ fn record_archives(lock: &mut Lock, sys: &SystemIndex) {
             lock.archives.push(archive);
         }
     }
+}
+
+/// Whether `lock` still matches `manifest`, including the bash that hooks,
+/// profiles and services need.
+pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
+    lock.is_fresh_for(manifest)
+        && (!crate::activation::needs_bash(manifest) || lock.packages.iter().any(|p| p.name == "bash"))
 }
 
 /// Downloads (or verifies in the cache) every `.deb` of `packages`.

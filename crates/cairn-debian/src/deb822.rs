@@ -43,7 +43,8 @@ impl<'a> Paragraph<'a> {
 
     /// The first line of field `name`; the summary of a `Description:`.
     pub fn first_line(&self, name: &str) -> Option<&'a str> {
-        self.get(name).map(|v| v.lines().next().unwrap_or("").trim())
+        self.get(name)
+            .map(|v| v.lines().next().unwrap_or("").trim())
     }
 }
 
@@ -74,17 +75,34 @@ pub struct Paragraphs<'a> {
 impl<'a> Iterator for Paragraphs<'a> {
     type Item = Result<Paragraph<'a>, Deb822Error>;
 
+    /// Reads each line once: blank lines end a paragraph (or are skipped
+    /// before one), comments are skipped, anything else is a field or its
+    /// continuation.
     fn next(&mut self) -> Option<Self::Item> {
-        self.skip_blank_lines();
-        if self.pos >= self.text.len() {
-            return None;
+        let mut paragraph = Paragraph {
+            fields: Vec::new(),
+            line: self.line,
+        };
+        while self.pos < self.text.len() {
+            let line_no = self.line;
+            let (start, line) = self.take_line();
+            if is_blank(line) {
+                if paragraph.fields.is_empty() {
+                    continue;
+                }
+                return Some(Ok(paragraph));
+            }
+            if line.starts_with('#') {
+                // Comments are allowed in deb822 files such as sources and control.
+                continue;
+            }
+            if let Err(e) = self.add_line(&mut paragraph, start, line, line_no) {
+                // Stop after the first error rather than report its echoes.
+                self.pos = self.text.len();
+                return Some(Err(e));
+            }
         }
-        let result = self.next_paragraph();
-        if result.is_err() {
-            // Stop after the first error rather than report its echoes.
-            self.pos = self.text.len();
-        }
-        Some(result)
+        (!paragraph.fields.is_empty()).then_some(Ok(paragraph))
     }
 }
 
@@ -102,41 +120,25 @@ impl<'a> Paragraphs<'a> {
         (start, line.strip_suffix('\r').unwrap_or(line))
     }
 
-    fn peek_line_is_blank(&self) -> bool {
-        let rest = &self.text[self.pos..];
-        let line = rest.split('\n').next().unwrap_or("");
-        line.trim().is_empty()
-    }
-
-    fn skip_blank_lines(&mut self) {
-        while self.pos < self.text.len() && self.peek_line_is_blank() {
-            self.take_line();
+    /// Adds a field line, or a continuation line (starting with space or tab)
+    /// to the last field. `start` is the line's byte offset in the input.
+    fn add_line(
+        &self,
+        paragraph: &mut Paragraph<'a>,
+        start: usize,
+        line: &'a str,
+        line_no: usize,
+    ) -> Result<(), Deb822Error> {
+        if line.starts_with([' ', '\t']) {
+            let end = start + line.trim_end().len();
+            return self.extend_last_field(paragraph, end, line_no);
         }
-    }
-
-    fn next_paragraph(&mut self) -> Result<Paragraph<'a>, Deb822Error> {
-        let mut paragraph = Paragraph {
-            fields: Vec::with_capacity(24),
-            line: self.line,
-        };
-        while self.pos < self.text.len() && !self.peek_line_is_blank() {
-            let line_no = self.line;
-            let (start, line) = self.take_line();
-            if line.starts_with('#') {
-                // Comments are allowed in deb822 files such as sources and control.
-                continue;
-            }
-            if line.starts_with([' ', '\t']) {
-                let end = start + line.trim_end().len();
-                self.extend_last_field(&mut paragraph, end, line_no)?;
-            } else {
-                if paragraph.fields.is_empty() {
-                    paragraph.line = line_no;
-                }
-                paragraph.fields.push(field_start(line, line_no)?);
-            }
+        if paragraph.fields.is_empty() {
+            paragraph.fields.reserve(24);
+            paragraph.line = line_no;
         }
-        Ok(paragraph)
+        paragraph.fields.push(field_start(line, line_no)?);
+        Ok(())
     }
 
     /// Grows the last field's value to end at byte `end` of the input. Values
@@ -157,6 +159,10 @@ impl<'a> Paragraphs<'a> {
         field.value = &self.text[start..end];
         Ok(())
     }
+}
+
+fn is_blank(line: &str) -> bool {
+    line.bytes().all(|b| b == b' ' || b == b'\t')
 }
 
 fn field_start(line: &str, line_no: usize) -> Result<Field<'_>, Deb822Error> {
@@ -203,8 +209,16 @@ SHA256:\n 0123 12 main/Packages\n 4567 34 main/Packages.xz\n";
         assert_eq!(ps[0].first_line("Description"), Some("greet"));
         assert_eq!(ps[1].line, 10);
         assert_eq!(ps[1].get("package"), Some("empty-first"));
-        let sums: Vec<&str> = ps[1].get("sha256").unwrap().lines().map(str::trim).collect();
-        assert_eq!(sums, ["", "0123 12 main/Packages", "4567 34 main/Packages.xz"]);
+        let sums: Vec<&str> = ps[1]
+            .get("sha256")
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            sums,
+            ["", "0123 12 main/Packages", "4567 34 main/Packages.xz"]
+        );
         assert_eq!(ps[1].get("Missing"), None);
     }
 

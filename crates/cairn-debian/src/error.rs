@@ -13,6 +13,16 @@ pub enum ArchiveError {
     #[error("cannot reach {url}: {reason} (check the URL and the network connection)")]
     Unreachable { url: String, reason: String },
 
+    #[error("{url} not found (check the URL, suite and component)")]
+    NotFound { url: String },
+
+    #[error("download of {url} failed: {source}")]
+    Transfer {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{url}: HTTP status {status}{}", status_hint(*.status))]
     HttpStatus { url: String, status: u16 },
 
@@ -104,7 +114,6 @@ pub enum ArchiveError {
 
 fn status_hint(status: u16) -> &'static str {
     match status {
-        404 => " (not found: check the URL, suite and component)",
         401 | 403 => " (access denied)",
         500..=599 => " (server error; try again later)",
         _ => "",
@@ -115,7 +124,7 @@ impl ArchiveError {
     /// Whether retrying the same request may succeed (connection trouble, 5xx).
     pub fn is_transient(&self) -> bool {
         match self {
-            ArchiveError::Unreachable { .. } => true,
+            ArchiveError::Unreachable { .. } | ArchiveError::Transfer { .. } => true,
             ArchiveError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }

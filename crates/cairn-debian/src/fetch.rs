@@ -1,16 +1,25 @@
 //! The archive client: fetches InRelease, Packages and `.deb` files over HTTP(S)
 //! or `file://`, verifying each byte before it reaches the store.
+//!
+//! Owns transport (timeouts, retries, `file://`), the order of trust (InRelease
+//! signature, then index digests listed in it, then `.deb` digests listed in the
+//! index) and where verified files land in the store. Signature checking is
+//! [`crate::release`]; parsing is [`crate::index`].
 
-use std::path::PathBuf;
+use crate::error::{ArchiveError, Result};
+use crate::index::{PackageIndex, parse_packages};
+use crate::keyring;
+use crate::package::PackageRecord;
+use crate::release::{FileDigest, Release, verify_inrelease};
+use cairn_store::{AtomicFile, Bucket, HashingWriter, Store, sha256_hex, write_atomic};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Where the OpenPGP keys that may sign an archive's InRelease come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keyring {
-    /// The Debian archive keys shipped inside cairn (bookworm and trixie).
-    DebianArchive,
-    /// A keyring file (binary or ASCII-armored).
-    File(PathBuf),
-}
+pub use crate::keyring::Keyring;
+pub use crate::release::ReleaseInfo;
 
 /// An archive to read from: one suite of one `[sources]` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,12 +34,928 @@ pub struct Source {
 }
 
 /// Receives progress from downloads; the CLI implements it with indicatif.
+/// Calls may come from several threads at once.
 pub trait Reporter: Send + Sync {
+    /// A file of `size` bytes (0 when unknown) starts downloading.
     fn on_download_start(&self, _name: &str, _size: u64) {}
+    /// `bytes` more bytes of `name` arrived (a delta, not a running total).
+    /// A file found in the cache reports its whole size at once.
     fn on_download_progress(&self, _name: &str, _bytes: u64) {}
+    /// `name` is complete and verified.
     fn on_download_done(&self, _name: &str) {}
 }
 
+/// A reporter that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoReporter;
+impl Reporter for NoReporter {}
+
+/// One `.deb` to download, with the digest its index promised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebToFetch {
+    /// Package name, for progress and errors.
+    pub name: String,
+    /// Full URL of the `.deb`.
+    pub url: String,
+    /// Path relative to the archive root, as in `Packages`.
+    pub filename: String,
+    pub size: u64,
+    /// Lowercase hex sha256.
+    pub sha256: String,
+}
+
+/// Downloads at once; the machine has few cores but downloads wait on the network.
+const DEB_WORKERS: usize = 6;
+/// Retries after the first attempt, for connection errors and 5xx responses.
+const RETRIES: u32 = 3;
+/// No honest InRelease comes near this; it bounds memory against a hostile server.
+const MAX_INRELEASE_BYTES: u64 = 32 << 20;
+
 /// Fetches and verifies archive files.
-#[derive(Debug)]
-pub struct ArchiveClient {}
+#[derive(Debug, Clone)]
+pub struct ArchiveClient {
+    store: Store,
+    agent: ureq::Agent,
+    /// First pause before a retry; doubles each time.
+    retry_delay: Duration,
+}
+
+impl ArchiveClient {
+    /// A client that caches verified files in `store`.
+    pub fn new(store: Store) -> ArchiveClient {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            // Digests cover the bytes as stored on the mirror; a transparently
+            // decoded body would never match, so ask for no content encoding.
+            .accept_encoding("identity")
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .build();
+        ArchiveClient {
+            store,
+            agent: config.into(),
+            retry_delay: Duration::from_millis(500),
+        }
+    }
+
+    /// The store verified files are cached in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fetches `{url}/dists/{suite}/InRelease`, verifies its signature against
+    /// the source's keyrings, parses it and caches it in [`Bucket::Indices`].
+    pub fn fetch_release(&self, source: &Source) -> Result<Release> {
+        let url = format!("{}/dists/{}/InRelease", source.url, source.suite);
+        let bytes = self.with_retries(|| self.get_bytes(&url, MAX_INRELEASE_BYTES))?;
+        let sha256 = sha256_hex(&bytes);
+        let keys = keyring::load_all(&source.keyrings)?;
+        let text = verify_inrelease(&bytes, &keys, &url)?;
+        let release = Release::parse(&text, &url, unix_now(), &sha256)?;
+        if !release.matches_suite(&source.suite) {
+            return Err(ArchiveError::SuiteMismatch {
+                url,
+                requested: source.suite.clone(),
+                suite: release.suite,
+                codename: release.codename,
+            });
+        }
+        let cached = self
+            .store
+            .bucket(Bucket::Indices)?
+            .join(format!("{sha256}.InRelease"));
+        if !cached.exists() {
+            write_atomic(&cached, |f| f.write_all(&bytes))?;
+        }
+        Ok(release)
+    }
+
+    /// Fetches every source's release and `Packages` indices for `arch`, and
+    /// returns the combined index plus one [`ReleaseInfo`] per source (in the
+    /// order of `sources`, which is also what `PackageRecord::origin` indexes).
+    pub fn fetch_index(
+        &self,
+        sources: &[Source],
+        arch: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(PackageIndex, Vec<ReleaseInfo>)> {
+        // Sources are independent and mostly wait on the network: fetch them at once.
+        let results: Vec<Result<(Vec<PackageRecord>, ReleaseInfo)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = sources
+                .iter()
+                .enumerate()
+                .map(|(origin, source)| {
+                    s.spawn(move || self.fetch_source(source, origin, arch, reporter))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut records = Vec::new();
+        let mut infos = Vec::new();
+        for result in results {
+            let (source_records, info) = result?;
+            records.extend(source_records);
+            infos.push(info);
+        }
+        Ok((PackageIndex::new(records), infos))
+    }
+
+    fn fetch_source(
+        &self,
+        source: &Source,
+        origin: usize,
+        arch: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(Vec<PackageRecord>, ReleaseInfo)> {
+        let release = self.fetch_release(source)?;
+        let mut records = Vec::new();
+        for component in &source.components {
+            let (path, digest) =
+                pick_packages_index(&release, component, arch).ok_or_else(|| {
+                    ArchiveError::IndexNotListed {
+                        url: format!("{}/dists/{}/InRelease", source.url, source.suite),
+                        component: component.clone(),
+                        arch: arch.to_string(),
+                    }
+                })?;
+            let url = format!("{}/dists/{}/{path}", source.url, source.suite);
+            let name = format!("{}/{path}", source.suite);
+            let compressed =
+                self.fetch_index_file(source, &release, path, digest, &name, reporter)?;
+            let text = decompress(&compressed, path, &url)?;
+            records.extend(parse_packages(&text, arch, origin, &url)?);
+        }
+        Ok((
+            records,
+            release.info(&source.name, &source.url, &source.suite),
+        ))
+    }
+
+    /// The verified bytes of one index file: from the cache when an entry with
+    /// the listed sha256 is there, else downloaded, checked and cached.
+    fn fetch_index_file(
+        &self,
+        source: &Source,
+        release: &Release,
+        path: &str,
+        digest: &FileDigest,
+        name: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<u8>> {
+        let cached = self
+            .store
+            .bucket(Bucket::Indices)?
+            .join(cache_name(&digest.sha256, path));
+        if let Some(bytes) = read_if_digest_matches(&cached, digest)? {
+            return Ok(bytes);
+        }
+        let dists = format!("{}/dists/{}", source.url, source.suite);
+        let url = format!("{dists}/{path}");
+        reporter.on_download_start(name, digest.size);
+        let bytes = self.with_retries(|| self.get_index_bytes(release, &dists, path, digest))?;
+        reporter.on_download_progress(name, bytes.len() as u64);
+        check_digest(name, &url, digest, &sha256_hex(&bytes), bytes.len() as u64)?;
+        write_atomic(&cached, |f| f.write_all(&bytes))?;
+        reporter.on_download_done(name);
+        Ok(bytes)
+    }
+
+    /// Prefers `by-hash/SHA256/<sha>` when the release offers it: that name is
+    /// immutable, so a mirror update between InRelease and index cannot break the
+    /// download. Falls back to the plain path when the by-hash file is missing.
+    fn get_index_bytes(
+        &self,
+        release: &Release,
+        dists: &str,
+        path: &str,
+        d: &FileDigest,
+    ) -> Result<Vec<u8>> {
+        let limit = d.size + 1;
+        if release.acquire_by_hash {
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let url = format!("{dists}/{dir}/by-hash/SHA256/{}", d.sha256);
+            match self.get_bytes(&url, limit) {
+                Err(ArchiveError::NotFound { .. }) => {}
+                other => return other,
+            }
+        }
+        self.get_bytes(&format!("{dists}/{path}"), limit)
+    }
+
+    /// Downloads each `.deb` of `items` into the store (or finds it there) and
+    /// returns their paths, in the order of `items`. Each file is verified
+    /// against its size and sha256 before it is given its final name.
+    pub fn fetch_debs(
+        &self,
+        items: &[DebToFetch],
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<PathBuf>> {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<Result<PathBuf>>>> =
+            Mutex::new((0..items.len()).map(|_| None).collect());
+        let worker = || {
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = self.fetch_deb(item, reporter);
+                failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                if let Ok(mut results) = results.lock() {
+                    results[i] = Some(result);
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 0..DEB_WORKERS.min(items.len()) {
+                s.spawn(worker);
+            }
+        });
+        let results = results
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Report the first failure in item order; after a failure the remaining
+        // items are skipped, so `None` only follows an error.
+        let mut paths = Vec::with_capacity(items.len());
+        for result in results.into_iter().flatten() {
+            paths.push(result?);
+        }
+        Ok(paths)
+    }
+
+    fn fetch_deb(&self, item: &DebToFetch, reporter: &dyn Reporter) -> Result<PathBuf> {
+        let sha256 = item.sha256.to_ascii_lowercase();
+        if !is_sha256(&sha256) {
+            // The digest becomes a file name; refuse anything but hex.
+            return Err(ArchiveError::InvalidRecord {
+                url: item.url.clone(),
+                package: item.name.clone(),
+                field: "SHA256".to_string(),
+                reason: format!("'{}' is not a sha256 digest", item.sha256),
+            });
+        }
+        let path = self.store.deb_path(&sha256)?;
+        if self.reuse_cached_deb(&path, item, &sha256, reporter)? {
+            return Ok(path);
+        }
+        // Another cairn may be fetching the same file: wait for it, then look again.
+        let _lock = self.store.lock_entry(Bucket::Debs, &sha256)?;
+        if self.reuse_cached_deb(&path, item, &sha256, reporter)? {
+            return Ok(path);
+        }
+        reporter.on_download_start(&item.name, item.size);
+        self.with_retries(|| self.download_deb(item, &sha256, &path, reporter))?;
+        reporter.on_download_done(&item.name);
+        Ok(path)
+    }
+
+    /// Whether a cached `.deb` at `path` has the expected digest. A corrupt
+    /// entry is removed so it gets downloaded again.
+    fn reuse_cached_deb(
+        &self,
+        path: &Path,
+        item: &DebToFetch,
+        sha256: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<bool> {
+        if !path.exists() {
+            return Ok(false);
+        }
+        if cairn_store::sha256_file(path)? == sha256 {
+            reporter.on_download_start(&item.name, item.size);
+            reporter.on_download_progress(&item.name, item.size);
+            reporter.on_download_done(&item.name);
+            return Ok(true);
+        }
+        tracing::warn!(
+            "cached {} does not match its sha256; fetching it again",
+            path.display()
+        );
+        fs_err::remove_file(path)?;
+        Ok(false)
+    }
+
+    /// One attempt: stream into a temp file beside `path` while hashing, check
+    /// size and digest, then rename into place. The temp file is deleted on any
+    /// error (dropping an uncommitted [`AtomicFile`]).
+    fn download_deb(
+        &self,
+        item: &DebToFetch,
+        sha256: &str,
+        path: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        let mut out = HashingWriter::new(AtomicFile::create(path)?);
+        let mut body = self.open(&item.url)?;
+        copy_limited(&mut body, &mut out, item.size + 1, &item.url, &mut |n| {
+            reporter.on_download_progress(&item.name, n)
+        })?;
+        let (actual, size, file) = out.finish();
+        let expected = FileDigest {
+            sha256: sha256.to_string(),
+            size: item.size,
+        };
+        check_digest(&item.name, &item.url, &expected, &actual, size)?;
+        file.commit()?;
+        Ok(())
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries,
+    /// waiting 0.5 s, 1 s, 2 s between attempts (by default).
+    fn with_retries<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut delay = self.retry_delay;
+        for _ in 0..RETRIES {
+            match attempt() {
+                Err(e) if e.is_transient() => {
+                    tracing::debug!("{e}; retrying in {delay:?}");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        attempt()
+    }
+
+    /// The whole body at `url`, refusing more than `limit` bytes.
+    fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>> {
+        let mut body = self.open(url)?;
+        let mut bytes = Vec::new();
+        copy_limited(&mut body, &mut bytes, limit, url, &mut |_| {})?;
+        Ok(bytes)
+    }
+
+    /// Opens `url` for reading: an HTTP(S) response body or a local file.
+    fn open(&self, url: &str) -> Result<Box<dyn Read + Send>> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return match fs_err::File::open(path) {
+                Ok(file) => Ok(Box::new(file)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ArchiveError::NotFound {
+                    url: url.to_string(),
+                }),
+                Err(e) => Err(e.into()),
+            };
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ArchiveError::UnsupportedUrl {
+                url: url.to_string(),
+            });
+        }
+        let response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| ArchiveError::Unreachable {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        match response.status().as_u16() {
+            200..=299 => Ok(Box::new(response.into_body().into_reader())),
+            404 | 410 => Err(ArchiveError::NotFound {
+                url: url.to_string(),
+            }),
+            status => Err(ArchiveError::HttpStatus {
+                url: url.to_string(),
+                status,
+            }),
+        }
+    }
+}
+
+/// Copies `reader` into `writer`, stopping once more than `limit - 1` bytes
+/// arrived (the caller then sees a size mismatch). Read errors are transfer
+/// failures (retried); write errors are local I/O errors (not retried).
+fn copy_limited(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    limit: u64,
+    url: &str,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    while total < limit {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ArchiveError::Transfer {
+                    url: url.to_string(),
+                    source,
+                });
+            }
+        };
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+        on_bytes(n as u64);
+    }
+    Ok(total)
+}
+
+/// Fails with [`ArchiveError::DigestMismatch`] unless size and sha256 match.
+fn check_digest(
+    name: &str,
+    url: &str,
+    expected: &FileDigest,
+    actual_sha256: &str,
+    actual_size: u64,
+) -> Result<()> {
+    if actual_size == expected.size && actual_sha256 == expected.sha256 {
+        return Ok(());
+    }
+    Err(ArchiveError::DigestMismatch {
+        name: name.to_string(),
+        url: url.to_string(),
+        expected_sha256: expected.sha256.clone(),
+        actual_sha256: actual_sha256.to_string(),
+        expected_size: expected.size,
+        actual_size,
+    })
+}
+
+/// The `Packages` index to use for `component` and `arch`: the best compression
+/// this client can read, among those the release lists.
+pub fn pick_packages_index<'r>(
+    release: &'r Release,
+    component: &str,
+    arch: &str,
+) -> Option<(&'r str, &'r FileDigest)> {
+    ["Packages.xz", "Packages.gz", "Packages"]
+        .iter()
+        .find_map(|file| {
+            let path = format!("{component}/binary-{arch}/{file}");
+            release
+                .sha256
+                .get_key_value(&path)
+                .map(|(p, d)| (p.as_str(), d))
+        })
+}
+
+/// Cache entries are named by content so a new release with an unchanged
+/// index reuses the file, keeping the extension to know how to decompress it.
+fn cache_name(sha256: &str, path: &str) -> String {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .filter(|e| matches!(*e, "xz" | "gz"));
+    match ext {
+        Some(ext) => format!("{sha256}.Packages.{ext}"),
+        None => format!("{sha256}.Packages"),
+    }
+}
+
+/// The bytes of a cached index, if it exists and still matches `digest`.
+fn read_if_digest_matches(path: &Path, digest: &FileDigest) -> Result<Option<Vec<u8>>> {
+    let bytes = match fs_err::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let matches = bytes.len() as u64 == digest.size && sha256_hex(&bytes) == digest.sha256;
+    Ok(matches.then_some(bytes))
+}
+
+/// Decompresses an index according to the extension of its `path`.
+fn decompress(bytes: &[u8], path: &str, url: &str) -> Result<String> {
+    let error = |source| ArchiveError::Decompress {
+        url: url.to_string(),
+        source,
+    };
+    let mut reader: Box<dyn Read + '_> = if path.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(bytes))
+    } else if path.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut raw = Vec::with_capacity(bytes.len() * 5);
+    reader.read_to_end(&mut raw).map_err(error)?;
+    String::from_utf8(raw)
+        .map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeDeb, TestKey, file_url, keyring_file, write_archive};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// Counts calls, to check what was downloaded and what came from the cache.
+    #[derive(Default)]
+    struct CountingReporter {
+        started: AtomicUsize,
+        done: AtomicUsize,
+        bytes: std::sync::atomic::AtomicU64,
+    }
+    impl Reporter for CountingReporter {
+        fn on_download_start(&self, _: &str, _: u64) {
+            self.started.fetch_add(1, Ordering::Relaxed);
+        }
+        fn on_download_progress(&self, _: &str, bytes: u64) {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        fn on_download_done(&self, _: &str) {
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    struct Fixture {
+        _key: TestKey,
+        dir: tempfile::TempDir,
+        debs: Vec<FakeDeb>,
+        client: ArchiveClient,
+    }
+
+    impl Fixture {
+        fn new() -> Option<Fixture> {
+            let key = TestKey::generate("cairn test <t@example.invalid>")?;
+            let dir = tempfile::tempdir().unwrap();
+            let debs = vec![
+                FakeDeb::new("libhello", "1.0-1"),
+                FakeDeb::new("hello", "1.0-1"),
+            ];
+            write_archive(&dir.path().join("archive"), &key, &debs);
+            keyring_file(dir.path(), &key);
+            let store = Store::open(dir.path().join("cache")).unwrap();
+            let mut client = ArchiveClient::new(store);
+            client.retry_delay = Duration::from_millis(10);
+            Some(Fixture {
+                _key: key,
+                dir,
+                debs,
+                client,
+            })
+        }
+
+        fn archive(&self) -> PathBuf {
+            self.dir.path().join("archive")
+        }
+
+        fn source(&self, url: String) -> Source {
+            Source {
+                name: "test".into(),
+                url,
+                suite: "bookworm".into(),
+                components: vec!["main".into()],
+                keyrings: vec![Keyring::File(self.dir.path().join("key.gpg"))],
+            }
+        }
+
+        fn items(&self, url: &str) -> Vec<DebToFetch> {
+            self.debs
+                .iter()
+                .map(|d| DebToFetch {
+                    name: d.name.to_string(),
+                    url: format!("{url}/{}", d.filename),
+                    filename: d.filename.clone(),
+                    size: d.bytes.len() as u64,
+                    sha256: d.sha256(),
+                })
+                .collect()
+        }
+
+        fn deb_bucket_entries(&self) -> Vec<String> {
+            let dir = self.client.store().bucket(Bucket::Debs).unwrap();
+            let mut names: Vec<String> = fs_err::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".locks")
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    #[test]
+    fn file_archive_round_trip() {
+        let Some(fx) = Fixture::new() else { return };
+        let url = file_url(&fx.archive());
+        let sources = [fx.source(url.clone())];
+        let reporter = CountingReporter::default();
+        let (index, infos) = fx.client.fetch_index(&sources, "amd64", &reporter).unwrap();
+        assert_eq!(index.records.len(), 2);
+        let hello = index.versions("hello")[0];
+        assert_eq!(
+            (hello.origin, hello.depends[0].to_string().as_str()),
+            (0, "libhello (>= 1.0)")
+        );
+        assert_eq!(infos.len(), 1);
+        assert_eq!(
+            (infos[0].source.as_str(), infos[0].suite.as_str()),
+            ("test", "bookworm")
+        );
+        assert_eq!(infos[0].date_epoch, 1_723_281_197);
+        let inrelease = fs_err::read(fx.archive().join("dists/bookworm/InRelease")).unwrap();
+        assert_eq!(infos[0].inrelease_sha256, sha256_hex(&inrelease));
+        let cached = fx.client.store().bucket(Bucket::Indices).unwrap();
+        assert!(
+            cached
+                .join(format!("{}.InRelease", infos[0].inrelease_sha256))
+                .exists()
+        );
+
+        let paths = fx.client.fetch_debs(&fx.items(&url), &reporter).unwrap();
+        for (path, deb) in paths.iter().zip(&fx.debs) {
+            assert_eq!(path, &fx.client.store().deb_path(&deb.sha256()).unwrap());
+            assert_eq!(fs_err::read(path).unwrap(), deb.bytes);
+        }
+        assert_eq!(fx.deb_bucket_entries().len(), 2, "no temp files left");
+    }
+
+    #[test]
+    fn cached_debs_are_rehashed_and_corrupt_ones_refetched() {
+        let Some(fx) = Fixture::new() else { return };
+        let url = file_url(&fx.archive());
+        let items = fx.items(&url);
+        fx.client.fetch_debs(&items, &NoReporter).unwrap();
+        let corrupt = fx.client.store().deb_path(&items[0].sha256).unwrap();
+        fs_err::write(&corrupt, b"bit rot").unwrap();
+        // Make the source unreachable: only the cache can satisfy item 1.
+        fs_err::remove_file(fx.archive().join(&items[1].filename)).unwrap();
+        let paths = fx.client.fetch_debs(&items, &NoReporter).unwrap();
+        assert_eq!(fs_err::read(&paths[0]).unwrap(), fx.debs[0].bytes);
+        assert_eq!(fs_err::read(&paths[1]).unwrap(), fx.debs[1].bytes);
+    }
+
+    #[test]
+    fn deb_digest_mismatch_fails_and_leaves_nothing() {
+        let Some(fx) = Fixture::new() else { return };
+        let url = file_url(&fx.archive());
+        let mut items = fx.items(&url);
+        fs_err::write(fx.archive().join(&items[1].filename), b"evil bytes").unwrap();
+        items.truncate(2);
+        let err = fx.client.fetch_debs(&items, &NoReporter).unwrap_err();
+        let ArchiveError::DigestMismatch {
+            name,
+            url: bad_url,
+            expected_sha256,
+            actual_sha256,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            (name.as_str(), bad_url.as_str()),
+            ("hello", items[1].url.as_str())
+        );
+        assert_eq!(expected_sha256, &items[1].sha256);
+        assert_eq!(actual_sha256, &sha256_hex(b"evil bytes"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains(expected_sha256) && msg.contains(actual_sha256),
+            "{msg}"
+        );
+        assert!(
+            !fx.deb_bucket_entries()
+                .contains(&format!("{}.deb", items[1].sha256))
+        );
+        assert!(
+            fx.deb_bucket_entries().iter().all(|n| n.ends_with(".deb")),
+            "temp file left"
+        );
+    }
+
+    #[test]
+    fn tampered_index_is_rejected_before_decompressing() {
+        let Some(fx) = Fixture::new() else { return };
+        let packages = fx
+            .archive()
+            .join("dists/bookworm/main/binary-amd64/Packages.xz");
+        fs_err::write(&packages, b"not the signed index").unwrap();
+        let sources = [fx.source(file_url(&fx.archive()))];
+        let err = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::DigestMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("Packages.xz"), "{err}");
+    }
+
+    #[test]
+    fn wrong_suite_and_missing_component_are_errors() {
+        let Some(fx) = Fixture::new() else { return };
+        let dists = fx.archive().join("dists");
+        fs_err::create_dir_all(dists.join("trixie")).unwrap();
+        fs_err::copy(
+            dists.join("bookworm/InRelease"),
+            dists.join("trixie/InRelease"),
+        )
+        .unwrap();
+        let mut source = fx.source(file_url(&fx.archive()));
+        source.suite = "trixie".into();
+        let err = fx.client.fetch_release(&source).unwrap_err();
+        assert!(matches!(err, ArchiveError::SuiteMismatch { .. }), "{err}");
+        source.suite = "stable".into();
+        assert!(
+            fx.client.fetch_release(&source).is_err(),
+            "dists/stable does not exist"
+        );
+        let mut source = fx.source(file_url(&fx.archive()));
+        source.components = vec!["contrib".into()];
+        let err = fx
+            .client
+            .fetch_index(&[source], "amd64", &NoReporter)
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::IndexNotListed { .. }), "{err}");
+    }
+
+    /// Serves `root` on 127.0.0.1, logging request paths; `failures` maps a path
+    /// to statuses returned (in order) before the file is served.
+    struct TestServer {
+        url: String,
+        log: Arc<Mutex<Vec<String>>>,
+        failures: Arc<Mutex<HashMap<String, Vec<u16>>>>,
+    }
+
+    impl TestServer {
+        fn start(root: PathBuf) -> TestServer {
+            let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+            let addr = server.server_addr().to_ip().unwrap();
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let failures: Arc<Mutex<HashMap<String, Vec<u16>>>> = Arc::default();
+            let (log2, failures2) = (log.clone(), failures.clone());
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    let path = request.url().to_string();
+                    log2.lock().unwrap().push(path.clone());
+                    let failure = failures2
+                        .lock()
+                        .unwrap()
+                        .get_mut(&path)
+                        .and_then(|f| f.pop());
+                    let response = match (failure, fs_err::read(root.join(&path[1..]))) {
+                        (Some(status), _) => {
+                            tiny_http::Response::from_data(Vec::new()).with_status_code(status)
+                        }
+                        (None, Ok(bytes)) => tiny_http::Response::from_data(bytes),
+                        (None, Err(_)) => {
+                            tiny_http::Response::from_data(Vec::new()).with_status_code(404)
+                        }
+                    };
+                    let _ = request.respond(response);
+                }
+            });
+            TestServer {
+                url: format!("http://{addr}"),
+                log,
+                failures,
+            }
+        }
+
+        fn take_log(&self) -> Vec<String> {
+            std::mem::take(&mut *self.log.lock().unwrap())
+        }
+    }
+
+    #[test]
+    fn http_warm_run_downloads_only_inrelease_and_retries_5xx() {
+        let Some(fx) = Fixture::new() else { return };
+        let server = TestServer::start(fx.archive());
+        let sources = [fx.source(server.url.clone())];
+        let packages = "/dists/bookworm/main/binary-amd64/Packages.xz";
+        server
+            .failures
+            .lock()
+            .unwrap()
+            .insert(packages.into(), vec![503, 500]);
+        let reporter = CountingReporter::default();
+        let (index, _) = fx.client.fetch_index(&sources, "amd64", &reporter).unwrap();
+        assert_eq!(index.records.len(), 2);
+        let log = server.take_log();
+        assert_eq!(log.iter().filter(|p| *p == packages).count(), 3, "{log:?}");
+        assert_eq!(reporter.done.load(Ordering::Relaxed), 1);
+
+        let (warm, _) = fx.client.fetch_index(&sources, "amd64", &reporter).unwrap();
+        assert_eq!(warm.records.len(), 2);
+        assert_eq!(server.take_log(), ["/dists/bookworm/InRelease"]);
+
+        let items = fx.items(&server.url);
+        let paths = fx.client.fetch_debs(&items, &reporter).unwrap();
+        assert_eq!(paths.len(), 2);
+        assert_eq!(server.take_log().len(), 2);
+        fx.client.fetch_debs(&items, &reporter).unwrap();
+        assert!(
+            server.take_log().is_empty(),
+            "cached debs are not downloaded again"
+        );
+        let total: u64 = items.iter().map(|i| i.size).sum();
+        let index_size = fs_err::metadata(fx.archive().join(&packages[1..]))
+            .unwrap()
+            .len();
+        assert_eq!(
+            reporter.bytes.load(Ordering::Relaxed),
+            index_size + 2 * total
+        );
+    }
+
+    #[test]
+    fn http_errors_name_the_url() {
+        let Some(fx) = Fixture::new() else { return };
+        let server = TestServer::start(fx.archive());
+        let mut items = fx.items(&server.url);
+        items[0].url = format!("{}/pool/missing.deb", server.url);
+        let err = fx.client.fetch_debs(&items[..1], &NoReporter).unwrap_err();
+        assert!(matches!(err, ArchiveError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("/pool/missing.deb"), "{err}");
+
+        server
+            .failures
+            .lock()
+            .unwrap()
+            .insert("/dists/bookworm/InRelease".into(), vec![500; 4]);
+        let err = fx
+            .client
+            .fetch_release(&fx.source(server.url.clone()))
+            .unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::HttpStatus { status: 500, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            server
+                .take_log()
+                .iter()
+                .filter(|p| p.ends_with("InRelease"))
+                .count(),
+            4
+        );
+
+        // Nothing listens on port 9 (discard) of 127.0.0.1 in the test environment.
+        let err = fx
+            .client
+            .fetch_release(&fx.source("http://127.0.0.1:9".into()))
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::Unreachable { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("http://127.0.0.1:9/dists/bookworm/InRelease"),
+            "{err}"
+        );
+        let err = fx
+            .client
+            .fetch_release(&fx.source("ftp://x".into()))
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsupportedUrl { .. }), "{err}");
+    }
+
+    /// The real bookworm index end to end: signature, digest, xz, ~63k records.
+    /// Ignored by default (downloads ~9 MB); run with `--ignored`.
+    #[test]
+    #[ignore]
+    fn real_bookworm_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = ArchiveClient::new(Store::open(dir.path()).unwrap());
+        let source = Source {
+            name: "debian".into(),
+            url: "http://deb.debian.org/debian".into(),
+            suite: "bookworm".into(),
+            components: vec!["main".into()],
+            keyrings: vec![Keyring::DebianArchive],
+        };
+        for round in ["cold", "warm"] {
+            let start = std::time::Instant::now();
+            let (index, _) =
+                match client.fetch_index(std::slice::from_ref(&source), "amd64", &NoReporter) {
+                    Ok(found) => found,
+                    Err(ArchiveError::Unreachable { url, reason }) => {
+                        eprintln!("skipping: {url} unreachable: {reason}");
+                        return;
+                    }
+                    Err(e) => panic!("{e}"),
+                };
+            eprintln!(
+                "{round}: {} records in {:?}",
+                index.records.len(),
+                start.elapsed()
+            );
+            assert!(index.records.len() > 60_000);
+            let names: Vec<&str> = index
+                .search("python3")
+                .iter()
+                .take(3)
+                .map(|r| r.name.as_str())
+                .collect();
+            assert_eq!(names[0], "python3");
+        }
+    }
+}

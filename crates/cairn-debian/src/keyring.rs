@@ -131,7 +131,9 @@ mod tests {
 
     #[test]
     fn missing_keyring_file_names_the_path() {
-        let err = Keyring::File("/nonexistent/k.gpg".into()).load().unwrap_err();
+        let err = Keyring::File("/nonexistent/k.gpg".into())
+            .load()
+            .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/k.gpg"), "{err}");
     }
 }

@@ -2,22 +2,31 @@
 //!
 //! Owns everything between a `[sources]` entry and a verified `.deb` in the
 //! store: version ordering ([`version`]), relationship fields ([`relation`]),
-//! deb822 paragraphs ([`deb822`]), signed `InRelease` files ([`release`]),
+//! deb822 paragraphs ([`deb822`]), archive keys ([`keyring`]), signed
+//! `InRelease` files ([`release`]),
 //! `Packages` indices ([`index`]), dependency resolution ([`resolve`]) and
 //! downloading ([`fetch`]). It never prints; progress goes through [`Reporter`].
 
 pub mod deb822;
+pub mod error;
 pub mod fetch;
 pub mod index;
+pub mod keyring;
 pub mod package;
 pub mod relation;
 pub mod release;
 pub mod resolve;
 pub mod version;
 
-pub use fetch::{ArchiveClient, Reporter, Source};
+#[cfg(test)]
+mod testing;
+
+pub use error::ArchiveError;
+pub use fetch::{ArchiveClient, DebToFetch, NoReporter, Reporter, Source};
 pub use index::PackageIndex;
+pub use keyring::Keyring;
 pub use package::{MultiArch, PackageRecord};
 pub use relation::{Dependency, Relation, VersionOp};
+pub use release::{Release, ReleaseInfo};
 pub use resolve::{Request, Resolution, ResolveError};
 pub use version::Version;

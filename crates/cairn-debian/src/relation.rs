@@ -68,7 +68,11 @@ fn parse_entry(entry: &str, arch: &str) -> Result<Option<Dependency>, RelationEr
     let mut alternatives = Vec::new();
     for term in entry.split('|') {
         let parsed = parse_term(term)?;
-        if parsed.arch_list.as_deref().is_none_or(|list| arch_list_includes(list, arch)) {
+        if parsed
+            .arch_list
+            .as_deref()
+            .is_none_or(|list| arch_list_includes(list, arch))
+        {
             alternatives.push(parsed.relation);
         }
     }
@@ -182,7 +186,10 @@ fn parse_arch_list(term: &str, inner: &str) -> Result<Vec<String>, RelationError
     }
     let negated = list.iter().filter(|a| a.starts_with('!')).count();
     if negated != 0 && negated != list.len() {
-        return Err(error(term, "architecture list mixes negated and plain entries"));
+        return Err(error(
+            term,
+            "architecture list mixes negated and plain entries",
+        ));
     }
     Ok(list)
 }
@@ -230,7 +237,10 @@ impl Relation {
         }
         let parsed = parse_term(term)?;
         if parsed.arch_list.is_some() {
-            return Err(error(term, "architecture restrictions are not allowed here"));
+            return Err(error(
+                term,
+                "architecture restrictions are not allowed here",
+            ));
         }
         Ok(parsed.relation)
     }
@@ -369,9 +379,15 @@ mod tests {
 
     #[test]
     fn arch_restrictions_are_evaluated() {
-        assert_eq!(list("a [amd64], b [i386], c [!amd64], d [!i386 !arm64]"), ["a", "d"]);
+        assert_eq!(
+            list("a [amd64], b [i386], c [!amd64], d [!i386 !arm64]"),
+            ["a", "d"]
+        );
         assert_eq!(list("a [i386] | b, c [i386] | d [arm64]"), ["b"]);
-        assert_eq!(list("a [linux-any], b [any-amd64], c [kfreebsd-any], d [any-arm64]"), ["a", "b"]);
+        assert_eq!(
+            list("a [linux-any], b [any-amd64], c [kfreebsd-any], d [any-arm64]"),
+            ["a", "b"]
+        );
         let arm = Dependency::parse_list("a [amd64] | b", "arm64");
         assert_eq!(arm.map(|d| d.len()), Ok(1));
     }
@@ -408,7 +424,10 @@ mod tests {
             "a [ ]",
             "a (>= :1)",
         ] {
-            assert!(Dependency::parse_list(bad, "amd64").is_err(), "accepted {bad:?}");
+            assert!(
+                Dependency::parse_list(bad, "amd64").is_err(),
+                "accepted {bad:?}"
+            );
         }
     }
 
@@ -441,7 +460,11 @@ mod tests {
             ("a", "0", true),
         ];
         for (text, version, want) in cases {
-            assert_eq!(rel(text).accepts(&ver(version)), want, "{text} vs {version}");
+            assert_eq!(
+                rel(text).accepts(&ver(version)),
+                want,
+                "{text} vs {version}"
+            );
         }
     }
 

@@ -223,7 +223,10 @@ mod tests {
     #[test]
     fn parses_parts() {
         let p = v("1:2.30-4ubuntu1");
-        assert_eq!((p.epoch, &*p.upstream, &*p.revision), (1, "2.30", "4ubuntu1"));
+        assert_eq!(
+            (p.epoch, &*p.upstream, &*p.revision),
+            (1, "2.30", "4ubuntu1")
+        );
         let p = v("2.30");
         assert_eq!((p.epoch, &*p.upstream, &*p.revision), (0, "2.30", ""));
     }
@@ -358,7 +361,11 @@ mod tests {
             ("1Z", "1a", Less),
             ("1.0", "1.0", Equal),
             // Digit runs longer than any integer type still compare numerically.
-            ("123456789012345678901234567890", "123456789012345678901234567889", Greater),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567889",
+                Greater,
+            ),
         ];
         for (a, b, want) in cases {
             assert_eq!(cmp(a, b), want, "{a} vs {b}");

@@ -323,11 +323,17 @@ pub fn default_sources() -> BTreeMap<String, SourceEntry> {
     BTreeMap::from([
         (
             "debian".to_string(),
-            source("http://deb.debian.org/debian", &["bookworm", "bookworm-updates"]),
+            source(
+                "http://deb.debian.org/debian",
+                &["bookworm", "bookworm-updates"],
+            ),
         ),
         (
             "debian-security".to_string(),
-            source("http://deb.debian.org/debian-security", &["bookworm-security"]),
+            source(
+                "http://deb.debian.org/debian-security",
+                &["bookworm-security"],
+            ),
         ),
     ])
 }
@@ -387,7 +393,10 @@ mod tests {
         assert_eq!(sources["debian"].suites, ["bookworm", "bookworm-updates"]);
         assert_eq!(
             manifest.systems_or_host(),
-            host_system().map(str::to_string).into_iter().collect::<Vec<_>>()
+            host_system()
+                .map(str::to_string)
+                .into_iter()
+                .collect::<Vec<_>>()
         );
     }
 
@@ -403,7 +412,10 @@ mod tests {
         manifest
             .install
             .insert("arm".into(), entry(Some(vec!["aarch64-linux".into()])));
-        let ids: Vec<_> = manifest.install_for("x86_64-linux").map(|(id, _)| id).collect();
+        let ids: Vec<_> = manifest
+            .install_for("x86_64-linux")
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(ids, ["all"]);
     }
 }

@@ -134,7 +134,9 @@ pub fn is_debian_version(version: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c));
     let revision_ok = revision.is_none_or(|r| {
-        !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || ".+~".contains(c))
+        !r.is_empty()
+            && r.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".+~".contains(c))
     });
     upstream_ok && revision_ok
 }
@@ -169,6 +171,17 @@ pub fn check_name(name: &str) -> Result<(), Broken> {
     Err(Broken::new(
         format!("'{name}' is not a valid name"),
         "names start with a letter or digit and use only letters, digits and . _ -",
+    ))
+}
+
+/// The environment's display name: anything printable on one line.
+pub fn check_env_name(name: &str) -> Result<(), Broken> {
+    if !name.trim().is_empty() && !name.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(Broken::new(
+        format!("{name:?} is not a usable environment name"),
+        "use a short name on one line, e.g. \"my-app\"",
     ))
 }
 
@@ -409,11 +422,12 @@ pub fn parse_user(text: &str) -> Result<UserSpec, Broken> {
         Some((user, group)) => (user, Some(group)),
         None => (text, None),
     };
-    let parsed = (
-        parse_id_or_name(user),
-        group.map(parse_id_or_name).transpose(),
-    );
-    match parsed {
+    // `Some(None)`: no group written; `None`: a group written but invalid.
+    let group = match group {
+        None => Some(None),
+        Some(group) => parse_id_or_name(group).map(Some),
+    };
+    match (parse_id_or_name(user), group) {
         (Some(user), Some(group)) => Ok(UserSpec { user, group }),
         _ => Err(Broken::new(
             format!("'{text}' is not a user, uid, user:group or uid:gid"),
@@ -569,9 +583,21 @@ mod tests {
         assert_eq!(c(">= 3.11").unwrap(), ">= 3.11");
         assert_eq!(c(">=3.11").unwrap(), ">= 3.11");
         assert_eq!(c("<< 4").unwrap(), "<< 4");
-        assert_eq!(c("<= 1:2.0~rc1-1+deb12u1").unwrap(), "<= 1:2.0~rc1-1+deb12u1");
+        assert_eq!(
+            c("<= 1:2.0~rc1-1+deb12u1").unwrap(),
+            "<= 1:2.0~rc1-1+deb12u1"
+        );
         assert_eq!(c(">> 0").unwrap(), ">> 0");
-        for bad in ["", ">=", "3.11 beta", "abc", "=> 3", "1.0-", ":1.0", "x:1.0"] {
+        for bad in [
+            "",
+            ">=",
+            "3.11 beta",
+            "abc",
+            "=> 3",
+            "1.0-",
+            ":1.0",
+            "x:1.0",
+        ] {
             assert!(c(bad).is_err(), "{bad} should be rejected");
         }
         let err = parse_version_constraint("< 4").unwrap_err();
@@ -595,7 +621,15 @@ mod tests {
     #[test]
     fn users() {
         let u = |s| parse_user(s).map(|u| u.to_string());
-        for good in ["app", "1000", "app:app", "1000:1000", "1000:app", "app:1000", "_x-1"] {
+        for good in [
+            "app",
+            "1000",
+            "app:app",
+            "1000:1000",
+            "1000:app",
+            "app:1000",
+            "_x-1",
+        ] {
             assert_eq!(u(good).unwrap(), good);
         }
         assert_eq!(
@@ -622,7 +656,16 @@ mod tests {
         assert_eq!(s("SIGRTMAX-1").unwrap(), ("SIGRTMAX-1".into(), 63));
         assert_eq!(s("64").unwrap(), ("SIGRTMAX".into(), 64));
         assert_eq!(s("32").unwrap(), ("32".into(), 32));
-        for bad in ["0", "65", "SIGFOO", "", "SIGRTMIN+31", "RTMIN-1", "SIGRTMAX+1", "RTMIN++3"] {
+        for bad in [
+            "0",
+            "65",
+            "SIGFOO",
+            "",
+            "SIGRTMIN+31",
+            "RTMIN-1",
+            "SIGRTMAX+1",
+            "RTMIN++3",
+        ] {
             assert!(s(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -646,7 +689,16 @@ mod tests {
         for good in ["myimage", "team/my-app", "a.b_c__d--e/f", "x1"] {
             assert!(check_image_name(good).is_ok(), "{good}");
         }
-        for bad in ["MyImage", "a//b", "-a", "a-", "a___b", "a..b", "", "host:5000/a"] {
+        for bad in [
+            "MyImage",
+            "a//b",
+            "-a",
+            "a-",
+            "a___b",
+            "a..b",
+            "",
+            "host:5000/a",
+        ] {
             assert!(check_image_name(bad).is_err(), "{bad}");
         }
         assert!(check_tag("v1.0_rc-2").is_ok());

@@ -29,8 +29,7 @@ pub use group::{PackageNode, plan_layers};
 pub use image::{Image, ImageRef, ImageSpec, RuntimeConfig, build_image};
 pub use layer::{
     BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,
-    build_custom_layer, build_group_layer, build_layers, build_package_layer,
-    merged_usr_symlinks,
+    build_custom_layer, build_group_layer, build_layers, build_package_layer, merged_usr_symlinks,
 };
 pub use runtime::{ContainerRuntime, detect_runtime, load_into};
 pub use unpack::unpack_deb;
@@ -74,7 +73,9 @@ pub enum OciError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("layer blob {path} has {actual} bytes but {expected} were recorded; delete it and retry")]
+    #[error(
+        "layer blob {path} has {actual} bytes but {expected} were recorded; delete it and retry"
+    )]
     BlobSizeMismatch {
         path: PathBuf,
         expected: u64,

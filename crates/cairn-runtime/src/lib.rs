@@ -158,6 +158,11 @@ pub enum RuntimeError {
         operation: &'static str,
         errno: nix::errno::Errno,
     },
+    #[error(
+        "cannot enter the environment's namespace from a process with {threads} threads; \
+         cairn must enter it before starting threads (re-exec itself)"
+    )]
+    NotSingleThreaded { threads: usize },
     #[error("{operation} {path} failed while preparing the namespace: {errno}")]
     Mount {
         operation: &'static str,

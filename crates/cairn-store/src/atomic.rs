@@ -36,8 +36,13 @@ impl AtomicFile {
         self.temp.as_file_mut()
     }
 
-    /// Flushes to disk and renames into place.
+    /// Flushes to disk and renames into place, readable by all like any file
+    /// created under the usual umask (temp files start out 0600).
     pub fn commit(self) -> io::Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        self.temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
         self.temp.as_file().sync_all()?;
         let target = self.target;
         self.temp

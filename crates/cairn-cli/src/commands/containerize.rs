@@ -56,7 +56,7 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
     let env = Environment::find(&args.dir)?;
     let manifest = env.load_manifest()?;
     let lock = env.load_lock()?;
-    if !lock.is_fresh_for(&manifest) {
+    if !crate::locking::lock_is_fresh(&lock, &manifest) {
         return Err(miette!(
             help = "run `cairn upgrade` (or `cairn install`) to re-lock",
             "manifest.lock is out of date with manifest.toml"
@@ -77,12 +77,12 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
     let compression = match args.compression {
         Some(CompressionArg::Zstd) => Compression::Zstd,
         Some(CompressionArg::Gzip) => Compression::Gzip,
-        None => cz.compression.map(compression_from).unwrap_or(Compression::Gzip),
+        None => compression_from(cz.compression),
     };
     Ok(BuildPlan {
         epoch: source_date_epoch(&lock)?,
         tag: args.tag.clone().or_else(|| cz.tag.clone()).unwrap_or_else(|| "latest".into()),
-        max_layers: cz.max_layers.unwrap_or(100),
+        max_layers: manifest.max_layers_for(args.container.as_deref()) as usize,
         container: args.container.clone(),
         name: image_name(&name),
         env,
@@ -122,7 +122,6 @@ fn image_name(name: &str) -> String {
 /// Everything the archive writers need.
 pub struct BuiltImage {
     pub image: cairn_oci::Image,
-    pub layers: Vec<BuiltLayer>,
 }
 
 fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
@@ -143,12 +142,18 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
         mtime_clamp: explicit_clamp()?,
     };
     let groups = layer_groups(plan);
-    let mut layers = cairn_oci::build_grouped_layers(store, &inputs, &groups, &opts)
-        .map_err(|e| miette!("{e}"))?;
+    let grouped: Vec<Vec<LayerInput>> = groups
+        .iter()
+        .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
+        .collect();
+    let mut layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
+        tracing::debug!("layer {} {}", layer.digest, layer.created_by);
+    })
+    .map_err(|e| miette!("{e}"))?;
     layers.push(top_layer::build_binary_layer(store, plan)?);
     layers.push(top_layer::build(store, plan, &inputs)?);
     let spec = top_layer::image_spec(plan)?;
-    let image = cairn_oci::Image::new(&spec, &layers).map_err(|e| miette!("{e}"))?;
+    let image = cairn_oci::build_image(&spec, &layers).map_err(|e| miette!("{e}"))?;
     output::status(format!(
         "✓ built {}:{} ({} layers, {} packages)",
         plan.name,
@@ -156,7 +161,7 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
         layers.len(),
         plan.packages.len()
     ));
-    Ok(BuiltImage { image, layers })
+    Ok(BuiltImage { image })
 }
 
 /// Package layers keep the .deb's own mtimes unless SOURCE_DATE_EPOCH is set,
@@ -203,34 +208,33 @@ fn deb_paths(store: &Store, packages: &[LockedPackage]) -> Result<Vec<PathBuf>> 
 
 fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {
     match args.format.unwrap_or(ArchiveFormat::DockerArchive) {
-        ArchiveFormat::DockerArchive => cairn_oci::ArchiveFormat::Hybrid,
-        ArchiveFormat::OciArchive => cairn_oci::ArchiveFormat::OciArchive,
-        ArchiveFormat::OciDir => cairn_oci::ArchiveFormat::OciDir,
+        ArchiveFormat::OciArchive => cairn_oci::ArchiveFormat::Oci,
+        ArchiveFormat::DockerArchive | ArchiveFormat::OciDir => cairn_oci::ArchiveFormat::Hybrid,
     }
 }
 
 fn write_to_stdout(store: &Store, image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
     let format = archive_format(args);
-    if format == cairn_oci::ArchiveFormat::OciDir {
+    if args.format == Some(ArchiveFormat::OciDir) {
         return Err(miette!("--format oci-dir needs a directory: use -f DIR"));
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    cairn_oci::write_archive(store, &image.image, &image.layers, format, &mut out)
+    cairn_oci::write_archive(&image.image, format, &mut out)
         .map_err(|e| miette!("{e}"))?;
     out.flush().into_diagnostic()
 }
 
 fn write_to_file(store: &Store, image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
     let format = archive_format(args);
-    if format == cairn_oci::ArchiveFormat::OciDir {
-        cairn_oci::write_oci_dir(store, &image.image, &image.layers, path)
+    if args.format == Some(ArchiveFormat::OciDir) {
+        cairn_oci::write_oci_dir(&image.image, path)
             .map_err(|e| miette!("{e}"))?;
     } else {
         let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
         {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            cairn_oci::write_archive(store, &image.image, &image.layers, format, &mut out)
+            cairn_oci::write_archive(&image.image, format, &mut out)
                 .map_err(|e| miette!("{e}"))?;
             out.flush().into_diagnostic()?;
         }
@@ -246,22 +250,24 @@ fn load_or_write(
     runtime: Option<Runtime>,
     plan: &BuildPlan,
 ) -> Result<()> {
-    let program = match runtime {
-        Some(r) => Some(r.program().to_string()),
-        None => cairn_oci::detect_runtime(),
+    let detected = match runtime {
+        Some(Runtime::Docker) => Some(cairn_oci::ContainerRuntime::Docker),
+        Some(Runtime::Podman) => Some(cairn_oci::ContainerRuntime::Podman),
+        None => cairn_oci::detect_runtime().ok(),
     };
-    let Some(program) = program else {
+    let Some(runtime) = detected else {
         let path = PathBuf::from(format!("{}-container.tar", plan.name.replace('/', "-")));
         output::status("no docker or podman found on PATH; writing an archive instead");
         let mut file = cairn_store::AtomicFile::create(&path).into_diagnostic()?;
-        cairn_oci::write_archive(store, &image.image, &image.layers, cairn_oci::ArchiveFormat::Hybrid, &mut file)
+        cairn_oci::write_archive(&image.image, cairn_oci::ArchiveFormat::Hybrid, &mut file)
             .map_err(|e| miette!("{e}"))?;
         file.commit().into_diagnostic()?;
         output::status(format!("✓ wrote {}", path.display()));
         return Ok(());
     };
-    let loaded = cairn_oci::load_into(&program, |w| {
-        cairn_oci::write_archive(store, &image.image, &image.layers, cairn_oci::ArchiveFormat::Hybrid, w)
+    let program = runtime.program();
+    let loaded = cairn_oci::load_into(runtime, |w| {
+        cairn_oci::write_archive(&image.image, cairn_oci::ArchiveFormat::Hybrid, w)
     })
     .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
     output::status(format!("✓ loaded into {program}:"));

@@ -21,7 +21,7 @@ pub fn run(args: EditArgs) -> Result<ExitCode> {
     let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
     let fresh = env
         .load_lock()
-        .map(|l| l.is_fresh_for(&manifest))
+        .map(|l| crate::locking::lock_is_fresh(&l, &manifest))
         .unwrap_or(false);
     if fresh || manifest.install.is_empty() && !env.lock_path().exists() {
         cairn_store::write_atomic(env.manifest_path(), |f| {

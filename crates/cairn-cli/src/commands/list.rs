@@ -22,7 +22,7 @@ pub fn run(args: ListArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let manifest = env.load_manifest()?;
     let lock = env.load_lock()?;
-    if !lock.is_fresh_for(&manifest) {
+    if !crate::locking::lock_is_fresh(&lock, &manifest) {
         tracing::warn!("the lock is out of date with manifest.toml; run `cairn upgrade` to re-lock");
     }
     let mut rows: Vec<Row> = lock

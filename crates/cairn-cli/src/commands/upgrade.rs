@@ -59,7 +59,7 @@ fn pin_others(manifest: &Manifest, old: Option<&Lock>, only: &[String]) -> Resul
             continue;
         }
         if let Some(p) = old.packages.iter().find(|p| p.name == entry.pkg) {
-            entry.version = Some(format!("= {}", p.version));
+            entry.version = Some(cairn_manifest::parse_version_constraint(&p.version).map_err(|e| miette!("{e:?}"))?);
         }
     }
     Ok(pinned)

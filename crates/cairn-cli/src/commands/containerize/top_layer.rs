@@ -4,7 +4,7 @@
 
 use super::BuildPlan;
 use crate::activation::activation_for;
-use cairn_oci::{BuiltLayer, CustomEntry, ImageSpec, LayerInput, LayerOptions, RuntimeConfig};
+use cairn_oci::{BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig};
 use cairn_store::Store;
 use miette::{IntoDiagnostic, Result, miette};
 use std::collections::BTreeMap;
@@ -21,10 +21,12 @@ pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer>
         CustomEntry::dir("opt", 0o755),
         CustomEntry::dir("opt/cairn", 0o755),
         CustomEntry::dir("opt/cairn/bin", 0o755),
-        CustomEntry::file_from_path(&CAIRN_BIN[1..], 0o755, exe),
+        CustomEntry::file(&CAIRN_BIN[1..], 0o755, FileContent::Path(exe)),
     ];
-    cairn_oci::build_custom_layer(store, "cairn entrypoint", entries, &options(plan))
-        .map_err(|e| miette!("{e}"))
+    let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))
+        .map_err(|e| miette!("{e}"))?;
+    layer.created_by = format!("cairn {} entrypoint", env!("CARGO_PKG_VERSION"));
+    Ok(layer)
 }
 
 /// The small last layer.
@@ -33,8 +35,10 @@ pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<B
     entries.extend(user_entries(plan)?);
     entries.extend(dpkg_entries(inputs)?);
     entries.extend(env_entries(plan)?);
-    cairn_oci::build_custom_layer(store, "cairn environment", entries, &options(plan))
-        .map_err(|e| miette!("{e}"))
+    let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))
+        .map_err(|e| miette!("{e}"))?;
+    layer.created_by = format!("cairn: environment {}", plan.name);
+    Ok(layer)
 }
 
 fn options(plan: &BuildPlan) -> LayerOptions {
@@ -79,9 +83,7 @@ fn has_interpreter(elf: &[u8]) -> bool {
 /// Merged-/usr symlinks and the directories every image has.
 fn base_entries() -> Vec<CustomEntry> {
     let mut entries = vec![CustomEntry::dir("usr", 0o755)];
-    for dir in ["bin", "sbin", "lib", "lib64"] {
-        entries.push(CustomEntry::symlink(dir, &format!("usr/{dir}")));
-    }
+    entries.extend(cairn_oci::merged_usr_symlinks());
     for (dir, mode) in [
         ("etc", 0o755),
         ("tmp", 0o1777),
@@ -115,11 +117,11 @@ fn user_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
             group.push_str(&line);
         }
         if account.uid != 0 {
-            entries.push(CustomEntry::owned_dir(&account.home[1..], 0o755, account.uid, account.gid));
+            entries.push(CustomEntry::dir(&account.home[1..], 0o755).owned_by(account.uid, account.gid));
         }
     }
-    entries.push(CustomEntry::file("etc/passwd", 0o644, passwd.into_bytes()));
-    entries.push(CustomEntry::file("etc/group", 0o644, group.into_bytes()));
+    entries.push(CustomEntry::file("etc/passwd", 0o644, FileContent::Bytes(passwd.into_bytes())));
+    entries.push(CustomEntry::file("etc/group", 0o644, FileContent::Bytes(group.into_bytes())));
     Ok(entries)
 }
 
@@ -138,9 +140,9 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        entries.push(CustomEntry::file(&base, 0o644, text.into_bytes()));
+        entries.push(CustomEntry::file(&base, 0o644, FileContent::Bytes(text.into_bytes())));
         if let Some(md5) = control.md5sums {
-            entries.push(CustomEntry::file(&format!("{base}.md5sums"), 0o644, md5.into_bytes()));
+            entries.push(CustomEntry::file(&format!("{base}.md5sums"), 0o644, FileContent::Bytes(md5.into_bytes())));
         }
     }
     Ok(entries)
@@ -157,9 +159,9 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         CustomEntry::dir("opt", 0o755),
         CustomEntry::dir("opt/cairn", 0o755),
         CustomEntry::dir("opt/cairn/env", 0o755),
-        CustomEntry::file("opt/cairn/env/manifest.toml", 0o644, manifest),
-        CustomEntry::file("opt/cairn/env/manifest.lock", 0o644, lock),
-        CustomEntry::file("opt/cairn/env/activation.json", 0o644, activation),
+        CustomEntry::file("opt/cairn/env/manifest.toml", 0o644, FileContent::Bytes(manifest)),
+        CustomEntry::file("opt/cairn/env/manifest.lock", 0o644, FileContent::Bytes(lock)),
+        CustomEntry::file("opt/cairn/env/activation.json", 0o644, FileContent::Bytes(activation)),
     ];
     let config = &plan.manifest.containerize.config;
     let (uid, gid) = config
@@ -175,7 +177,7 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         for parent in super::users::parents(dir) {
             entries.push(CustomEntry::dir(&parent, 0o755));
         }
-        entries.push(CustomEntry::owned_dir(dir.trim_start_matches('/'), 0o755, uid, gid));
+        entries.push(CustomEntry::dir(dir.trim_start_matches('/'), 0o755).owned_by(uid, gid));
     }
     Ok(entries)
 }
@@ -189,7 +191,7 @@ pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
     if let Some(name) = &plan.container {
         env.push(format!("CAIRN_CONTAINER={name}"));
     }
-    let labels: BTreeMap<String, String> = config.labels.clone().into_iter().collect();
+    let labels: BTreeMap<String, String> = config.labels.clone();
     Ok(ImageSpec {
         name: plan.name.clone(),
         tag: plan.tag.clone(),
@@ -200,7 +202,7 @@ pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
             user: config.user.as_ref().map(|u| u.to_string()),
             exposed_ports: config.exposed_ports.iter().map(|p| p.to_string()).collect(),
             env,
-            entrypoint: vec![CAIRN_BIN.to_string(), "entrypoint".to_string(), "--".to_string()],
+            entrypoint: Some(vec![CAIRN_BIN.to_string(), "entrypoint".to_string(), "--".to_string()]),
             cmd: config.cmd.clone(),
             volumes: config.volumes.clone(),
             working_dir: config.working_dir.clone(),

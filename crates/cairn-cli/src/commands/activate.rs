@@ -1,0 +1,100 @@
+//! `cairn activate` on the host: the locked packages assembled into a rootfs of
+//! hardlinks from the store, entered through unprivileged user+mount
+//! namespaces, so Debian's absolute paths work unchanged.
+
+use crate::activation::activation_for;
+use crate::cli::{ActivateArgs, DirArg};
+use crate::environment::Environment;
+use crate::locking;
+use cairn_runtime::{Activation, Bind, CONTAINER_CAIRN_EXE, CONTAINER_ENV_DIR};
+use miette::{IntoDiagnostic, Result, miette};
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// An environment ready to enter.
+pub struct Prepared {
+    pub env: Environment,
+    pub activation: Activation,
+    pub rootfs: PathBuf,
+}
+
+/// Checks the lock, fetches what is missing and assembles (or reuses) the rootfs.
+pub fn prepare(dir: &DirArg) -> Result<Prepared> {
+    let env = Environment::find(dir)?;
+    let manifest = env.load_manifest()?;
+    let lock = env.load_lock()?;
+    if !crate::locking::lock_is_fresh(&lock, &manifest) {
+        return Err(miette!(
+            help = "run `cairn upgrade` to re-lock",
+            "manifest.lock is out of date with manifest.toml"
+        ));
+    }
+    let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
+    let packages: Vec<_> = lock.packages_for(system).into_iter().collect();
+    let store = locking::open_store()?;
+    let missing: Vec<_> = packages
+        .iter()
+        .copied()
+        .filter(|p| store.deb_path(&p.sha256).map(|d| !d.is_file()).unwrap_or(true))
+        .collect();
+    if !missing.is_empty() {
+        locking::fetch_debs(&store, &missing)?;
+    }
+    let debs = packages
+        .iter()
+        .map(|p| Ok((p.sha256.clone(), store.deb_path(&p.sha256).into_diagnostic()?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut shas: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
+    shas.sort_unstable();
+    let key = cairn_store::sha256_hex(shas.join("\n").as_bytes());
+    let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, &key).map_err(|e| miette!("{e}"))?;
+    let name = manifest.name.clone().unwrap_or_else(|| env.default_name());
+    let activation = activation_for(&manifest, &name, None);
+    Ok(Prepared { env, activation, rootfs })
+}
+
+pub fn run(args: ActivateArgs) -> Result<ExitCode> {
+    if let Some(rootfs) = &args.enter {
+        return enter(args.dir.clone(), rootfs, &args.command);
+    }
+    let prepared = prepare(&args.dir)?;
+    if args.start_services {
+        super::services::start_all(&prepared)?;
+    }
+    let exe = std::env::current_exe().into_diagnostic()?;
+    // The namespace must be created by a single-threaded process; fetching and
+    // assembling used threads, so hand over to a fresh copy of ourselves.
+    let err = std::process::Command::new(exe)
+        .arg("activate")
+        .arg("-d")
+        .arg(&prepared.env.root)
+        .arg("--_enter")
+        .arg(&prepared.rootfs)
+        .arg("--")
+        .args(&args.command)
+        .exec();
+    Err(miette!("cannot re-execute cairn: {err}"))
+}
+
+fn enter(dir: DirArg, rootfs: &std::path::Path, command: &[String]) -> Result<ExitCode> {
+    let env = Environment::find(&dir)?;
+    let manifest = env.load_manifest()?;
+    let name = manifest.name.clone().unwrap_or_else(|| env.default_name());
+    let activation = activation_for(&manifest, &name, None);
+    let exe = std::env::current_exe().into_diagnostic()?;
+    let binds = [
+        Bind { source: env.env_dir.clone(), target: PathBuf::from(CONTAINER_ENV_DIR) },
+        Bind { source: exe, target: PathBuf::from(CONTAINER_CAIRN_EXE) },
+    ];
+    let cmd: Vec<OsString> = command.iter().map(OsString::from).collect();
+    match cairn_runtime::run_in_rootfs(rootfs, &activation, &cmd, &binds) {
+        Ok(never) => match never {},
+        Err(e @ cairn_runtime::RuntimeError::CommandNotFound { .. }) => {
+            eprintln!("cairn: {e}");
+            Ok(ExitCode::from(127))
+        }
+        Err(e) => Err(miette!("{e}")),
+    }
+}

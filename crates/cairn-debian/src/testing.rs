@@ -1,0 +1,161 @@
+//! Test fixtures: throwaway OpenPGP keys and signed files made with gpg, and a
+//! tiny archive tree, so no binary fixture is checked in.
+
+use cairn_store::sha256_hex;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A gpg home in a temp dir holding one fresh signing key.
+pub struct TestKey {
+    pub home: tempfile::TempDir,
+    pub uid: String,
+}
+
+impl TestKey {
+    /// Generates a key, or returns `None` (after saying why) when gpg is missing.
+    pub fn generate(uid: &str) -> Option<TestKey> {
+        if Command::new("gpg").arg("--version").output().is_err() {
+            eprintln!("skipping: gpg is not installed");
+            return None;
+        }
+        let home = tempfile::tempdir().expect("tempdir");
+        let key = TestKey {
+            home,
+            uid: uid.to_string(),
+        };
+        key.gpg(&["--quick-gen-key", uid, "rsa2048", "sign", "never"]);
+        Some(key)
+    }
+
+    /// Runs gpg in this home, panicking with its stderr on failure.
+    pub fn gpg(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", self.home.path())
+            .args([
+                "--batch",
+                "--quiet",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
+            .args(args)
+            .output()
+            .expect("run gpg");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// The public key, binary (`armor == false`) or ASCII-armored.
+    pub fn export(&self, armor: bool) -> Vec<u8> {
+        let mut args = vec!["--export"];
+        if armor {
+            args.push("--armor");
+        }
+        args.push(&self.uid);
+        self.gpg(&args)
+    }
+
+    /// `text` cleartext-signed by this key, and by `extra` keys when given.
+    pub fn clearsign(&self, text: &str, extra: &[&TestKey]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("Release");
+        std::fs::write(&input, text).expect("write");
+        let output = dir.path().join("InRelease");
+        // A second signer's secret key must live in the same home for one gpg
+        // call to emit several signatures, as Debian's InRelease files have.
+        for other in extra {
+            let secret = other.gpg(&["--export-secret-keys", &other.uid]);
+            let path = dir.path().join("secret.gpg");
+            std::fs::write(&path, secret).expect("write");
+            self.gpg(&["--import", path.to_str().expect("utf-8 path")]);
+        }
+        let mut args = vec!["--digest-algo", "SHA512", "--clearsign", "-u", &self.uid];
+        for other in extra {
+            args.extend(["-u", other.uid.as_str()]);
+        }
+        let out = output.to_str().expect("utf-8 path");
+        args.extend(["-o", out, input.to_str().expect("utf-8 path")]);
+        self.gpg(&args);
+        std::fs::read(&output).expect("read InRelease")
+    }
+}
+
+/// A `.deb` stand-in: the client checks digests, not the archive format.
+pub struct FakeDeb {
+    pub name: &'static str,
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
+impl FakeDeb {
+    pub fn new(name: &'static str, version: &str) -> FakeDeb {
+        FakeDeb {
+            name,
+            filename: format!("pool/main/{}/{name}/{name}_{version}_amd64.deb", &name[..1]),
+            bytes: format!("!<arch>\nfake {name} {version}\n")
+                .repeat(100)
+                .into_bytes(),
+        }
+    }
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.bytes)
+    }
+}
+
+/// Writes a signed one-suite archive under `root`: `dists/bookworm/InRelease`
+/// listing `main/binary-amd64/Packages.xz`, with a paragraph per deb (each
+/// depending on the previous one) and the debs themselves in `pool/`.
+/// Returns the Packages text.
+pub fn write_archive(root: &Path, key: &TestKey, debs: &[FakeDeb]) -> String {
+    let mut packages = String::new();
+    for (i, deb) in debs.iter().enumerate() {
+        let path = root.join(&deb.filename);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, &deb.bytes).expect("write deb");
+        let depends = match i {
+            0 => String::new(),
+            _ => format!("Depends: {} (>= 1.0)\n", debs[i - 1].name),
+        };
+        packages += &format!(
+            "Package: {name}\nVersion: 1.0-1\nArchitecture: amd64\n{depends}\
+Filename: {file}\nSize: {size}\nSHA256: {sha}\nDescription: the {name} tool\n long text\n\n",
+            name = deb.name,
+            file = deb.filename,
+            size = deb.bytes.len(),
+            sha = deb.sha256(),
+        );
+    }
+    let dists = root.join("dists/bookworm");
+    let index_dir = dists.join("main/binary-amd64");
+    std::fs::create_dir_all(&index_dir).expect("mkdir");
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(packages.as_bytes()).expect("xz");
+    let xz = xz.finish().expect("xz");
+    std::fs::write(index_dir.join("Packages.xz"), &xz).expect("write");
+    let release = format!(
+        "Origin: Test\nSuite: stable\nCodename: bookworm\nDate: Sat, 10 Aug 2024 09:13:17 UTC\n\
+Architectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages.xz\n",
+        sha256_hex(&xz),
+        xz.len()
+    );
+    std::fs::write(dists.join("InRelease"), key.clearsign(&release, &[])).expect("write");
+    packages
+}
+
+/// The `file://` URL of a local directory.
+pub fn file_url(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+/// The binary public key of `key`, written to `dir/key.gpg`.
+pub fn keyring_file(dir: &Path, key: &TestKey) -> PathBuf {
+    let path = dir.join("key.gpg");
+    std::fs::write(&path, key.export(false)).expect("write keyring");
+    path
+}

@@ -1,0 +1,247 @@
+//! The image tables: `[containerize]` and its config, `[containers.NAME]`,
+//! `[build.NAME]`, and the references from containers to `[install]` ids and
+//! `[build]` names.
+
+use super::{checked, checked_list, key_problem, parsed_list};
+use crate::diagnostics::{Problem, did_you_mean};
+use crate::read::{Field, Item, Table, into_map};
+use crate::schema::*;
+use crate::validate::{self, Broken};
+use std::collections::BTreeMap;
+
+pub(super) fn read_containerize(root: &Table) -> Result<Containerize, Problem> {
+    let Some(table) = root.opt_table("containerize")? else {
+        return Ok(Containerize::default());
+    };
+    table.deny_unknown(&["name", "tag", "max-layers", "compression", "config"])?;
+    let compression = match table.get("compression") {
+        Some(field) => match field.str()? {
+            "gzip" => Compression::Gzip,
+            "zstd" => Compression::Zstd,
+            other => {
+                return Err(field.broken(Broken {
+                    message: format!("'{other}' is not a supported compression"),
+                    help: Some(r#"use "gzip" or "zstd""#.to_string()),
+                }));
+            }
+        },
+        None => Compression::default(),
+    };
+    Ok(Containerize {
+        name: opt_checked(&table, "name", validate::check_image_name)?,
+        tag: opt_checked(&table, "tag", validate::check_tag)?,
+        max_layers: match table.get("max-layers") {
+            Some(field) => read_max_layers(&field)?,
+            None => DEFAULT_MAX_LAYERS,
+        },
+        compression,
+        config: match table.opt_table("config")? {
+            Some(config) => read_container_config(&config)?,
+            None => ContainerConfig::default(),
+        },
+    })
+}
+
+fn read_max_layers(field: &Field) -> Result<u32, Problem> {
+    let value = field.integer()?;
+    match u32::try_from(value) {
+        Ok(n @ 2..=125) => Ok(n),
+        _ => Err(field.broken(Broken {
+            message: format!("{value} is out of range"),
+            help: Some(
+                "choose from 2 to 125: engines refuse images with more than 127 layers, and cairn adds its own"
+                    .to_string(),
+            ),
+        })),
+    }
+}
+
+/// An optional string field checked with `rule`.
+fn opt_checked(
+    table: &Table,
+    key: &str,
+    rule: fn(&str) -> Result<(), Broken>,
+) -> Result<Option<String>, Problem> {
+    table.get(key).map(|f| checked(&f, rule)).transpose()
+}
+
+/// An optional string field parsed with `parse`.
+fn opt_parsed<T>(
+    table: &Table,
+    key: &str,
+    parse: fn(&str) -> Result<T, Broken>,
+) -> Result<Option<T>, Problem> {
+    table
+        .get(key)
+        .map(|f| parse(f.str()?).map_err(|b| f.broken(b)))
+        .transpose()
+}
+
+fn read_container_config(table: &Table) -> Result<ContainerConfig, Problem> {
+    table.deny_unknown(&[
+        "user",
+        "exposed-ports",
+        "cmd",
+        "volumes",
+        "working-dir",
+        "labels",
+        "stop-signal",
+    ])?;
+    let labels = table.opt_string_map("labels")?.unwrap_or_default();
+    for (field, _) in &labels {
+        validate::check_label_key(field.key).map_err(|b| key_problem(field, b))?;
+    }
+    Ok(ContainerConfig {
+        user: opt_parsed(table, "user", validate::parse_user)?,
+        exposed_ports: match table.get("exposed-ports") {
+            Some(field) => parsed_list(&field, validate::parse_port)?,
+            None => Vec::new(),
+        },
+        cmd: table.opt_list("cmd")?.map(texts),
+        volumes: match table.get("volumes") {
+            Some(field) => checked_list(&field, validate::check_absolute)?,
+            None => Vec::new(),
+        },
+        working_dir: opt_checked(table, "working-dir", validate::check_absolute)?,
+        labels: into_map(labels),
+        stop_signal: opt_parsed(table, "stop-signal", validate::parse_stop_signal)?,
+    })
+}
+
+fn texts(items: Vec<Item>) -> Vec<String> {
+    items.into_iter().map(|i| i.text).collect()
+}
+
+/// A string, or a list of strings.
+fn string_or_list(field: &Field) -> Result<Vec<Item>, Problem> {
+    if field.is_array() {
+        return field.string_list();
+    }
+    let text = field
+        .string()
+        .map_err(|p| p.help(format!("write {} = \"...\" or [\"...\"]", field.key)))?;
+    Ok(vec![Item {
+        text,
+        span: field.span(),
+    }])
+}
+
+pub(super) fn read_container(table: &Table) -> Result<NamedContainer, Problem> {
+    table.deny_unknown(&[
+        "name",
+        "version",
+        "startup-command",
+        "copy-to-root",
+        "working-dir",
+        "max-layers",
+        "exclude",
+        "registry",
+        "default-copy-args",
+        "artifacts",
+    ])?;
+    let startup_command = match table.get("startup-command") {
+        Some(f) if f.is_array() => Some(StartupCommand::Exec(texts(f.string_list()?))),
+        Some(f) => Some(StartupCommand::Shell(f.string()?)),
+        None => None,
+    };
+    let copy_to_root = match table.get("copy-to-root") {
+        Some(f) => string_or_list(&f)?
+            .into_iter()
+            .map(|i| copy_source(i.text))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(NamedContainer {
+        name: opt_checked(table, "name", validate::check_image_name)?,
+        version: opt_checked(table, "version", validate::check_tag)?,
+        startup_command,
+        copy_to_root,
+        working_dir: opt_checked(table, "working-dir", validate::check_absolute)?,
+        max_layers: table
+            .get("max-layers")
+            .map(|f| read_max_layers(&f))
+            .transpose()?,
+        exclude: table.opt_list("exclude")?.map(texts).unwrap_or_default(),
+        registry: table.opt_string("registry")?,
+        default_copy_args: table.opt_string("default-copy-args")?,
+        artifacts: table.opt_list("artifacts")?.map(texts).unwrap_or_default(),
+    })
+}
+
+fn copy_source(text: String) -> CopySource {
+    match text.strip_prefix("build:") {
+        Some(name) => CopySource::Build(name.to_string()),
+        None => CopySource::Path(text),
+    }
+}
+
+/// `exclude` must name `[install]` ids; `artifacts` and `build:NAME` must name builds.
+pub(super) fn check_container_refs(
+    root: &Table,
+    install: &BTreeMap<String, InstallEntry>,
+    build: &BTreeMap<String, BuildSpec>,
+) -> Result<(), Problem> {
+    let Some(containers) = root.opt_table("containers")? else {
+        return Ok(());
+    };
+    for container in containers.fields() {
+        let table = container.table()?;
+        if let Some(field) = table.get("exclude") {
+            check_refs(&field, field.string_list()?, install, "an [install] id")?;
+        }
+        if let Some(field) = table.get("artifacts") {
+            check_refs(&field, field.string_list()?, build, "a [build] name")?;
+        }
+        if let Some(field) = table.get("copy-to-root") {
+            let builds: Vec<Item> = string_or_list(&field)?
+                .into_iter()
+                .filter_map(|i| {
+                    let name = i.text.strip_prefix("build:")?.to_string();
+                    Some(Item {
+                        text: name,
+                        span: i.span,
+                    })
+                })
+                .collect();
+            check_refs(&field, builds, build, "a [build] name")?;
+        }
+    }
+    Ok(())
+}
+
+/// Every item must be a key of `known`.
+fn check_refs<T>(
+    field: &Field,
+    items: Vec<Item>,
+    known: &BTreeMap<String, T>,
+    what: &str,
+) -> Result<(), Problem> {
+    let Some(item) = items.into_iter().find(|i| !known.contains_key(&i.text)) else {
+        return Ok(());
+    };
+    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+    let help = match did_you_mean(&item.text, names.iter().copied()) {
+        Some(close) => format!("did you mean '{close}'?"),
+        None if names.is_empty() => "none is defined yet".to_string(),
+        None => format!("known: {}", names.join(", ")),
+    };
+    Err(field.problem_at(
+        item.span,
+        Broken {
+            message: format!("'{}' is not {what}", item.text),
+            help: Some(help),
+        },
+    ))
+}
+
+pub(super) fn read_build(table: &Table) -> Result<BuildSpec, Problem> {
+    table.deny_unknown(&["command", "runtime-packages", "description"])?;
+    Ok(BuildSpec {
+        command: table.required("command", "\"...\"")?.string()?,
+        runtime_packages: match table.get("runtime-packages") {
+            Some(field) => checked_list(&field, validate::check_package_name)?,
+            None => Vec::new(),
+        },
+        description: table.opt_string("description")?,
+    })
+}

@@ -1,0 +1,716 @@
+//! Reproducible, cached OCI layers: one per package, one per group of
+//! packages, or a small custom top layer composed by the CLI.
+//!
+//! A package layer is a pure function of the `.deb` bytes and the options, so
+//! it is cached under `layers-v1/<key>.json` (key = hash of the layer format
+//! version, the `.deb` sha256s, compression and mtime clamp) next to its blob
+//! `layers-v1/blobs/sha256/<digest>`. A hit reads one small JSON file and
+//! decompresses nothing. A miss streams: data.tar → sorted tree → tar →
+//! compressor → file, hashing the tar (diff_id) and the compressed bytes
+//! (digest) on the way.
+//!
+//! Image assembly is `image.rs`; which packages share a layer is `group.rs`.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use cairn_store::{Bucket, HashingWriter, Store, sha256_hex, write_atomic};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::deb::{EntryKind, visit_data};
+use crate::tree::{Node, Tree};
+use crate::{OciError, Result};
+
+/// Bumped whenever the bytes of a layer built from the same inputs would change
+/// (normalisation, ordering, headers, compressor settings), so stale cache
+/// entries are never reused.
+const LAYER_FORMAT: &str = "cairn-layer-v1";
+
+/// How layer blobs are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip, level 6: every engine and tool reads it.
+    Gzip,
+    /// zstd, level 3: faster to build and smaller. Docker 20.10.24, podman 4,
+    /// containerd 1.6 and skopeo load it; Docker before 20.10 and umoci 0.4.7
+    /// do not.
+    Zstd,
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Options shared by every layer of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// Blob compression.
+    pub compression: Compression,
+    /// If set, no entry has an mtime later than this (like SOURCE_DATE_EPOCH).
+    pub mtime_clamp: Option<u64>,
+}
+
+impl Default for LayerOptions {
+    fn default() -> Self {
+        LayerOptions {
+            compression: Compression::Gzip,
+            mtime_clamp: None,
+        }
+    }
+}
+
+/// A locked package to turn into (part of) a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInput {
+    /// Package name, for history and errors.
+    pub name: String,
+    /// Package version, for history.
+    pub version: String,
+    /// The `.deb` on disk (normally in the store's `debs-v1/`).
+    pub deb_path: PathBuf,
+    /// Hex sha256 of the `.deb`, as locked; it keys the cache and is trusted.
+    pub deb_sha256: String,
+}
+
+/// A layer blob in the store, ready to be referenced by an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltLayer {
+    /// `sha256:<hex>` of the compressed blob.
+    pub digest: String,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    /// Size of the compressed blob in bytes.
+    pub size: u64,
+    /// OCI media type of the blob.
+    pub media_type: String,
+    /// Where the blob lives in the store.
+    pub blob_path: PathBuf,
+    /// History line for the image config, e.g. `cairn: libc6 2.36-9`.
+    pub created_by: String,
+    /// True if the layer came from the cache without being rebuilt.
+    pub from_cache: bool,
+}
+
+/// What the cache records per key; the blob path is derived from the digest.
+#[derive(Debug, Serialize, Deserialize)]
+struct CacheRecord {
+    digest: String,
+    diff_id: String,
+    size: u64,
+    media_type: String,
+}
+
+/// Builds (or fetches from the cache) the layer of one package.
+pub fn build_package_layer(
+    store: &Store,
+    input: &LayerInput,
+    opts: &LayerOptions,
+) -> Result<BuiltLayer> {
+    build_group_layer(store, std::slice::from_ref(input), opts)
+}
+
+/// Builds (or fetches from the cache) one layer holding several packages,
+/// their entries merged and sorted. Where two packages ship the same path,
+/// the one later by (name, version) wins.
+pub fn build_group_layer(
+    store: &Store,
+    inputs: &[LayerInput],
+    opts: &LayerOptions,
+) -> Result<BuiltLayer> {
+    let mut inputs: Vec<&LayerInput> = inputs.iter().collect();
+    inputs.sort_by(|a, b| {
+        (&a.name, &a.version, &a.deb_sha256).cmp(&(&b.name, &b.version, &b.deb_sha256))
+    });
+    let mut shas: Vec<&str> = inputs.iter().map(|i| i.deb_sha256.as_str()).collect();
+    shas.sort_unstable();
+    let key = cache_key(&format!("debs:{}", shas.join(",")), opts);
+    let created_by = created_by(&inputs);
+
+    let _lock = store.lock_entry(Bucket::Layers, &key)?;
+    if let Some(hit) = read_cache(store, &key)? {
+        tracing::debug!(%created_by, digest = %hit.digest, "layer cache hit");
+        return built(store, hit, created_by, true);
+    }
+    let mut tree = Tree::default();
+    for input in &inputs {
+        add_deb(&mut tree, &input.deb_path, opts.mtime_clamp)?;
+    }
+    tree.finish(&created_by, opts.mtime_clamp.unwrap_or(0))?;
+    let record = write_blob(store, opts.compression, |out| tree.write_tar(out))?;
+    write_cache(store, &key, &record)?;
+    tracing::debug!(%created_by, digest = %record.digest, "layer built");
+    built(store, record, created_by, false)
+}
+
+/// Builds the layers of an image in parallel, one per element of `layers`
+/// (each a package or a group), in the same order. `on_layer_done` is called
+/// from worker threads as each finishes, with its index.
+pub fn build_layers(
+    store: &Store,
+    layers: &[Vec<LayerInput>],
+    opts: &LayerOptions,
+    on_layer_done: impl Fn(usize, &BuiltLayer) + Sync,
+) -> Result<Vec<BuiltLayer>> {
+    layers
+        .par_iter()
+        .enumerate()
+        .map(|(index, inputs)| {
+            let layer = build_group_layer(store, inputs, opts)?;
+            on_layer_done(index, &layer);
+            Ok(layer)
+        })
+        .collect()
+}
+
+fn created_by(inputs: &[&LayerInput]) -> String {
+    let packages: Vec<String> = inputs
+        .iter()
+        .map(|i| format!("{} {}", i.name, i.version))
+        .collect();
+    format!("cairn: {}", packages.join(", "))
+}
+
+fn add_deb(tree: &mut Tree, deb: &Path, clamp: Option<u64>) -> Result<()> {
+    visit_data(deb, |entry, reader| {
+        // A `.wh.` name would read as an overlay whiteout and delete files
+        // from lower layers; no Debian package ships one on purpose.
+        let name = entry.path.rsplit('/').next().unwrap_or_default();
+        if name.starts_with(".wh.") {
+            tracing::warn!(deb = %deb.display(), path = %entry.path, "skipping whiteout-like entry");
+            return Ok(());
+        }
+        let mut data = Vec::new();
+        if entry.kind == EntryKind::File {
+            data.reserve_exact(usize::try_from(entry.size).unwrap_or(0));
+            reader
+                .read_to_end(&mut data)
+                .map_err(|e| crate::deb::read_error(deb, e))?;
+        }
+        let node = Node {
+            kind: entry.kind.clone(),
+            mode: entry.mode,
+            mtime: clamp.map_or(entry.mtime, |c| entry.mtime.min(c)),
+            uid: 0,
+            gid: 0,
+            uname: entry.uname.clone(),
+            gname: entry.gname.clone(),
+            data,
+        };
+        tree.insert(entry.path.clone(), node);
+        Ok(())
+    })
+}
+
+/// One entry of a custom layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomEntry {
+    /// Path inside the image; a leading `/` is dropped, `..` is refused.
+    pub path: String,
+    /// What the entry is.
+    pub kind: CustomKind,
+    /// Permission bits, including setuid/setgid/sticky.
+    pub mode: u32,
+    /// Owner id (0 unless set with [`CustomEntry::owned_by`]).
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+/// The type of a [`CustomEntry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File(FileContent),
+    /// A symbolic link to `target`, kept verbatim.
+    Symlink { target: String },
+}
+
+/// Where a custom file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// The contents of this host file (e.g. the cairn binary itself).
+    Path(PathBuf),
+}
+
+impl CustomEntry {
+    /// A root-owned directory.
+    pub fn dir(path: impl Into<String>, mode: u32) -> CustomEntry {
+        CustomEntry::new(path, CustomKind::Dir, mode)
+    }
+
+    /// A root-owned file.
+    pub fn file(path: impl Into<String>, mode: u32, content: FileContent) -> CustomEntry {
+        CustomEntry::new(path, CustomKind::File(content), mode)
+    }
+
+    /// A root-owned symlink.
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> CustomEntry {
+        let target = target.into();
+        CustomEntry::new(path, CustomKind::Symlink { target }, 0o777)
+    }
+
+    /// The same entry with another owner.
+    pub fn owned_by(self, uid: u32, gid: u32) -> CustomEntry {
+        CustomEntry { uid, gid, ..self }
+    }
+
+    fn new(path: impl Into<String>, kind: CustomKind, mode: u32) -> CustomEntry {
+        CustomEntry {
+            path: path.into(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
+/// The merged-`/usr` symlinks (`bin -> usr/bin`, `sbin`, `lib`, `lib64`) that
+/// package layers rely on, for the CLI's top layer.
+pub fn merged_usr_symlinks() -> Vec<CustomEntry> {
+    ["bin", "sbin", "lib", "lib64"]
+        .into_iter()
+        .map(|dir| CustomEntry::symlink(dir, format!("usr/{dir}")))
+        .collect()
+}
+
+/// Builds (or fetches from the cache) a layer of custom entries, with every
+/// mtime set to the clamp (or 0). The tar is small, so it is built in memory
+/// and its hash keys the cache, which saves the compression on a rebuild.
+pub fn build_custom_layer(
+    store: &Store,
+    entries: Vec<CustomEntry>,
+    opts: &LayerOptions,
+) -> Result<BuiltLayer> {
+    let mtime = opts.mtime_clamp.unwrap_or(0);
+    let mut tree = Tree::default();
+    for entry in entries {
+        let (path, node) = custom_node(entry, mtime)?;
+        tree.insert(path, node);
+    }
+    tree.finish("custom", mtime)?;
+    let mut tar = Vec::new();
+    tree.write_tar(&mut tar)?;
+    let key = cache_key(&format!("custom:{}", sha256_hex(&tar)), opts);
+    let created_by = "cairn: custom layer".to_owned();
+
+    let _lock = store.lock_entry(Bucket::Layers, &key)?;
+    if let Some(hit) = read_cache(store, &key)? {
+        return built(store, hit, created_by, true);
+    }
+    let record = write_blob(store, opts.compression, |out| out.write_all(&tar))?;
+    write_cache(store, &key, &record)?;
+    built(store, record, created_by, false)
+}
+
+fn custom_node(entry: CustomEntry, mtime: u64) -> Result<(String, Node)> {
+    let invalid = |reason: &str| OciError::InvalidCustomEntry {
+        path: entry.path.clone(),
+        reason: reason.to_owned(),
+    };
+    let path = custom_path(&entry.path).map_err(invalid)?;
+    let (kind, data) = match &entry.kind {
+        CustomKind::Dir => (EntryKind::Dir, Vec::new()),
+        CustomKind::File(FileContent::Bytes(bytes)) => (EntryKind::File, bytes.clone()),
+        CustomKind::File(FileContent::Path(source)) => (EntryKind::File, fs_err::read(source)?),
+        CustomKind::Symlink { target } => (
+            EntryKind::Symlink {
+                target: target.clone(),
+            },
+            Vec::new(),
+        ),
+    };
+    let root = entry.uid == 0 && entry.gid == 0;
+    let name = if root { "root" } else { "" };
+    let node = Node {
+        kind,
+        mode: entry.mode & 0o7777,
+        mtime,
+        uid: entry.uid.into(),
+        gid: entry.gid.into(),
+        uname: name.into(),
+        gname: name.into(),
+        data,
+    };
+    Ok((path, node))
+}
+
+/// Custom paths are taken as written (no merged-/usr rewrite: the top layer is
+/// where `bin -> usr/bin` itself lives), only made relative and canonical.
+fn custom_path(raw: &str) -> Result<String, &'static str> {
+    let mut parts = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("path contains '..'"),
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return Err("path names the image root");
+    }
+    Ok(parts.join("/"))
+}
+
+fn cache_key(inputs: &str, opts: &LayerOptions) -> String {
+    let clamp = opts
+        .mtime_clamp
+        .map_or("none".to_owned(), |c| c.to_string());
+    let compression = opts.compression.name();
+    sha256_hex(format!("{LAYER_FORMAT}\n{inputs}\n{compression}\nclamp:{clamp}\n").as_bytes())
+}
+
+fn blobs_dir(store: &Store) -> Result<PathBuf> {
+    let dir = store.bucket(Bucket::Layers)?.join("blobs").join("sha256");
+    fs_err::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn record_path(store: &Store, key: &str) -> Result<PathBuf> {
+    Ok(store.bucket(Bucket::Layers)?.join(format!("{key}.json")))
+}
+
+/// A usable cache record: it parses and its blob exists with the recorded
+/// size. Anything else is a miss (and gets rebuilt), so a damaged cache heals.
+fn read_cache(store: &Store, key: &str) -> Result<Option<CacheRecord>> {
+    let path = record_path(store, key)?;
+    let bytes = match fs_err::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let record: CacheRecord = match serde_json::from_slice(&bytes) {
+        Ok(record) => record,
+        Err(source) => {
+            tracing::warn!("{}", OciError::CorruptCache { path, source });
+            return Ok(None);
+        }
+    };
+    let blob = blob_path(store, &record.digest)?;
+    let size = fs_err::metadata(&blob).map(|m| m.len()).ok();
+    Ok((size == Some(record.size)).then_some(record))
+}
+
+fn write_cache(store: &Store, key: &str, record: &CacheRecord) -> Result<()> {
+    let json = serde_json::to_vec(record).map_err(|source| OciError::Json {
+        what: "layer cache record",
+        source,
+    })?;
+    write_atomic(record_path(store, key)?, |f| f.write_all(&json))?;
+    Ok(())
+}
+
+fn blob_path(store: &Store, digest: &str) -> Result<PathBuf> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    Ok(blobs_dir(store)?.join(hex))
+}
+
+fn built(
+    store: &Store,
+    record: CacheRecord,
+    created_by: String,
+    from_cache: bool,
+) -> Result<BuiltLayer> {
+    Ok(BuiltLayer {
+        blob_path: blob_path(store, &record.digest)?,
+        digest: record.digest,
+        diff_id: record.diff_id,
+        size: record.size,
+        media_type: record.media_type,
+        created_by,
+        from_cache,
+    })
+}
+
+/// Streams `fill`'s tar through the compressor into a temp file in the blobs
+/// directory, hashing both sides, then renames it to its digest. The digest is
+/// only known at the end, hence a temp file rather than `AtomicFile`.
+fn write_blob(
+    store: &Store,
+    compression: Compression,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<CacheRecord> {
+    let dir = blobs_dir(store)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".blob-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)?;
+    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
+    let (diff_id, out) = compress(compression, out, fill)?;
+    let (digest, size, out) = out.finish();
+    out.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()?;
+    let target = dir.join(&digest);
+    temp.persist(&target).map_err(|e| e.error)?;
+    Ok(CacheRecord {
+        digest: format!("sha256:{digest}"),
+        diff_id: format!("sha256:{diff_id}"),
+        size,
+        media_type: compression.media_type().to_owned(),
+    })
+}
+
+/// Compresses what `fill` writes into `out`; returns the hex sha256 of the
+/// uncompressed stream and `out`. Settings are fixed for reproducibility:
+/// gzip level 6 with mtime 0 and OS byte 255 (unknown) in the header;
+/// zstd level 3, single-threaded, no checksum.
+fn compress<W: Write>(
+    compression: Compression,
+    out: W,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<(String, W)> {
+    match compression {
+        Compression::Gzip => {
+            let encoder = flate2::GzBuilder::new()
+                .mtime(0)
+                .operating_system(255)
+                .write(out, flate2::Compression::new(6));
+            let (diff_id, encoder) = hash_through(encoder, fill)?;
+            Ok((diff_id, encoder.finish()?))
+        }
+        Compression::Zstd => {
+            let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+            encoder.include_checksum(false)?;
+            let (diff_id, encoder) = hash_through(encoder, fill)?;
+            Ok((diff_id, encoder.finish()?))
+        }
+    }
+}
+
+/// Runs `fill` into `inner` through a hash, buffered: tar writes 512-byte
+/// headers one by one, and compressors are much faster fed in large chunks.
+fn hash_through<W: Write>(
+    inner: W,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<(String, W)> {
+    let mut buffered = BufWriter::with_capacity(256 * 1024, HashingWriter::new(inner));
+    fill(&mut buffered)?;
+    let (diff_id, _, inner) = buffered
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .finish();
+    Ok((diff_id, inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deb::tests::sample_deb;
+    use std::collections::BTreeMap;
+    use std::io::Read;
+
+    fn input(deb: &Path) -> LayerInput {
+        LayerInput {
+            name: "sample".into(),
+            version: "1.0".into(),
+            deb_path: deb.to_path_buf(),
+            deb_sha256: cairn_store::sha256_file(deb).unwrap(),
+        }
+    }
+
+    struct Listed {
+        kind: tar::EntryType,
+        mode: u32,
+        mtime: u64,
+        uid: u64,
+        link: String,
+        body: Vec<u8>,
+    }
+
+    fn list_layer(layer: &BuiltLayer) -> Vec<(String, Listed)> {
+        let blob = fs_err::File::open(&layer.blob_path).unwrap();
+        let reader: Box<dyn Read> = match layer.media_type.ends_with("zstd") {
+            true => Box::new(zstd::stream::read::Decoder::new(blob).unwrap()),
+            false => Box::new(flate2::read::GzDecoder::new(blob)),
+        };
+        let mut archive = tar::Archive::new(reader);
+        let mut out = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let header = entry.header().clone();
+            let path = String::from_utf8(entry.path_bytes().to_vec()).unwrap();
+            let link = entry
+                .link_name_bytes()
+                .map(|l| String::from_utf8(l.to_vec()).unwrap())
+                .unwrap_or_default();
+            let mut body = Vec::new();
+            entry.read_to_end(&mut body).unwrap();
+            let listed = Listed {
+                kind: header.entry_type(),
+                mode: header.mode().unwrap(),
+                mtime: header.mtime().unwrap(),
+                uid: header.uid().unwrap(),
+                link,
+                body,
+            };
+            out.push((path, listed));
+        }
+        out
+    }
+
+    #[test]
+    fn package_layer_is_normalised_sorted_and_complete() {
+        let (tmp, deb) = sample_deb("xz");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let opts = LayerOptions::default();
+        let layer = build_package_layer(&store, &input(&deb), &opts).unwrap();
+        assert_eq!(layer.created_by, "cairn: sample 1.0");
+        assert_eq!(
+            layer.media_type,
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        let listed = list_layer(&layer);
+        let paths: Vec<&str> = listed.iter().map(|(p, _)| p.as_str()).collect();
+        let mut sorted = paths.clone();
+        sorted.sort_unstable();
+        assert_eq!(paths, sorted, "entries are sorted bytewise");
+        assert!(!paths.iter().any(|p| *p == "bin" || p.starts_with("bin/")));
+        let map: BTreeMap<&str, &Listed> = listed.iter().map(|(p, l)| (p.as_str(), l)).collect();
+        assert!(map.values().all(|l| l.uid == 0));
+        // The hardlink sorted before its target, so it took the data.
+        assert_eq!(map["usr/bin/a-tool"].kind, tar::EntryType::Regular);
+        assert_eq!(map["usr/bin/a-tool"].body, b"#!/bin/sh\necho tool\n");
+        assert_eq!(map["usr/bin/tool"].kind, tar::EntryType::Link);
+        assert_eq!(map["usr/bin/tool"].link, "usr/bin/a-tool");
+        assert_eq!(map["usr/bin/suid"].mode, 0o4755);
+        assert_eq!(map["usr/bin/tool-link"].link, "../../bin/tool");
+        assert_eq!(
+            map["usr/share/doc/sample/zz-data"].link,
+            "usr/share/doc/sample/aa-link"
+        );
+        let long = format!("usr/share/{}/file.txt", "d".repeat(120));
+        assert_eq!(map[long.as_str()].body, b"long");
+        assert_eq!(map["usr"].kind, tar::EntryType::Directory);
+    }
+
+    #[test]
+    fn layers_are_identical_across_builds_and_stores() {
+        let (tmp, deb) = sample_deb("zstd");
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let opts = LayerOptions {
+                compression,
+                mtime_clamp: Some(1_000),
+            };
+            let a = Store::open(tmp.path().join(format!("a-{compression:?}"))).unwrap();
+            let b = Store::open(tmp.path().join(format!("b-{compression:?}"))).unwrap();
+            let la = build_package_layer(&a, &input(&deb), &opts).unwrap();
+            let lb = build_package_layer(&b, &input(&deb), &opts).unwrap();
+            assert_eq!(
+                (&la.digest, &la.diff_id, la.size),
+                (&lb.digest, &lb.diff_id, lb.size)
+            );
+            assert_eq!(
+                fs_err::read(&la.blob_path).unwrap(),
+                fs_err::read(&lb.blob_path).unwrap()
+            );
+            assert!(list_layer(&la).iter().all(|(_, l)| l.mtime <= 1_000));
+        }
+    }
+
+    #[test]
+    fn cache_hit_does_no_work_and_a_broken_entry_heals() {
+        let (tmp, deb) = sample_deb("gzip");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let opts = LayerOptions::default();
+        let first = build_package_layer(&store, &input(&deb), &opts).unwrap();
+        assert!(!first.from_cache);
+        let mtime = fs_err::metadata(&first.blob_path)
+            .unwrap()
+            .modified()
+            .unwrap();
+        // A hit never opens the .deb: remove it to prove it.
+        let moved = tmp.path().join("moved.deb");
+        fs_err::rename(&deb, &moved).unwrap();
+        let second = build_package_layer(&store, &input(&moved), &opts);
+        let mut second = second.unwrap();
+        assert!(second.from_cache);
+        assert_eq!(
+            fs_err::metadata(&first.blob_path)
+                .unwrap()
+                .modified()
+                .unwrap(),
+            mtime
+        );
+        second.from_cache = false;
+        assert_eq!(second, first);
+        // A truncated blob is a miss, and is rebuilt.
+        fs_err::write(&first.blob_path, b"junk").unwrap();
+        let third = build_package_layer(&store, &input(&moved), &opts).unwrap();
+        assert!(!third.from_cache);
+        assert_eq!(third.digest, first.digest);
+    }
+
+    #[test]
+    fn group_layer_merges_packages_and_parallel_build_keeps_order() {
+        let (tmp, deb) = sample_deb("gzip");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let opts = LayerOptions::default();
+        let other = LayerInput {
+            name: "aaa".into(),
+            ..input(&deb)
+        };
+        let group = build_group_layer(&store, &[input(&deb), other.clone()], &opts).unwrap();
+        assert_eq!(group.created_by, "cairn: aaa 1.0, sample 1.0");
+        let layers = vec![vec![input(&deb)], vec![input(&deb), other]];
+        let built = build_layers(&store, &layers, &opts, |_, _| {}).unwrap();
+        assert_eq!(built[1].digest, group.digest);
+        assert_eq!(built[0].created_by, "cairn: sample 1.0");
+    }
+
+    #[test]
+    fn custom_layer_has_fixed_metadata_and_is_cached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let host_file = tmp.path().join("bin-src");
+        fs_err::write(&host_file, b"ELF").unwrap();
+        let mut entries = merged_usr_symlinks();
+        entries.push(CustomEntry::file(
+            "/usr/bin/cairn",
+            0o755,
+            FileContent::Path(host_file),
+        ));
+        entries.push(CustomEntry::file(
+            "etc/motd",
+            0o644,
+            FileContent::Bytes(b"hi".to_vec()),
+        ));
+        entries.push(CustomEntry::dir("/home/app", 0o700).owned_by(1000, 1000));
+        let opts = LayerOptions {
+            compression: Compression::Gzip,
+            mtime_clamp: Some(42),
+        };
+        let layer = build_custom_layer(&store, entries.clone(), &opts).unwrap();
+        let listed = list_layer(&layer);
+        let map: BTreeMap<&str, &Listed> = listed.iter().map(|(p, l)| (p.as_str(), l)).collect();
+        assert_eq!(map["bin"].link, "usr/bin");
+        assert_eq!(map["usr/bin/cairn"].body, b"ELF");
+        assert_eq!(map["home/app"].uid, 1000);
+        assert_eq!(map["home"].mode, 0o755);
+        assert!(map.values().all(|l| l.mtime == 42));
+        let again = build_custom_layer(&store, entries, &opts).unwrap();
+        assert!(again.from_cache);
+        assert_eq!(again.digest, layer.digest);
+        let bad = vec![CustomEntry::dir("../x", 0o755)];
+        assert!(build_custom_layer(&store, bad, &opts).is_err());
+    }
+}

@@ -1,0 +1,608 @@
+//! Host activation without root: a rootfs hardlinked from the store, entered
+//! through unprivileged user + mount namespaces.
+//!
+//! [`assemble_rootfs`] unpacks each `.deb` once (`unpacked-v1/<sha256>`) and
+//! builds `rootfs-v1/<lock hash>` by hardlinking those trees (never copying),
+//! so a rootfs costs only directory entries. [`run_in_rootfs`] enters it.
+//!
+//! The syscalls sit behind one seam, youki-style: [`mount_plan`] is a pure
+//! function from inputs to a list of [`MountOp`]s (unit-tested), and
+//! `apply_op` performs one op (tested end to end). The rootfs is remounted
+//! read-only inside the namespace: its files are hardlinks into the shared
+//! store, so a write through them would corrupt every environment using them.
+//! `/tmp`, `$HOME` and the working directory stay writable.
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+use cairn_store::{Bucket, Store};
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+
+use crate::activate::{self, current_env, exec_command, exec_interactive};
+use crate::{Activation, Result, RuntimeError};
+
+/// Directories every rootfs has, as mountpoints or for tools that expect them.
+const SKELETON_DIRS: &[&str] = &[
+    "proc",
+    "sys",
+    "dev",
+    "tmp",
+    "home",
+    "root",
+    "run",
+    "etc",
+    "usr/bin",
+    "usr/sbin",
+    "usr/lib",
+    "var/tmp",
+    "opt/cairn/env",
+    "opt/cairn/bin",
+];
+/// Merged-/usr links, as in Debian since bookworm.
+const MERGED_USR: &[(&str, &str)] = &[
+    ("bin", "usr/bin"),
+    ("sbin", "usr/sbin"),
+    ("lib", "usr/lib"),
+    ("lib64", "usr/lib64"),
+];
+/// Host files bound over placeholders so names, users and DNS resolve as on the host.
+const HOST_FILES: &[&str] = &[
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/passwd",
+    "/etc/group",
+];
+
+/// An extra bind mount into the rootfs, e.g. the env directory onto
+/// `/opt/cairn/env` or the cairn binary onto `/opt/cairn/bin/cairn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    /// Host path (file or directory).
+    pub source: PathBuf,
+    /// Absolute path inside the rootfs.
+    pub target: PathBuf,
+}
+
+/// Unpacks every `.deb` (sha256, path) into the store once, then builds (or
+/// reuses) the rootfs for `lock_hash` out of hardlinks. Returns its path.
+pub fn assemble_rootfs(
+    store: &Store,
+    debs: &[(String, PathBuf)],
+    lock_hash: &str,
+) -> Result<PathBuf> {
+    let bucket = store.bucket(Bucket::Rootfs)?;
+    let rootfs = bucket.join(lock_hash);
+    if rootfs.is_dir() {
+        return Ok(rootfs);
+    }
+    let trees = debs
+        .iter()
+        .map(|(sha, deb)| unpacked_tree(store, sha, deb))
+        .collect::<Result<Vec<_>>>()?;
+    let _lock = store.lock_entry(Bucket::Rootfs, lock_hash)?;
+    if rootfs.is_dir() {
+        return Ok(rootfs);
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(&bucket)?;
+    for tree in &trees {
+        link_tree(tree, staging.path())?;
+    }
+    add_skeleton(staging.path())?;
+    fs_err::rename(staging.keep(), &rootfs)?;
+    tracing::debug!(
+        "assembled {} from {} packages",
+        rootfs.display(),
+        trees.len()
+    );
+    Ok(rootfs)
+}
+
+/// `unpacked-v1/<sha256>`, extracted on first use (temp dir, then rename).
+fn unpacked_tree(store: &Store, sha256: &str, deb: &Path) -> Result<PathBuf> {
+    let bucket = store.bucket(Bucket::Unpacked)?;
+    let dir = bucket.join(sha256);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let _lock = store.lock_entry(Bucket::Unpacked, sha256)?;
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(&bucket)?;
+    cairn_oci::unpack_deb(deb, staging.path()).map_err(|e| RuntimeError::Unpack {
+        deb: deb.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    fs_err::rename(staging.keep(), &dir)?;
+    Ok(dir)
+}
+
+/// Mirrors `src` into `dst`: directories created (mode copied), files
+/// hardlinked, symlinks recreated. A later package's file replaces an earlier
+/// one's, as dpkg does with `Replaces`. Hand-written because it is a dozen
+/// lines and walkdir would add nothing but a dependency.
+fn link_tree(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs_err::read_dir(src)? {
+        let entry = entry?;
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let kind = entry.file_type()?;
+        let existing = fs_err::symlink_metadata(&to).ok();
+        if kind.is_dir() {
+            match existing {
+                Some(m) if m.is_dir() => {}
+                Some(_) => {
+                    fs_err::remove_file(&to)?;
+                    fs_err::create_dir(&to)?;
+                }
+                None => fs_err::create_dir(&to)?,
+            }
+            link_tree(&from, &to)?;
+            let mode = fs_err::metadata(&from)?.permissions().mode();
+            // Keep the owner's write bit so later packages can add entries.
+            fs_err::set_permissions(&to, std::fs::Permissions::from_mode(mode | 0o200))?;
+            continue;
+        }
+        match existing {
+            Some(m) if m.is_dir() => {
+                tracing::warn!(
+                    "{} is a directory in another package; keeping it",
+                    to.display()
+                );
+                continue;
+            }
+            Some(_) => fs_err::remove_file(&to)?,
+            None => {}
+        }
+        if kind.is_symlink() {
+            fs_err::os::unix::fs::symlink(fs_err::read_link(&from)?, &to)?;
+        } else {
+            fs_err::hard_link(&from, &to)?;
+        }
+    }
+    Ok(())
+}
+
+/// Mountpoints, merged-/usr links and `/opt/cairn`, where packages lacked them.
+fn add_skeleton(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in SKELETON_DIRS {
+        fs_err::create_dir_all(root.join(dir))?;
+    }
+    fs_err::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
+    for (link, target) in MERGED_USR {
+        if fs_err::symlink_metadata(root.join(link)).is_err() {
+            fs_err::os::unix::fs::symlink(target, root.join(link))?;
+        }
+    }
+    Ok(())
+}
+
+/// One step of entering the namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountOp {
+    /// `mkdir -p` a mountpoint (done before the rootfs turns read-only).
+    EnsureDir(PathBuf),
+    /// Create an empty placeholder file to bind a file onto.
+    EnsureFile(PathBuf),
+    /// `unshare(CLONE_NEWUSER | CLONE_NEWNS)`.
+    Unshare,
+    /// Deny setgroups, then map `uid`/`gid` to themselves.
+    MapIds {
+        uid: u32,
+        gid: u32,
+    },
+    /// `mount --make-rprivate /`, so nothing propagates back to the host.
+    MakePrivate,
+    /// A bind mount (recursive for directories).
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        recursive: bool,
+    },
+    /// Remount a bind mount read-only, keeping its locked flags.
+    RemountReadOnly(PathBuf),
+    Chroot(PathBuf),
+    Chdir(PathBuf),
+}
+
+/// What [`mount_plan`] needs to know about the host.
+#[derive(Debug, Clone)]
+pub struct PlanInputs {
+    pub rootfs: PathBuf,
+    pub cwd: PathBuf,
+    pub home: Option<PathBuf>,
+    pub uid: u32,
+    pub gid: u32,
+    /// The [`HOST_FILES`] that exist on the host.
+    pub host_files: Vec<PathBuf>,
+    /// Extra binds with whether their source is a file.
+    pub binds: Vec<(Bind, bool)>,
+}
+
+/// `target` (absolute) under `rootfs`, ignoring `..` so it cannot escape.
+fn inside(rootfs: &Path, target: &Path) -> PathBuf {
+    let mut out = rootfs.to_path_buf();
+    for part in target.components() {
+        if let Component::Normal(p) = part {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The ordered operations that enter `inputs.rootfs`. Pure.
+pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
+    let root = &inputs.rootfs;
+    // (host source, path inside, is_file, recursive)
+    let mut binds: Vec<(PathBuf, PathBuf, bool)> = ["/dev", "/proc", "/sys", "/tmp"]
+        .iter()
+        .map(|d| (PathBuf::from(d), PathBuf::from(d), false))
+        .collect();
+    let covered = |binds: &[(PathBuf, PathBuf, bool)], path: &Path| {
+        path == Path::new("/") || binds.iter().any(|(_, inner, _)| path.starts_with(inner))
+    };
+    for dir in inputs.home.iter().chain([&inputs.cwd]) {
+        if dir.is_absolute() && !covered(&binds, dir) {
+            binds.push((dir.clone(), dir.clone(), false));
+        }
+    }
+    for file in &inputs.host_files {
+        binds.push((file.clone(), file.clone(), true));
+    }
+    for (bind, is_file) in &inputs.binds {
+        binds.push((bind.source.clone(), bind.target.clone(), *is_file));
+    }
+    let mut plan: Vec<MountOp> = binds
+        .iter()
+        .map(|(_, inner, is_file)| match is_file {
+            true => MountOp::EnsureFile(inside(root, inner)),
+            false => MountOp::EnsureDir(inside(root, inner)),
+        })
+        .collect();
+    plan.extend([
+        MountOp::Unshare,
+        MountOp::MapIds {
+            uid: inputs.uid,
+            gid: inputs.gid,
+        },
+        MountOp::MakePrivate,
+        MountOp::Bind {
+            source: root.clone(),
+            target: root.clone(),
+            recursive: false,
+        },
+        MountOp::RemountReadOnly(root.clone()),
+    ]);
+    plan.extend(
+        binds
+            .into_iter()
+            .map(|(source, inner, is_file)| MountOp::Bind {
+                source,
+                target: inside(root, &inner),
+                recursive: !is_file,
+            }),
+    );
+    plan.push(MountOp::Chroot(root.clone()));
+    plan.push(MountOp::Chdir(inputs.cwd.clone()));
+    plan
+}
+
+/// Enters `rootfs` (see the module docs) and execs `cmd` in the activated
+/// environment, or an interactive shell when `cmd` is empty. Must be called
+/// while this process has a single thread (the kernel refuses a new user
+/// namespace otherwise). Returns only on failure.
+pub fn run_in_rootfs(
+    rootfs: &Path,
+    activation: &Activation,
+    cmd: &[OsString],
+    binds: &[Bind],
+) -> Result<Infallible> {
+    enter_rootfs(rootfs, binds)?;
+    let env = activate::activate(activation, &current_env())?;
+    if cmd.is_empty() {
+        return exec_interactive(activation, &env);
+    }
+    exec_command(&env, cmd)
+}
+
+/// Performs the [`mount_plan`] for `rootfs` in this process.
+pub fn enter_rootfs(rootfs: &Path, binds: &[Bind]) -> Result<()> {
+    let inputs = PlanInputs {
+        rootfs: rootfs.to_path_buf(),
+        cwd: std::env::current_dir()?,
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        host_files: HOST_FILES
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect(),
+        binds: binds
+            .iter()
+            .map(|b| {
+                (
+                    b.clone(),
+                    fs_err::metadata(&b.source).is_ok_and(|m| !m.is_dir()),
+                )
+            })
+            .collect(),
+    };
+    mount_plan(&inputs).iter().try_for_each(apply_op)
+}
+
+fn mount_error(operation: &'static str, path: &Path) -> impl FnOnce(Errno) -> RuntimeError {
+    let path = path.to_path_buf();
+    move |errno| RuntimeError::Mount {
+        operation,
+        path,
+        errno,
+    }
+}
+
+fn ns_unavailable(operation: &'static str) -> impl FnOnce(Errno) -> RuntimeError {
+    move |errno| RuntimeError::NamespacesUnavailable { operation, errno }
+}
+
+/// Performs one [`MountOp`].
+fn apply_op(op: &MountOp) -> Result<()> {
+    tracing::trace!("namespace: {op:?}");
+    match op {
+        MountOp::EnsureDir(path) => ensure_dir(path),
+        MountOp::EnsureFile(path) => ensure_file(path),
+        MountOp::Unshare => unshare(),
+        MountOp::MapIds { uid, gid } => map_ids(*uid, *gid),
+        MountOp::MakePrivate => mount(None, Path::new("/"), MsFlags::MS_REC | MsFlags::MS_PRIVATE)
+            .map_err(mount_error("make-private", Path::new("/"))),
+        MountOp::Bind {
+            source,
+            target,
+            recursive,
+        } => bind(source, target, *recursive),
+        MountOp::RemountReadOnly(path) => remount_read_only(path),
+        MountOp::Chroot(path) => {
+            nix::unistd::chroot(path).map_err(mount_error("chroot", path))?;
+            nix::unistd::chdir("/").map_err(mount_error("chdir", Path::new("/")))
+        }
+        MountOp::Chdir(path) => nix::unistd::chdir(path).map_err(mount_error("chdir", path)),
+    }
+}
+
+/// The kernel refuses a new user namespace to a multi-threaded process with
+/// EINVAL, which would otherwise read as "namespaces unavailable".
+fn unshare() -> Result<()> {
+    let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS;
+    match nix::sched::unshare(flags) {
+        Err(Errno::EINVAL) if thread_count() > 1 => Err(RuntimeError::NotSingleThreaded {
+            threads: thread_count(),
+        }),
+        other => other.map_err(ns_unavailable("unshare")),
+    }
+}
+
+fn thread_count() -> usize {
+    fs_err::read_dir("/proc/self/task").map_or(1, |d| d.count())
+}
+
+fn ensure_dir(path: &Path) -> Result<()> {
+    if fs_err::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+        return Ok(()); // `bind` refuses it below.
+    }
+    fs_err::create_dir_all(path)?;
+    Ok(())
+}
+
+fn ensure_file(path: &Path) -> Result<()> {
+    if fs_err::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    fs_err::File::create(path)?;
+    Ok(())
+}
+
+fn map_ids(uid: u32, gid: u32) -> Result<()> {
+    let write = |file: &'static str, text: String| {
+        fs_err::write(format!("/proc/self/{file}"), text).map_err(|e| {
+            RuntimeError::NamespacesUnavailable {
+                operation: file,
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            }
+        })
+    };
+    write("setgroups", "deny".into())?;
+    write("uid_map", format!("{uid} {uid} 1\n"))?;
+    write("gid_map", format!("{gid} {gid} 1\n"))
+}
+
+fn mount(source: Option<&Path>, target: &Path, flags: MsFlags) -> nix::Result<()> {
+    nix::mount::mount(source, target, None::<&str>, flags, None::<&str>)
+}
+
+fn bind(source: &Path, target: &Path, recursive: bool) -> Result<()> {
+    // A symlink target would be resolved on the host, outside the rootfs.
+    if fs_err::symlink_metadata(target).is_ok_and(|m| m.is_symlink()) {
+        tracing::debug!("not binding over symlink {}", target.display());
+        return Ok(());
+    }
+    let mut flags = MsFlags::MS_BIND;
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(Some(source), target, flags).map_err(mount_error("bind-mount", target))
+}
+
+/// Read-only remount of a bind mount. The flags the kernel locked on the
+/// underlying mount (nosuid, nodev, …) must be repeated or the remount is EPERM.
+fn remount_read_only(path: &Path) -> Result<()> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let locked = statvfs(path).map_err(mount_error("statvfs", path))?.flags();
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (st, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if locked.contains(st) {
+            flags |= ms;
+        }
+    }
+    mount(None, path, flags).map_err(mount_error("remount read-only", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> PlanInputs {
+        PlanInputs {
+            rootfs: "/c/rootfs-v1/abc".into(),
+            cwd: "/work/proj".into(),
+            home: Some("/home/u".into()),
+            uid: 1000,
+            gid: 100,
+            host_files: vec!["/etc/resolv.conf".into(), "/etc/passwd".into()],
+            binds: vec![(
+                Bind {
+                    source: "/work/proj/.cairn/env".into(),
+                    target: "/opt/cairn/env".into(),
+                },
+                false,
+            )],
+        }
+    }
+
+    fn bind_op(source: &str, target: &str, recursive: bool) -> MountOp {
+        MountOp::Bind {
+            source: source.into(),
+            target: target.into(),
+            recursive,
+        }
+    }
+
+    #[test]
+    fn plan_orders_mountpoints_namespace_readonly_binds_chroot() {
+        use MountOp::*;
+        let r = "/c/rootfs-v1/abc";
+        let plan = mount_plan(&inputs());
+        let expected = vec![
+            EnsureDir(format!("{r}/dev").into()),
+            EnsureDir(format!("{r}/proc").into()),
+            EnsureDir(format!("{r}/sys").into()),
+            EnsureDir(format!("{r}/tmp").into()),
+            EnsureDir(format!("{r}/home/u").into()),
+            EnsureDir(format!("{r}/work/proj").into()),
+            EnsureFile(format!("{r}/etc/resolv.conf").into()),
+            EnsureFile(format!("{r}/etc/passwd").into()),
+            EnsureDir(format!("{r}/opt/cairn/env").into()),
+            Unshare,
+            MapIds {
+                uid: 1000,
+                gid: 100,
+            },
+            MakePrivate,
+            bind_op(r, r, false),
+            RemountReadOnly(r.into()),
+            bind_op("/dev", &format!("{r}/dev"), true),
+            bind_op("/proc", &format!("{r}/proc"), true),
+            bind_op("/sys", &format!("{r}/sys"), true),
+            bind_op("/tmp", &format!("{r}/tmp"), true),
+            bind_op("/home/u", &format!("{r}/home/u"), true),
+            bind_op("/work/proj", &format!("{r}/work/proj"), true),
+            bind_op("/etc/resolv.conf", &format!("{r}/etc/resolv.conf"), false),
+            bind_op("/etc/passwd", &format!("{r}/etc/passwd"), false),
+            bind_op("/work/proj/.cairn/env", &format!("{r}/opt/cairn/env"), true),
+            Chroot(r.into()),
+            Chdir("/work/proj".into()),
+        ];
+        assert_eq!(plan, expected);
+    }
+
+    #[test]
+    fn cwd_under_home_or_tmp_or_root_is_not_bound_twice() {
+        for cwd in ["/home/u/src", "/tmp/x", "/"] {
+            let mut i = inputs();
+            i.cwd = cwd.into();
+            let binds: Vec<_> = mount_plan(&i)
+                .into_iter()
+                .filter(|op| matches!(op, MountOp::Bind { source, .. } if source == Path::new(cwd)))
+                .collect();
+            assert!(binds.is_empty(), "{cwd}: {binds:?}");
+            assert_eq!(mount_plan(&i).last(), Some(&MountOp::Chdir(cwd.into())));
+        }
+    }
+
+    #[test]
+    fn targets_cannot_escape_the_rootfs() {
+        assert_eq!(
+            inside(Path::new("/r"), Path::new("/../../etc/x")),
+            Path::new("/r/etc/x")
+        );
+        let mut i = inputs();
+        i.home = None;
+        assert!(
+            !mount_plan(&i)
+                .iter()
+                .any(|op| matches!(op, MountOp::EnsureDir(p) if p.ends_with("home/u")))
+        );
+    }
+
+    #[test]
+    fn unshare_in_a_threaded_process_says_why() {
+        // libtest runs this on a second thread, so the kernel must refuse.
+        let err = unshare().unwrap_err();
+        assert!(
+            matches!(err, RuntimeError::NotSingleThreaded { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn link_tree_hardlinks_files_and_recreates_symlinks() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, dst) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("dst"),
+        );
+        fs_err::create_dir_all(a.join("usr/bin")).unwrap();
+        fs_err::write(a.join("usr/bin/tool"), "v1").unwrap();
+        fs_err::os::unix::fs::symlink("tool", a.join("usr/bin/alias")).unwrap();
+        fs_err::create_dir_all(b.join("usr/bin")).unwrap();
+        fs_err::write(b.join("usr/bin/tool"), "v2").unwrap();
+        fs_err::create_dir_all(&dst).unwrap();
+        link_tree(&a, &dst).unwrap();
+        link_tree(&b, &dst).unwrap();
+        add_skeleton(&dst).unwrap();
+        let tool = dst.join("usr/bin/tool");
+        assert_eq!(fs_err::read_to_string(&tool).unwrap(), "v2");
+        assert_eq!(
+            fs_err::metadata(&tool).unwrap().ino(),
+            fs_err::metadata(b.join("usr/bin/tool")).unwrap().ino()
+        );
+        assert_eq!(
+            fs_err::read_link(dst.join("usr/bin/alias")).unwrap(),
+            Path::new("tool")
+        );
+        assert_eq!(
+            fs_err::read_link(dst.join("bin")).unwrap(),
+            Path::new("usr/bin")
+        );
+        assert!(dst.join("opt/cairn/env").is_dir() && dst.join("proc").is_dir());
+    }
+}
