@@ -326,7 +326,7 @@ fn uninstall_removes_the_package_and_its_orphans() {
     assert_eq!(listed(&ctx).len(), 3);
     ctx.run_ok(&["uninstall", "hello"]);
     assert!(
-        !ctx.read_manifest().contains("\"hello\""),
+        !ctx.read_manifest().contains("hello.pkg"),
         "{}",
         ctx.read_manifest()
     );

@@ -105,7 +105,7 @@ impl TestContext {
         let xdg = |name: &str| self.root.path().join("xdg").join(name);
         cmd.env("CAIRN_ENV", dir)
             .env("CAIRN_CACHE_DIR", &self.cache)
-            .env("CAIRN_NO_PROGRESS", "1")
+            .env("CAIRN_NO_PROGRESS", "true")
             .env("CAIRN_COLOR", "never")
             .env("HOME", &self.home)
             .env("XDG_CONFIG_HOME", xdg("config"))
@@ -261,12 +261,15 @@ pub fn set_manifest_sources(path: &Path, sources_toml: &str) {
         .parse()
         .unwrap_or_else(|e| panic!("{} is not TOML: {e}", path.display()));
     let sources: toml_edit::DocumentMut = sources_toml.parse().expect("sources TOML");
-    let item = sources
-        .get("sources")
-        .cloned()
-        .expect("sources TOML defines [sources.*]");
-    doc.insert("sources", item);
-    fs_err::write(path, doc.to_string()).expect("write manifest.toml");
+    assert!(
+        sources.contains_key("sources"),
+        "sources TOML defines no [sources.*]"
+    );
+    // Appended as text rather than inserted: toml_edit would place the new table
+    // among the template's commented examples, which reads as if it moved them.
+    doc.remove("sources");
+    let text = format!("{}\n\n{}", doc.to_string().trim_end(), sources_toml);
+    fs_err::write(path, text).expect("write manifest.toml");
 }
 
 /// Runs `cmd` (with a timeout) and panics with its output unless it succeeds.

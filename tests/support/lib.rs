@@ -11,7 +11,10 @@
 
 pub mod archive;
 pub mod context;
+pub mod images;
 pub mod real;
+pub mod registry;
+pub mod runtime_env;
 pub mod server;
 pub mod tools;
 

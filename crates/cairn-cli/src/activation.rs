@@ -7,7 +7,12 @@ use cairn_runtime::{Activation, Mode, Profile, ServiceSpec};
 pub fn activation_for(manifest: &Manifest, env_name: &str, container: Option<&str>) -> Activation {
     Activation {
         env_name: env_name.to_string(),
-        vars: manifest.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        env_dir: None,
+        vars: manifest
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         hook: manifest.hook.on_activate.clone(),
         profile: Profile {
             common: manifest.profile.common.clone(),
@@ -34,10 +39,13 @@ pub fn activation_for(manifest: &Manifest, env_name: &str, container: Option<&st
     }
 }
 
-/// Whether activation needs bash in the environment (hook, profile or services).
+/// Whether the environment needs bash: hooks, profiles, services and builds run in it.
 pub fn needs_bash(manifest: &Manifest) -> bool {
     let p = &manifest.profile;
     manifest.hook.on_activate.is_some()
         || !manifest.services.is_empty()
-        || [&p.common, &p.bash, &p.zsh, &p.fish].iter().any(|s| s.is_some())
+        || !manifest.build.is_empty()
+        || [&p.common, &p.bash, &p.zsh, &p.fish]
+            .iter()
+            .any(|s| s.is_some())
 }

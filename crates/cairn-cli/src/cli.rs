@@ -26,10 +26,10 @@ pub struct GlobalArgs {
     #[arg(short, long, action = clap::ArgAction::Count, global = false, env = "CAIRN_VERBOSE")]
     pub verbose: u8,
     /// Only errors
-    #[arg(short, long, global = false, env = "CAIRN_QUIET")]
+    #[arg(short, long, global = false, env = "CAIRN_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
     /// Never draw progress bars (also when CI is set)
-    #[arg(long, global = false, env = "CAIRN_NO_PROGRESS")]
+    #[arg(long, global = false, env = "CAIRN_NO_PROGRESS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_progress: bool,
     /// When to use colour
     #[arg(long, value_enum, default_value = "auto", env = "CAIRN_COLOR")]
@@ -74,8 +74,15 @@ pub enum Command {
     Edit(EditArgs),
     /// Export the environment as an OCI image
     Containerize(ContainerizeArgs),
+    /// Push the image `containerize` last built to a registry
+    Push(PushArgs),
     /// Run a shell or a command inside the activated environment
     Activate(ActivateArgs),
+    /// Run [build.NAME] commands with $out set, storing the outputs by content
+    Build(BuildArgs),
+    /// Build or run a named container from [containers.NAME]
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Start, stop and inspect the environment's services
     #[command(subcommand)]
     Services(ServicesCommand),
@@ -227,6 +234,80 @@ pub struct ContainerizeArgs {
     /// Layer compression
     #[arg(long, value_enum)]
     pub compression: Option<CompressionArg>,
+    /// Copy the image to --registry (default: [containers.NAME] registry) instead of loading it
+    #[arg(long, conflicts_with = "file")]
+    pub copy: bool,
+    /// Copy destination: docker://HOST[:PORT]/PATH/ (gets NAME:TAG), docker-daemon: or podman:
+    #[arg(long, value_name = "DEST", requires = "copy")]
+    pub registry: Option<String>,
+    /// skopeo-style options for the copy, one string: "--dest-creds USER:PASS --dest-tls-verify=false --retry-times N"
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true, requires = "copy")]
+    pub copy_args: Option<CopyArgsText>,
+    /// After loading, `docker run -it` the image (like devenv's `container run`)
+    #[arg(long, conflicts_with = "file")]
+    pub docker_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build to run (default: all)
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Build the named container and load it into a runtime
+    Build(ContainerNameArgs),
+    /// Build, load, then `docker run -it` it
+    Run(ContainerNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerNameArgs {
+    /// `shell`, `processes`, or a [containers.NAME] table
+    pub name: String,
+    /// Load into this runtime
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+/// `--copy-args` text; it may hold a password, so `Debug` hides it.
+#[derive(Clone)]
+pub struct CopyArgsText(pub String);
+
+impl std::fmt::Debug for CopyArgsText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CopyArgsText(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for CopyArgsText {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(CopyArgsText(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Destination: [docker://]HOST[:PORT]/PATH/NAME[:TAG], or a prefix ending in `/` that gets NAME:TAG (default: [containers.NAME] registry)
+    #[arg(value_name = "IMAGE-REF")]
+    pub reference: Option<String>,
+    /// Push the image last built with `containerize --container NAME`
+    #[arg(long)]
+    pub container: Option<String>,
+    /// skopeo-style options, one string: "--dest-creds USER:PASS --dest-tls-verify=false --retry-times N"
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub copy_args: Option<CopyArgsText>,
+    /// Print {reference, digest, uploaded, skipped, mounted} as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
 }
 
 #[derive(Debug, Args)]

@@ -83,20 +83,25 @@ impl PackageIndex {
     /// exact name before the rest; each group is sorted by name.
     pub fn search(&self, term: &str) -> Vec<&PackageRecord> {
         let term = term.to_lowercase();
-        let mut hits: Vec<(u8, &PackageRecord)> = self
+        let mut hits: Vec<((u8, usize), &PackageRecord)> = self
             .by_name
             .keys()
             .filter_map(|name| {
                 let lower = name.to_lowercase();
+                // Exact name, then a whole word of the name (`python3-flask`
+                // for `flask`), then any substring; shorter names first within
+                // a rank, since they are usually the package people mean.
+                let whole_word = lower.split(['-', '.', '+']).any(|w| w == term);
                 let rank = match lower.contains(&term) {
                     true if lower == term => 0,
-                    true => 1,
-                    false => 2,
+                    true if whole_word => 1,
+                    true => 2,
+                    false => 3,
                 };
                 // Versions are only ordered for the names that can match.
                 let best = self.best(name)?;
-                let matches = rank < 2 || best.summary.to_lowercase().contains(&term);
-                matches.then_some((rank, best))
+                let matches = rank < 3 || best.summary.to_lowercase().contains(&term);
+                matches.then_some(((rank, name.len()), best))
             })
             .collect();
         hits.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));

@@ -64,7 +64,7 @@ pub struct LockedArchive {
 }
 
 /// One resolved package for one system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct LockedPackage {
     /// Debian package name.

@@ -8,6 +8,7 @@
 //! - [`image`]: the image config and manifest.
 //! - [`archive`]: the hybrid OCI + `docker load` archive and the OCI directory.
 //! - [`runtime`]: piping an archive into `docker load` / `podman load`.
+//! - [`registry`]: pushing an image to an OCI distribution registry.
 //!
 //! It knows nothing about manifests or the Debian archive: callers pass plain
 //! data (paths of locked `.deb` files, names, versions).
@@ -17,6 +18,7 @@ pub mod deb;
 pub mod group;
 pub mod image;
 pub mod layer;
+pub mod registry;
 pub mod runtime;
 mod tree;
 mod unpack;
@@ -31,6 +33,7 @@ pub use layer::{
     BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,
     build_custom_layer, build_group_layer, build_layers, build_package_layer, merged_usr_symlinks,
 };
+pub use registry::{PushImage, PushSummary, Reference, RegistryClient, RegistryError};
 pub use runtime::{ContainerRuntime, detect_runtime, load_into};
 pub use unpack::unpack_deb;
 

@@ -52,7 +52,7 @@ pub fn env_set(env: &mut Env, key: &str, value: impl Into<OsString>) {
 /// run again (nested `cairn activate`, or a service started from a shell).
 pub fn is_active(activation: &Activation, env: &Env) -> bool {
     env_get(env, "CAIRN_ACTIVATE") == Some(OsStr::new("1"))
-        && env_get(env, "CAIRN_ENV") == Some(OsStr::new(&activation.env_name))
+        && env_get(env, "CAIRN_ENV_NAME") == Some(OsStr::new(&activation.env_name))
 }
 
 /// Computes the activated environment from `base`, without running the hook.
@@ -67,7 +67,10 @@ pub fn activation_env(activation: &Activation, base: &Env) -> Env {
         Mode::Dev => prepend_path(ENV_PATH, env_get(base, "PATH")),
     };
     env_set(&mut env, "PATH", path);
-    env_set(&mut env, "CAIRN_ENV", &activation.env_name);
+    env_set(&mut env, "CAIRN_ENV_NAME", &activation.env_name);
+    if let Some(dir) = &activation.env_dir {
+        env_set(&mut env, "CAIRN_ENV", dir);
+    }
     env_set(&mut env, "CAIRN_ACTIVATE", "1");
     if let Some(container) = &activation.container {
         env_set(&mut env, "CAIRN_CONTAINER", container);
@@ -402,7 +405,8 @@ mod tests {
         let env = activation_env(&activation(Mode::Run), &base);
         assert_eq!(env_get(&env, "PATH").unwrap(), ENV_PATH);
         assert_eq!(env_get(&env, "TERM").unwrap(), "xterm");
-        assert_eq!(env_get(&env, "CAIRN_ENV").unwrap(), "web");
+        assert_eq!(env_get(&env, "CAIRN_ENV_NAME").unwrap(), "web");
+        assert_eq!(env_get(&env, "CAIRN_ENV"), None, "images have no env dir");
         assert_eq!(env_get(&env, "CAIRN_ACTIVATE").unwrap(), "1");
         assert_eq!(env_get(&env, "CAIRN_CONTAINER"), None);
     }
@@ -422,6 +426,7 @@ mod tests {
         let base = os(&[("HOME", "/root"), ("PATH", "/bin")]);
         let mut act = activation(Mode::Run);
         act.container = Some("web:latest".into());
+        act.env_dir = Some("/home/u/web".into());
         let env = activation_env(&act, &base);
         let keys: Vec<_> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
         assert_eq!(
@@ -429,6 +434,7 @@ mod tests {
             [
                 "HOME",
                 "PATH",
+                "CAIRN_ENV_NAME",
                 "CAIRN_ENV",
                 "CAIRN_ACTIVATE",
                 "CAIRN_CONTAINER",
@@ -438,6 +444,7 @@ mod tests {
         );
         assert_eq!(env_get(&env, "HOME").unwrap(), "/srv");
         assert_eq!(env_get(&env, "CAIRN_CONTAINER").unwrap(), "web:latest");
+        assert_eq!(env_get(&env, "CAIRN_ENV").unwrap(), "/home/u/web");
     }
 
     #[test]
@@ -515,7 +522,7 @@ mod tests {
         act.hook = Some("exit 9".into());
         let mut base = host_bash_env();
         env_set(&mut base, "CAIRN_ACTIVATE", "1");
-        env_set(&mut base, "CAIRN_ENV", "web");
+        env_set(&mut base, "CAIRN_ENV_NAME", "web");
         assert_eq!(activate(&act, &base).unwrap(), base);
     }
 

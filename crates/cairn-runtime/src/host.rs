@@ -171,7 +171,8 @@ fn link_tree(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Mountpoints, merged-/usr links and `/opt/cairn`, where packages lacked them.
+/// Mountpoints, merged-/usr links, `/opt/cairn` and `/bin/sh`, where packages
+/// lacked them.
 fn add_skeleton(root: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for dir in SKELETON_DIRS {
@@ -182,6 +183,17 @@ fn add_skeleton(root: &Path) -> Result<()> {
         if fs_err::symlink_metadata(root.join(link)).is_err() {
             fs_err::os::unix::fs::symlink(target, root.join(link))?;
         }
+    }
+    add_bin_sh(root)
+}
+
+/// `/bin/sh` → bash when no package provides it. Debian always has `/bin/sh`
+/// (dash is Essential, so nothing depends on it and a lock rarely includes it),
+/// and `system()`, `popen()` and tools like initdb fail obscurely without it.
+fn add_bin_sh(root: &Path) -> Result<()> {
+    let sh = root.join("usr/bin/sh");
+    if fs_err::symlink_metadata(&sh).is_err() && root.join("usr/bin/bash").is_file() {
+        fs_err::os::unix::fs::symlink("bash", &sh)?;
     }
     Ok(())
 }
@@ -604,5 +616,22 @@ mod tests {
             Path::new("usr/bin")
         );
         assert!(dst.join("opt/cairn/env").is_dir() && dst.join("proc").is_dir());
+        assert!(fs_err::symlink_metadata(dst.join("usr/bin/sh")).is_err());
+    }
+
+    #[test]
+    fn bin_sh_is_bash_unless_a_package_provides_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (bash_only, with_dash) = (tmp.path().join("a"), tmp.path().join("b"));
+        for root in [&bash_only, &with_dash] {
+            fs_err::create_dir_all(root.join("usr/bin")).unwrap();
+            fs_err::write(root.join("usr/bin/bash"), "").unwrap();
+        }
+        fs_err::os::unix::fs::symlink("dash", with_dash.join("usr/bin/sh")).unwrap();
+        add_skeleton(&bash_only).unwrap();
+        add_skeleton(&with_dash).unwrap();
+        let link = |root: &Path| fs_err::read_link(root.join("usr/bin/sh")).unwrap();
+        assert_eq!(link(&bash_only), Path::new("bash"));
+        assert_eq!(link(&with_dash), Path::new("dash"));
     }
 }

@@ -38,8 +38,14 @@ pub const ACTIVATION_FILE: &str = "activation.json";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Activation {
-    /// Environment name, shown in the prompt and exported as `CAIRN_ENV`.
+    /// Environment name, shown in the prompt and exported as `CAIRN_ENV_NAME`.
     pub env_name: String,
+    /// The environment's directory on the host, exported as `CAIRN_ENV` so that
+    /// `cairn` commands run inside the activation find the same environment
+    /// (`CAIRN_ENV` is where the CLI looks first). `None` in images, where the
+    /// CLI finds `/opt/cairn/env` by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_dir: Option<PathBuf>,
     /// `[vars]`, exported in this order.
     #[serde(default)]
     pub vars: Vec<(String, String)>,

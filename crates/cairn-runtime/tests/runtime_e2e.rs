@@ -192,7 +192,7 @@ fn entrypoint_execs_command_with_clean_stdout() {
         &[
             "sh",
             "-c",
-            "echo \"$CAIRN_ENV:$FOO:$FROM_HOOK:$PATH\"; exit 7",
+            "echo \"$CAIRN_ENV_NAME:$FOO:$FROM_HOOK:$PATH\"; exit 7",
         ],
     )
     .wait_with_output()
@@ -455,7 +455,7 @@ fn rootfs_namespace_end_to_end() {
             ..Activation::default()
         },
     );
-    let script = "echo \"$CAIRN_ENV $GREETING $(id -u) $(pwd)\"; \
+    let script = "echo \"$CAIRN_ENV_NAME $GREETING $(id -u) $(pwd)\"; \
                   touch /usr/x 2>/dev/null && echo writable || echo readonly; \
                   test -e /etc/passwd && echo passwd";
     let run = |user: Option<&str>| {

@@ -37,22 +37,44 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let missing: Vec<_> = packages
         .iter()
         .copied()
-        .filter(|p| store.deb_path(&p.sha256).map(|d| !d.is_file()).unwrap_or(true))
+        .filter(|p| {
+            store
+                .deb_path(&p.sha256)
+                .map(|d| !d.is_file())
+                .unwrap_or(true)
+        })
         .collect();
     if !missing.is_empty() {
         locking::fetch_debs(&store, &missing)?;
     }
     let debs = packages
         .iter()
-        .map(|p| Ok((p.sha256.clone(), store.deb_path(&p.sha256).into_diagnostic()?)))
+        .map(|p| {
+            Ok((
+                p.sha256.clone(),
+                store.deb_path(&p.sha256).into_diagnostic()?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut shas: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
     shas.sort_unstable();
     let key = cairn_store::sha256_hex(shas.join("\n").as_bytes());
     let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, &key).map_err(|e| miette!("{e}"))?;
+    let activation = host_activation(&manifest, &env);
+    Ok(Prepared {
+        env,
+        activation,
+        rootfs,
+    })
+}
+
+/// The activation of `env` on the host: like an image's, plus the environment's
+/// directory, so `cairn` run inside finds this environment from any directory.
+fn host_activation(manifest: &cairn_manifest::Manifest, env: &Environment) -> Activation {
     let name = manifest.name.clone().unwrap_or_else(|| env.default_name());
-    let activation = activation_for(&manifest, &name, None);
-    Ok(Prepared { env, activation, rootfs })
+    let mut activation = activation_for(manifest, &name, None);
+    activation.env_dir = Some(env.root.clone());
+    activation
 }
 
 pub fn run(args: ActivateArgs) -> Result<ExitCode> {
@@ -80,13 +102,17 @@ pub fn run(args: ActivateArgs) -> Result<ExitCode> {
 
 fn enter(dir: DirArg, rootfs: &std::path::Path, command: &[String]) -> Result<ExitCode> {
     let env = Environment::find(&dir)?;
-    let manifest = env.load_manifest()?;
-    let name = manifest.name.clone().unwrap_or_else(|| env.default_name());
-    let activation = activation_for(&manifest, &name, None);
+    let activation = host_activation(&env.load_manifest()?, &env);
     let exe = std::env::current_exe().into_diagnostic()?;
     let binds = [
-        Bind { source: env.env_dir.clone(), target: PathBuf::from(CONTAINER_ENV_DIR) },
-        Bind { source: exe, target: PathBuf::from(CONTAINER_CAIRN_EXE) },
+        Bind {
+            source: env.env_dir.clone(),
+            target: PathBuf::from(CONTAINER_ENV_DIR),
+        },
+        Bind {
+            source: exe,
+            target: PathBuf::from(CONTAINER_CAIRN_EXE),
+        },
     ];
     let cmd: Vec<OsString> = command.iter().map(OsString::from).collect();
     match cairn_runtime::run_in_rootfs(rootfs, &activation, &cmd, &binds) {

@@ -1,6 +1,9 @@
 //! `cairn containerize`: the locked environment as an OCI image, one layer per
 //! package plus a small top layer, written to a file, stdout, or a runtime.
 
+pub(super) mod copy;
+mod named;
+mod root_copy;
 mod top_layer;
 mod users;
 
@@ -26,6 +29,9 @@ pub struct BuildPlan {
     pub max_layers: usize,
     pub compression: Compression,
     pub container: Option<String>,
+    pub overrides: named::Overrides,
+    /// `docker run -it` the image after loading it.
+    pub docker_run: bool,
 }
 
 pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
@@ -39,8 +45,10 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     let plan = plan(&args)?;
     let store = locking::open_store()?;
     let image = build_image(&store, &plan)?;
+    copy::record_image(&store, &plan, &image.image);
     let reference = format!("{}:{}", plan.name, plan.tag);
     match (&args.file, args.runtime) {
+        _ if args.copy => copy::run(&store, &image.image, &plan, &args)?,
         (Some(path), _) if stdout_target => {
             let _ = path;
             write_to_stdout(&store, &image, &args)?;
@@ -67,11 +75,23 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
         .into_iter()
         .next()
         .ok_or_else(|| miette!("no system in [options] systems"))?;
-    let packages: Vec<LockedPackage> = lock.packages_for(&system).into_iter().cloned().collect();
+    let locked: Vec<LockedPackage> = lock.packages_for(&system).into_iter().cloned().collect();
+    let container = args.container.as_deref();
+    let overrides = named::overrides_for(&manifest, container, &locked)?;
+    let packages = match named::runtime_roots(&manifest, container) {
+        Some(mut roots) => {
+            if crate::activation::needs_bash(&manifest) {
+                roots.push("bash".to_string());
+            }
+            named::closure(&locked, &roots)
+        }
+        None => named::without_excluded(locked, &overrides.exclude),
+    };
     let cz = &manifest.containerize;
-    let name = cz
-        .name
+    let name = overrides
+        .image_name
         .clone()
+        .or_else(|| cz.name.clone())
         .or_else(|| manifest.name.clone())
         .unwrap_or_else(|| env.default_name());
     let compression = match args.compression {
@@ -81,7 +101,12 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
     };
     Ok(BuildPlan {
         epoch: source_date_epoch(&lock)?,
-        tag: args.tag.clone().or_else(|| cz.tag.clone()).unwrap_or_else(|| "latest".into()),
+        tag: args
+            .tag
+            .clone()
+            .or_else(|| overrides.tag.clone())
+            .or_else(|| cz.tag.clone())
+            .unwrap_or_else(|| "latest".into()),
         max_layers: manifest.max_layers_for(args.container.as_deref()) as usize,
         container: args.container.clone(),
         name: image_name(&name),
@@ -89,6 +114,8 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
         manifest,
         packages,
         compression,
+        overrides,
+        docker_run: args.docker_run,
     })
 }
 
@@ -151,6 +178,13 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
     })
     .map_err(|e| miette!("{e}"))?;
     layers.push(top_layer::build_binary_layer(store, plan)?);
+    if !plan.overrides.copy_to_root.is_empty() {
+        let entries = root_copy::entries(&plan.env, &plan.overrides.copy_to_root)?;
+        let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))
+            .map_err(|e| miette!("{e}"))?;
+        layer.created_by = "cairn: copy-to-root".to_string();
+        layers.push(layer);
+    }
     layers.push(top_layer::build(store, plan, &inputs)?);
     let spec = top_layer::image_spec(plan)?;
     let image = cairn_oci::build_image(&spec, &layers).map_err(|e| miette!("{e}"))?;
@@ -272,5 +306,49 @@ fn load_or_write(
     .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
     output::status(format!("✓ loaded into {program}:"));
     println!("{loaded}");
+    if plan.docker_run {
+        run_interactively(program, &loaded)?;
+    }
     Ok(())
+}
+
+/// `docker run --rm -it REF`, handing the terminal over.
+fn run_interactively(program: &str, reference: &str) -> Result<()> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(["run", "--rm"]);
+    if std::io::stdin().is_terminal() {
+        cmd.arg("-it");
+    }
+    let status = cmd.arg(reference).status().into_diagnostic()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(miette!("`{program} run {reference}` exited with {status}"))
+    }
+}
+
+/// `cairn container build|run NAME`: containerize `--container NAME`.
+pub fn run_named(cmd: crate::cli::ContainerCommand) -> Result<ExitCode> {
+    use crate::cli::ContainerCommand;
+    use clap::Parser;
+    let (named, docker_run) = match cmd {
+        ContainerCommand::Build(a) => (a, false),
+        ContainerCommand::Run(a) => (a, true),
+    };
+    // Going through the parser keeps every containerize default in one place.
+    let mut argv = vec!["cairn".to_string(), "containerize".into(), "--container".into(), named.name];
+    if let Some(dir) = named.dir.dir {
+        argv.extend(["-d".to_string(), dir.to_string_lossy().into_owned()]);
+    }
+    if let Some(rt) = named.runtime {
+        argv.extend(["--runtime".to_string(), rt.program().to_string()]);
+    }
+    if docker_run {
+        argv.push("--docker-run".into());
+    }
+    let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| miette!("{e}"))?;
+    match cli.command {
+        crate::cli::Command::Containerize(args) => run(args),
+        _ => Err(miette!("internal: expected containerize")),
+    }
 }

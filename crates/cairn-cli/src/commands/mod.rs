@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `run(args) -> Result<ExitCode>`.
 
 mod activate;
+mod build;
 mod containerize;
 mod edit;
 mod entrypoint;
@@ -8,6 +9,7 @@ mod generate;
 mod init;
 mod install;
 mod list;
+mod push;
 mod search;
 mod services;
 mod show;
@@ -29,7 +31,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Upgrade(args) => upgrade::run(args),
         Command::Edit(args) => edit::run(args),
         Command::Containerize(args) => containerize::run(args),
+        Command::Push(args) => push::run(args),
         Command::Activate(args) => activate::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Container(cmd) => containerize::run_named(cmd),
         Command::Services(cmd) => services::run(cmd),
         Command::Completions(args) => generate::completions(args),
         Command::Manpages(args) => generate::manpages(args),

@@ -54,7 +54,12 @@ fn start_services(prepared: &Prepared, names: &[String]) -> Result<Vec<ServiceSt
 }
 
 fn check_names(prepared: &Prepared, names: &[String]) -> Result<()> {
-    let known: Vec<&str> = prepared.activation.services.iter().map(|s| s.name.as_str()).collect();
+    let known: Vec<&str> = prepared
+        .activation
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     match names.iter().find(|n| !known.contains(&n.as_str())) {
         Some(unknown) => Err(miette!(
             help = format!("services in this environment: {}", known.join(", ")),
@@ -114,13 +119,31 @@ fn status(args: ServicesStatusArgs) -> Result<ExitCode> {
         output::print_json(&statuses)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let width = statuses.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:8}  {:>7}  {:>8}  EXIT", "NAME", "STATE", "PID", "UPTIME");
+    let width = statuses
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:width$}  {:8}  {:>7}  {:>8}  EXIT",
+        "NAME", "STATE", "PID", "UPTIME"
+    );
     for s in &statuses {
         let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-        let up = s.uptime_secs.map(|u| format!("{u}s")).unwrap_or_else(|| "-".into());
-        let code = s.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-        println!("{:width$}  {:8}  {pid:>7}  {up:>8}  {code}", s.name, state_name(s));
+        let up = s
+            .uptime_secs
+            .map(|u| format!("{u}s"))
+            .unwrap_or_else(|| "-".into());
+        let code = s
+            .exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:width$}  {:8}  {pid:>7}  {up:>8}  {code}",
+            s.name,
+            state_name(s)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -129,6 +152,7 @@ fn logs(args: ServicesLogsArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    supervisor::logs(&env.run_dir(), &args.name, args.follow, &mut out).map_err(|e| miette!("{e}"))?;
+    supervisor::logs(&env.run_dir(), &args.name, args.follow, &mut out)
+        .map_err(|e| miette!("{e}"))?;
     Ok(ExitCode::SUCCESS)
 }

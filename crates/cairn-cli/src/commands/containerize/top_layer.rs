@@ -41,7 +41,7 @@ pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<B
     Ok(layer)
 }
 
-fn options(plan: &BuildPlan) -> LayerOptions {
+pub fn options(plan: &BuildPlan) -> LayerOptions {
     LayerOptions {
         compression: plan.compression,
         mtime_clamp: Some(plan.epoch.max(0) as u64),
@@ -172,7 +172,8 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
             (a.uid, a.gid)
         })
         .unwrap_or((0, 0));
-    let owned = config.working_dir.iter().chain(config.volumes.iter());
+    let working_dir = plan.overrides.working_dir.as_ref().or(config.working_dir.as_ref());
+    let owned = working_dir.into_iter().chain(config.volumes.iter());
     for dir in owned {
         for parent in super::users::parents(dir) {
             entries.push(CustomEntry::dir(&parent, 0o755));
@@ -203,9 +204,9 @@ pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
             exposed_ports: config.exposed_ports.iter().map(|p| p.to_string()).collect(),
             env,
             entrypoint: Some(vec![CAIRN_BIN.to_string(), "entrypoint".to_string(), "--".to_string()]),
-            cmd: config.cmd.clone(),
+            cmd: plan.overrides.cmd.clone().or_else(|| config.cmd.clone()),
             volumes: config.volumes.clone(),
-            working_dir: config.working_dir.clone(),
+            working_dir: plan.overrides.working_dir.clone().or_else(|| config.working_dir.clone()),
             labels,
             stop_signal: config.stop_signal.as_ref().map(|s| s.to_string()),
         },

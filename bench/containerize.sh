@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Benchmark of `cairn containerize` on a python3 + python3-flask environment
+# (49 Debian packages), against the limit for a cold build.
+#
+# Usage: bench/containerize.sh [RUNS]        (default RUNS=5; run from anywhere)
+#
+# What it measures, each as the wall time of `cairn containerize -f OUT.tar`
+# with a RELEASE build of cairn and the .deb cache warm (the median of RUNS):
+#   (a) cold     every layer compressed again ($CAIRN_CACHE_DIR/layers-v1 removed)
+#   (b) warm     lock unchanged: every layer from the cache
+#   (c) one pkg  one package's layer evicted from the cache (python3-flask, the
+#                package a developer bumps; found via layers-v1/*.json), so one
+#                layer is rebuilt, as after upgrading that one package
+#   limit        decompress every package's data.tar and gzip it once at level 6,
+#                in parallel over all cores, with the crates cairn uses
+#                (crates/cairn-oci/examples/baseline.rs); (a) should be within 1.3x
+# Targets: (b) < 0.2 s; (a) <= 1.3 x limit.
+#
+# Environment:
+#   BENCH_DIR        work directory (default /tmp/cairn-bench): env/, cache/, out.tar
+#   CAIRN_BENCH_ENV  an environment directory to benchmark instead of the flask
+#                    example (it is locked with `cairn upgrade` if it has no lock)
+#   CHANGED_PKG      the package evicted for (c) (default python3-flask)
+#
+# The first run downloads the packages from Debian (about 20 MB); later runs
+# reuse BENCH_DIR. The lock is kept between runs so results stay comparable;
+# delete BENCH_DIR/env/.cairn/env/manifest.lock to re-resolve.
+set -euo pipefail
+
+RUNS=${1:-5}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/cairn-bench}
+CHANGED_PKG=${CHANGED_PKG:-python3-flask}
+OUT=$BENCH_DIR/out.tar
+export CAIRN_CACHE_DIR=$BENCH_DIR/cache
+export CAIRN_NO_PROGRESS=true
+unset SOURCE_DATE_EPOCH CAIRN_ENV
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+build_release() {
+  log "building cairn and the baseline (release)"
+  (cd "$REPO" && cargo build --release --quiet -p cairn-cli --bin cairn &&
+    cargo build --release --quiet -p cairn-oci --example baseline)
+  local target
+  target=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  local triple=x86_64-unknown-linux-gnu
+  CAIRN=$target/$triple/release/cairn
+  BASELINE=$target/$triple/release/examples/baseline
+  [[ -x $CAIRN ]] || CAIRN=$target/release/cairn
+  [[ -x $BASELINE ]] || BASELINE=$target/release/examples/baseline
+}
+
+prepare_env() {
+  ENV_DIR=${CAIRN_BENCH_ENV:-$BENCH_DIR/env}
+  mkdir -p "$ENV_DIR/.cairn/env"
+  if [[ -z ${CAIRN_BENCH_ENV:-} && ! -f $ENV_DIR/.cairn/env/manifest.toml ]]; then
+    cp "$REPO/examples/flask/.cairn/env/manifest.toml" "$ENV_DIR/.cairn/env/"
+  fi
+  if [[ ! -f $ENV_DIR/.cairn/env/manifest.lock ]]; then
+    log "locking $ENV_DIR against Debian"
+    "$CAIRN" upgrade -d "$ENV_DIR" >/dev/null
+  fi
+  log "warming the .deb cache"
+  containerize >/dev/null
+}
+
+containerize() {
+  "$CAIRN" -q containerize -d "$ENV_DIR" -f "$OUT"
+}
+
+# Wall time of one containerize in seconds, after running "$1" (untimed).
+time_one() {
+  local before=$1 start end
+  $before
+  start=$(date +%s%N)
+  containerize
+  end=$(date +%s%N)
+  awk -v ns=$((end - start)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
+}
+
+median() {
+  sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+measure() {
+  local label=$1 before=$2 times=() t
+  for _ in $(seq "$RUNS"); do
+    t=$(time_one "$before")
+    times+=("$t")
+  done
+  printf '%-34s median %6.3f s   runs: %s\n' "$label" \
+    "$(printf '%s\n' "${times[@]}" | median)" "${times[*]}" | tee -a "$BENCH_DIR/results.txt"
+}
+
+nothing() { :; }
+drop_layer_cache() { rm -rf "$CAIRN_CACHE_DIR/layers-v1"; }
+
+# The blob digest of $CHANGED_PKG's layer, read from the image config's history.
+changed_layer_digest() {
+  python3 - "$OUT" "$CHANGED_PKG" <<'EOF'
+import json, sys, tarfile
+archive, package = sys.argv[1], sys.argv[2]
+with tarfile.open(archive) as tar:
+    blob = lambda digest: json.load(tar.extractfile("blobs/sha256/" + digest.split(":")[1]))
+    index = json.load(tar.extractfile("index.json"))
+    manifest = blob(index["manifests"][0]["digest"])
+    config = blob(manifest["config"]["digest"])
+history = [h for h in config["history"] if not h.get("empty_layer")]
+for layer, h in zip(manifest["layers"], history):
+    if h.get("created_by", "").startswith(f"cairn: {package} "):
+        print(layer["digest"])
+        break
+else:
+    sys.exit(f"no layer of its own for {package}")
+EOF
+}
+
+evict_changed_layer() {
+  local digest records
+  digest=$(changed_layer_digest)
+  records=$(grep -l "\"$digest\"" "$CAIRN_CACHE_DIR"/layers-v1/*.json)
+  rm -f $records "$CAIRN_CACHE_DIR/layers-v1/blobs/sha256/${digest#sha256:}"
+}
+
+locked_debs() {
+  python3 - "$ENV_DIR/.cairn/env/manifest.lock" "$CAIRN_CACHE_DIR/debs-v1" <<'EOF'
+import sys, tomllib
+lock = tomllib.load(open(sys.argv[1], "rb"))
+for p in lock["packages"]:
+    print(f"{sys.argv[2]}/{p['sha256']}.deb")
+EOF
+}
+
+machine() {
+  printf 'machine: %s cores, %s, %s\n' "$(nproc)" \
+    "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+    "$(uname -sr)"
+}
+
+main() {
+  mkdir -p "$BENCH_DIR"
+  : >"$BENCH_DIR/results.txt"
+  build_release
+  prepare_env
+  local packages
+  packages=$(locked_debs | wc -l)
+  machine | tee -a "$BENCH_DIR/results.txt"
+  echo "environment: $ENV_DIR ($packages packages), $RUNS runs each" | tee -a "$BENCH_DIR/results.txt"
+  measure "(a) cold (layers-v1 removed)" drop_layer_cache
+  measure "(b) warm (lock unchanged)" nothing
+  measure "(c) one package ($CHANGED_PKG)" evict_changed_layer
+  log "limit: decompress + gzip -6 of every data.tar, all cores"
+  # shellcheck disable=SC2046 # one argument per .deb path (no spaces in them)
+  "$BASELINE" --runs "$RUNS" $(locked_debs) | tail -n 1 |
+    sed 's/^median:/limit (decompress + gzip -6)       median/' | tee -a "$BENCH_DIR/results.txt"
+  log "results in $BENCH_DIR/results.txt"
+}
+
+main "$@"

@@ -1,0 +1,429 @@
+//! Sending a built image somewhere: `containerize --copy --registry DEST` and
+//! `cairn push`. DEST is a registry prefix (`docker://HOST[:PORT]/PATH/`) or a
+//! local engine (`docker-daemon:`, `podman:`), as in skopeo.
+//!
+//! Owns the skopeo-style `--copy-args`, recording the last built image for
+//! `cairn push`, the push progress display, and turning registry errors into
+//! hinted reports. The protocol itself is `cairn_oci::registry`.
+
+use super::BuildPlan;
+use crate::cli::ContainerizeArgs;
+use crate::environment::Environment;
+use crate::output;
+use cairn_oci::registry::{
+    BlobOutcome, ClientOptions, Credentials, KnownBlobs, PushImage, PushOptions, PushReporter,
+    PushSummary, Reference, RegistryClient, RegistryError,
+};
+use cairn_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use miette::{Result, miette};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Where `--registry` sends the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `docker://HOST[:PORT]/PATH/`: a prefix for `NAME:TAG`.
+    Registry(String),
+    /// `docker-daemon:`: `docker load`.
+    DockerDaemon,
+    /// `podman:` (or `containers-storage:`): `podman load`.
+    Podman,
+}
+
+/// Parses a `--registry` value.
+pub fn parse_destination(text: &str) -> Result<Destination> {
+    match text {
+        "docker-daemon:" | "docker-daemon" => Ok(Destination::DockerDaemon),
+        "podman:" | "podman" | "containers-storage:" => Ok(Destination::Podman),
+        t if t.starts_with("docker://") => Ok(Destination::Registry(t.to_owned())),
+        other => Err(miette!(
+            help = "use docker://HOST[:PORT]/PATH/ for a registry, or docker-daemon: / podman: for a local engine",
+            "unknown copy destination '{other}'"
+        )),
+    }
+}
+
+/// The `--copy-args` cairn understands (skopeo's names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// `--dest-creds USER:PASS`.
+    pub credentials: Option<Credentials>,
+    /// `--dest-tls-verify[=BOOL]`; false also allows plain HTTP.
+    pub tls_verify: Option<bool>,
+    /// `--dest-cert-dir DIR`: trust the `*.crt` CAs in DIR.
+    pub cert_dir: Option<PathBuf>,
+    /// `--retry-times N`.
+    pub retry_times: Option<u32>,
+}
+
+/// Parses `--copy-args` (one shell-words string). Unknown arguments are an
+/// error naming them; values (which may be passwords) are never echoed.
+pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
+    let words = shell_words::split(text)
+        .map_err(|e| miette!("--copy-args is not valid shell words: {e}"))?;
+    let mut options = CopyOptions::default();
+    let mut unknown = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let (flag, inline) = match word.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (word.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| words.next())
+                .ok_or_else(|| miette!("--copy-args: {flag} needs {what}"))
+        };
+        match flag.as_str() {
+            "--dest-creds" | "--creds" => {
+                let text = value("USER:PASS")?;
+                options.credentials = Some(Credentials::parse_user_pass(&text).ok_or_else(
+                    || miette!("--copy-args: --dest-creds takes USER:PASS (the user may not be empty)"),
+                )?);
+            }
+            "--dest-tls-verify" | "--tls-verify" => {
+                options.tls_verify = Some(match inline.as_deref() {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(_) => return Err(miette!("--copy-args: {flag} takes true or false")),
+                });
+            }
+            "--dest-cert-dir" | "--cert-dir" => options.cert_dir = Some(value("a directory")?.into()),
+            "--retry-times" => {
+                let n = value("a number")?;
+                options.retry_times = Some(
+                    n.parse()
+                        .map_err(|_| miette!("--copy-args: --retry-times takes a number, not '{n}'"))?,
+                );
+            }
+            _ => unknown.push(flag),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(miette!(
+            help = "cairn understands --dest-creds USER:PASS, --dest-tls-verify=BOOL, --dest-cert-dir DIR and --retry-times N",
+            "unknown --copy-args: {}",
+            unknown.join(", ")
+        ));
+    }
+    Ok(options)
+}
+
+/// The store key of the last image built for an environment (and container).
+pub fn image_key(env: &Environment, container: Option<&str>) -> String {
+    let mut id = env.root.as_os_str().as_bytes().to_vec();
+    if let Some(name) = container {
+        id.push(0);
+        id.extend_from_slice(name.as_bytes());
+    }
+    cairn_store::sha256_hex(&id)
+}
+
+/// Remembers `image` as the last one built here, for `cairn push`. A failure
+/// only costs `cairn push` its input, so it warns instead of failing the build.
+pub fn record_image(store: &Store, plan: &BuildPlan, image: &cairn_oci::Image) {
+    let key = image_key(&plan.env, plan.container.as_deref());
+    let saved = PushImage::from_image(image).and_then(|record| record.save(store, &key));
+    if let Err(e) = saved {
+        tracing::warn!("cannot record the image for `cairn push`: {e}");
+    }
+}
+
+/// `containerize --copy`: sends the built image to `--registry` (or the
+/// container's `registry`), with `--copy-args` (or its `default-copy-args`).
+pub fn run(
+    store: &Store,
+    image: &cairn_oci::Image,
+    plan: &BuildPlan,
+    args: &ContainerizeArgs,
+) -> Result<()> {
+    let named = plan
+        .container
+        .as_deref()
+        .and_then(|n| plan.manifest.containers.get(n));
+    let destination = args
+        .registry
+        .clone()
+        .or_else(|| named.and_then(|c| c.registry.clone()))
+        .ok_or_else(|| {
+            miette!(
+                help = "pass --registry docker://HOST[:PORT]/PATH/ (or set registry in [containers.NAME])",
+                "--copy needs a destination"
+            )
+        })?;
+    let copy_args = args
+        .copy_args
+        .as_ref()
+        .map(|a| a.0.clone())
+        .or_else(|| named.and_then(|c| c.default_copy_args.clone()))
+        .unwrap_or_default();
+    match parse_destination(&destination)? {
+        Destination::DockerDaemon => load(image, cairn_oci::ContainerRuntime::Docker),
+        Destination::Podman => load(image, cairn_oci::ContainerRuntime::Podman),
+        Destination::Registry(prefix) => {
+            let options = parse_copy_args(&copy_args)?;
+            let record = PushImage::from_image(image).map_err(|e| miette!("{e}"))?;
+            let reference = Reference::with_prefix(&prefix, &record.name_and_tag())
+                .map_err(|e| registry_report(e, &prefix))?;
+            push(store, &record, &reference, &options).map(|_| ())
+        }
+    }
+}
+
+fn load(image: &cairn_oci::Image, runtime: cairn_oci::ContainerRuntime) -> Result<()> {
+    let program = runtime.program();
+    let loaded = cairn_oci::load_into(runtime, |w| {
+        cairn_oci::write_archive(image, cairn_oci::ArchiveFormat::Hybrid, w)
+    })
+    .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
+    output::status(format!("✓ loaded into {program}: {loaded}"));
+    Ok(())
+}
+
+/// Pushes `image` to `reference` and prints the summary line on stderr.
+pub fn push(
+    store: &Store,
+    image: &PushImage,
+    reference: &Reference,
+    options: &CopyOptions,
+) -> Result<PushSummary> {
+    let shown = reference.to_string();
+    let report = |e: RegistryError| registry_report(e, &shown);
+    let client_options = client_options(reference, options).map_err(report)?;
+    let client = RegistryClient::connect(reference, client_options).map_err(report)?;
+    let known = Mutex::new(KnownBlobs::load(store, &reference.registry).map_err(report)?);
+    let progress = PushProgress::new(&shown);
+    let pushed = cairn_oci::registry::push_image(
+        &client,
+        reference,
+        image,
+        &known,
+        &push_options()?,
+        &progress,
+    );
+    progress.finish();
+    // What reached the registry is worth remembering even if the push failed.
+    if let Ok(known) = known.into_inner() {
+        if let Err(e) = known.save(store) {
+            tracing::warn!("cannot remember pushed blobs: {e}");
+        }
+    }
+    let summary = pushed.map_err(report)?;
+    output::status(&summary);
+    Ok(summary)
+}
+
+/// `CAIRN_PUSH_CHUNK_SIZE` (bytes): blobs larger than this go up in chunks
+/// of this size (default 16 MiB), for registries or proxies that limit the
+/// size of one request.
+fn push_options() -> Result<PushOptions> {
+    let mut options = PushOptions::default();
+    if let Some(text) = std::env::var("CAIRN_PUSH_CHUNK_SIZE").ok().filter(|v| !v.is_empty()) {
+        let size: u64 = text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| miette!("CAIRN_PUSH_CHUNK_SIZE='{text}' is not a positive number of bytes"))?;
+        options.chunk_threshold = size;
+        options.chunk_size = size;
+    }
+    Ok(options)
+}
+
+fn client_options(reference: &Reference, options: &CopyOptions) -> Result<ClientOptions, RegistryError> {
+    let credentials = match &options.credentials {
+        Some(creds) => Some(creds.clone()),
+        None => cairn_oci::registry::find_credentials(&reference.registry, &reference.repository)?,
+    };
+    let defaults = ClientOptions::default();
+    Ok(ClientOptions {
+        credentials,
+        tls_verify: options.tls_verify.unwrap_or(true),
+        ca_certs: match &options.cert_dir {
+            Some(dir) => ca_files(dir)?,
+            None => Vec::new(),
+        },
+        retry_times: options.retry_times.unwrap_or(defaults.retry_times),
+        ..defaults
+    })
+}
+
+/// The `*.crt` files of a skopeo-style certificate directory.
+fn ca_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, RegistryError> {
+    let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(RegistryError::CaCertificates {
+            path: dir.to_path_buf(),
+            reason: "no *.crt file in the directory".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// A registry error as a report that names the destination and says what to do.
+pub fn registry_report(error: RegistryError, destination: &str) -> miette::Report {
+    let help = match &error {
+        RegistryError::Unreachable { .. } => {
+            "check the address and that the registry is running"
+        }
+        RegistryError::Tls { .. } => {
+            "for a plain-HTTP registry or an unverified certificate add --copy-args=--dest-tls-verify=false; to trust a CA, --copy-args='--dest-cert-dir DIR'"
+        }
+        RegistryError::Unauthorized { .. } => {
+            "check the user and password (--copy-args='--dest-creds USER:PASS'), or log in with `podman login` / `docker login`"
+        }
+        RegistryError::Denied { .. } => "the account may push elsewhere, but not to this repository",
+        RegistryError::RepositoryNotFound { .. } => {
+            "check the repository path; some registries need the repository or project created first"
+        }
+        RegistryError::InvalidReference { .. } => {
+            "write the destination as docker://HOST[:PORT]/PATH/ or HOST[:PORT]/PATH/NAME[:TAG]"
+        }
+        RegistryError::BlobSizeMismatch { .. } | RegistryError::CorruptRecord { .. } => {
+            "run `cairn containerize` again to rebuild the image"
+        }
+        _ => "run with -v for details",
+    };
+    miette!(help = help, "cannot push to {destination}: {error}")
+}
+
+/// Push progress: one byte-counting bar on a terminal, a line per blob otherwise.
+struct PushProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl PushProgress {
+    fn new(reference: &str) -> PushProgress {
+        let bar = output::progress_enabled().then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix("Pushing");
+            bar.set_message(reference.to_owned());
+            bar
+        });
+        PushProgress { bar }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => output::status(text),
+        }
+    }
+}
+
+impl PushReporter for PushProgress {
+    fn on_push_start(&self, _blobs: usize, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(bytes);
+        }
+    }
+
+    fn on_blob_progress(&self, _digest: &str, delta: i64) {
+        if let Some(bar) = &self.bar {
+            match u64::try_from(delta) {
+                Ok(n) => bar.inc(n),
+                Err(_) => bar.set_position(bar.position().saturating_sub(delta.unsigned_abs())),
+            }
+        }
+    }
+
+    fn on_blob_done(&self, digest: &str, size: u64, outcome: &BlobOutcome) {
+        let short = short_digest(digest);
+        if let Some(bar) = &self.bar {
+            // Skipped and mounted blobs count as done without sending a byte.
+            if *outcome != BlobOutcome::Uploaded {
+                bar.inc(size);
+            }
+            return;
+        }
+        let size = indicatif::HumanBytes(size);
+        match outcome {
+            BlobOutcome::Uploaded => output::status(format!("  uploaded {short} ({size})")),
+            BlobOutcome::Skipped => output::status(format!("  exists   {short} ({size})")),
+            BlobOutcome::Mounted { from } => {
+                output::status(format!("  mounted  {short} ({size}) from {from}"))
+            }
+        }
+    }
+
+    fn on_retry(&self, what: &str, attempt: u32, error: &RegistryError) {
+        self.line(format!("  retry {attempt} for {}: {error}", short_digest(what)));
+    }
+}
+
+fn short_digest(digest: &str) -> &str {
+    let end = digest.len().min("sha256:".len() + 12);
+    digest.get(..end).unwrap_or(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_skopeo_style_copy_args() {
+        let o = parse_copy_args("--dest-creds alice:pa:ss --dest-tls-verify=false --retry-times 5")
+            .unwrap();
+        let creds = o.credentials.unwrap();
+        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("alice", "pa:ss"));
+        assert_eq!(o.tls_verify, Some(false));
+        assert_eq!(o.retry_times, Some(5));
+        let o = parse_copy_args("--dest-creds='bob:x y' --dest-tls-verify --retry-times=0").unwrap();
+        assert_eq!(o.credentials.unwrap().password, "x y");
+        assert_eq!((o.tls_verify, o.retry_times), (Some(true), Some(0)));
+        assert_eq!(parse_copy_args("").unwrap(), CopyOptions::default());
+    }
+
+    #[test]
+    fn unknown_copy_args_are_named_and_secrets_are_not() {
+        let err = parse_copy_args("--dest-creds u:hunter2 --frobnicate --src-creds=a:b").unwrap_err();
+        let shown = format!("{err:?}");
+        assert!(shown.contains("--frobnicate") && shown.contains("--src-creds"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("a:b"), "{shown}");
+        assert!(parse_copy_args("--retry-times").is_err());
+        assert!(parse_copy_args("--retry-times lots").is_err());
+        assert!(parse_copy_args("--dest-tls-verify=maybe").is_err());
+        assert!(parse_copy_args("--dest-creds nocolon").is_err());
+        assert!(parse_copy_args("'unterminated").is_err());
+    }
+
+    #[test]
+    fn destinations() {
+        assert_eq!(parse_destination("docker-daemon:").unwrap(), Destination::DockerDaemon);
+        assert_eq!(parse_destination("podman:").unwrap(), Destination::Podman);
+        assert_eq!(
+            parse_destination("docker://h:5000/team/").unwrap(),
+            Destination::Registry("docker://h:5000/team/".into())
+        );
+        assert!(parse_destination("oci:/tmp/x").is_err());
+    }
+
+    #[test]
+    fn image_keys_differ_per_environment_and_container() {
+        let a = Environment::at("/a");
+        let b = Environment::at("/b");
+        assert_ne!(image_key(&a, None), image_key(&b, None));
+        assert_ne!(image_key(&a, None), image_key(&a, Some("api")));
+        assert_eq!(image_key(&a, Some("api")), image_key(&a, Some("api")));
+    }
+}

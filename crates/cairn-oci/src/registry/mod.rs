@@ -1,0 +1,119 @@
+//! Pushing a built image straight to an OCI distribution registry, without a
+//! daemon or skopeo.
+//!
+//! One module per concern:
+//! - [`reference`]: `[docker://]HOST[:PORT]/PATH/NAME[:TAG]` and destination prefixes.
+//! - [`credentials`]: who we are (`--dest-creds`, auth.json, docker's config and helpers).
+//! - [`auth`]: `WWW-Authenticate` challenges, Basic and Bearer tokens.
+//! - [`client`]: HTTP to one registry: scheme, auth, retries, `Location` handling.
+//! - [`push`]: the distribution-spec push (HEAD, mount, monolithic or chunked upload, manifest).
+//! - [`record`]: what a push needs from a built image, kept in the store for
+//!   `cairn push`, and which repositories already hold which blobs.
+//!
+//! It never prints: progress goes to a [`PushReporter`], and no error or log
+//! line carries a password or token.
+
+pub mod auth;
+pub mod client;
+pub mod credentials;
+pub mod push;
+pub mod record;
+pub mod reference;
+
+pub use auth::Challenge;
+pub use client::{ClientOptions, RegistryClient};
+pub use credentials::{Credentials, find_credentials};
+pub use push::{BlobOutcome, PushOptions, PushReporter, PushSummary, push_image};
+pub use record::{KnownBlobs, PushBlob, PushImage};
+pub use reference::Reference;
+
+/// Errors from talking to a registry. None of them carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("invalid image reference '{reference}': {reason}")]
+    InvalidReference { reference: String, reason: String },
+    #[error("cannot reach registry {registry}: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("TLS with registry {registry} failed: {reason}")]
+    Tls { registry: String, reason: String },
+    #[error("{registry} does not look like an OCI registry: GET /v2/ answered {status}")]
+    NotARegistry { registry: String, status: u16 },
+    #[error("registry {registry} rejected the credentials{user} for {repository}: {detail}")]
+    Unauthorized {
+        registry: String,
+        repository: String,
+        /// ` of user 'NAME'`, or empty when anonymous.
+        user: String,
+        detail: String,
+    },
+    #[error("registry {registry} denied access to {repository}: {detail}")]
+    Denied {
+        registry: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("repository {repository} is unknown to registry {registry}: {detail}")]
+    RepositoryNotFound {
+        registry: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("{method} {url} failed with HTTP {status}: {detail}")]
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{method} {url}: {reason}")]
+    Protocol {
+        method: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("token server {realm} failed: {reason}")]
+    Token { realm: String, reason: String },
+    #[error("cannot read credentials from {source_name}: {reason}")]
+    Credentials { source_name: String, reason: String },
+    #[error("cannot read CA certificates from {path}: {reason}")]
+    CaCertificates {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(
+        "blob {digest} at {path} has {actual} bytes but the image says {expected}; rebuild with `cairn containerize`"
+    )]
+    BlobSizeMismatch {
+        digest: String,
+        path: std::path::PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("image record {path} is unreadable ({reason}); run `cairn containerize` again")]
+    CorruptRecord {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("the image to push is malformed: {0}")]
+    BadImage(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+}
+
+impl RegistryError {
+    /// Whether trying again may help: connection trouble and 5xx/429 answers.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. } => true,
+            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            RegistryError::Protocol { .. } => true,
+            // Local files (blobs, records) do not get better by waiting.
+            _ => false,
+        }
+    }
+}
+
+/// Result with [`RegistryError`].
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
