@@ -10,7 +10,10 @@ use cairn_tests::{TestContext, real_archive, real_archive_reachable, stdout_of};
 fn real_env(packages: &[&str], extra_manifest: &str) -> Option<(TestContext, std::path::PathBuf)> {
     let archive = real_archive();
     if !real_archive_reachable(&archive) {
-        eprintln!("skipping: Debian mirror unreachable ({})", archive.inrelease_url());
+        eprintln!(
+            "skipping: Debian mirror unreachable ({})",
+            archive.inrelease_url()
+        );
         return None;
     }
     if !Engine::Docker.ready() {
@@ -25,12 +28,19 @@ fn real_env(packages: &[&str], extra_manifest: &str) -> Option<(TestContext, std
     text.push_str(extra_manifest);
     fs_err::write(&manifest, text).expect("write manifest");
     let mut install = ctx.cairn();
-    install.env("CAIRN_CACHE_DIR", &cache).arg("install").args(packages);
+    install
+        .env("CAIRN_CACHE_DIR", &cache)
+        .arg("install")
+        .args(packages);
     cairn_tests::context::expect_success(&mut install);
     Some((ctx, cache))
 }
 
-fn cairn_with_cache(ctx: &TestContext, cache: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn cairn_with_cache(
+    ctx: &TestContext,
+    cache: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
     let mut cmd = ctx.cairn();
     cmd.env("CAIRN_CACHE_DIR", cache).args(args);
     cairn_tests::context::expect_success(&mut cmd)
@@ -47,7 +57,10 @@ copy-to-root = ["site"]
 exclude = ["coreutils"]
 "#;
     let image_name = unique_name("greeter");
-    let Some((ctx, cache)) = real_env(&["hello", "coreutils"], &extra.replace("REPLACE", &image_name)) else {
+    let Some((ctx, cache)) = real_env(
+        &["hello", "coreutils"],
+        &extra.replace("REPLACE", &image_name),
+    ) else {
         return;
     };
     let site = ctx.work.join("site");
@@ -57,24 +70,43 @@ exclude = ["coreutils"]
     fs_err::write(site.join("secret.txt"), "do not ship\n").unwrap();
     fs_err::write(site.join(".gitignore"), "secret.txt\n").unwrap();
 
-    let out = cairn_with_cache(&ctx, &cache, &["container", "build", "greeter", "--runtime", "docker"]);
+    let out = cairn_with_cache(
+        &ctx,
+        &cache,
+        &["container", "build", "greeter", "--runtime", "docker"],
+    );
     let reference = stdout_of(&out).trim().to_owned();
-    assert!(reference.contains(&image_name) && reference.ends_with(":1.0"), "{reference}");
-    let image = Engine::Docker.loaded(&out);
+    assert!(
+        reference.contains(&image_name) && reference.ends_with(":1.0"),
+        "{reference}"
+    );
+    let image = Engine::Docker.adopt(&reference);
 
     let run = image.run(&[]);
     assert_eq!(stdout_of(&run).trim(), "hi from a named container");
 
     let paths = image.exported_paths(&ctx.work);
-    assert!(paths.iter().any(|p| p == "greeting.txt"), "copy-to-root file missing");
+    assert!(
+        paths.iter().any(|p| p == "greeting.txt"),
+        "copy-to-root file missing"
+    );
     assert!(paths.iter().any(|p| p == "etc/greeter.conf"));
-    assert!(!paths.iter().any(|p| p == "secret.txt"), ".gitignore'd file shipped");
+    assert!(
+        !paths.iter().any(|p| p == "secret.txt"),
+        ".gitignore'd file shipped"
+    );
     assert!(paths.iter().any(|p| p == "usr/bin/hello"));
-    assert!(!paths.iter().any(|p| p == "usr/bin/ls"), "excluded coreutils shipped");
+    assert!(
+        !paths.iter().any(|p| p == "usr/bin/ls"),
+        "excluded coreutils shipped"
+    );
 
     let config = image.config_json();
     let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
-    assert!(env.contains(&"CAIRN_CONTAINER=greeter".to_string()), "{env:?}");
+    assert!(
+        env.contains(&"CAIRN_CONTAINER=greeter".to_string()),
+        "{env:?}"
+    );
 }
 
 #[test]
@@ -90,7 +122,10 @@ artifacts = ["greet"]
 startup-command = ["greet"]
 "#;
     let image_name = unique_name("slim");
-    let Some((ctx, cache)) = real_env(&["gcc", "libc6-dev"], &extra.replace("REPLACE", &image_name)) else {
+    let Some((ctx, cache)) = real_env(
+        &["gcc", "libc6-dev", "coreutils"],
+        &extra.replace("REPLACE", &image_name),
+    ) else {
         return;
     };
     fs_err::write(
@@ -102,11 +137,24 @@ startup-command = ["greet"]
     let record = ctx.work.join(".cairn/build/greet.json");
     assert!(record.is_file(), "build record missing");
 
-    let out = cairn_with_cache(&ctx, &cache, &["containerize", "--container", "slim", "--runtime", "docker"]);
-    let image: LoadedImage = Engine::Docker.loaded(&out);
+    let out = cairn_with_cache(
+        &ctx,
+        &cache,
+        &["containerize", "--container", "slim", "--runtime", "docker"],
+    );
+    let image: LoadedImage = Engine::Docker.adopt(stdout_of(&out).trim());
     assert_eq!(stdout_of(&image.run(&[])).trim(), "built by cairn");
     let paths = image.exported_paths(&ctx.work);
-    assert!(paths.iter().any(|p| p == "usr/bin/greet"), "artifact missing");
-    assert!(!paths.iter().any(|p| p.starts_with("usr/bin/gcc")), "compiler shipped");
-    assert!(paths.iter().any(|p| p.contains("libc.so.6")), "runtime package missing");
+    assert!(
+        paths.iter().any(|p| p == "usr/bin/greet"),
+        "artifact missing"
+    );
+    assert!(
+        !paths.iter().any(|p| p.starts_with("usr/bin/gcc")),
+        "compiler shipped"
+    );
+    assert!(
+        paths.iter().any(|p| p.contains("libc.so.6")),
+        "runtime package missing"
+    );
 }

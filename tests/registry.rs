@@ -62,7 +62,10 @@ impl PushEnv {
         }
         let archive = real_archive();
         if !real_archive_reachable(&archive) {
-            eprintln!("skipping: Debian mirror unreachable ({})", archive.inrelease_url());
+            eprintln!(
+                "skipping: Debian mirror unreachable ({})",
+                archive.inrelease_url()
+            );
             return None;
         }
         let ctx = TestContext::new();
@@ -128,10 +131,18 @@ struct Summary {
 impl Summary {
     fn parse(out: &Output) -> Summary {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("push --json is not JSON: {e}\n{}\n{}", stdout_of(out), stderr_of(out))
+            panic!(
+                "push --json is not JSON: {e}\n{}\n{}",
+                stdout_of(out),
+                stderr_of(out)
+            )
         });
         let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
-        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_owned();
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{k} in {v}"))
+                .to_owned()
+        };
         Summary {
             reference: s("reference"),
             digest: s("digest"),
@@ -164,7 +175,9 @@ fn assert_secret_free(out: &Output, secrets: &[&str]) {
 
 #[test]
 fn hello_pushes_over_http_then_skips_mounts_and_runs_in_podman() {
-    let Some(env) = PushEnv::real_hello() else { return };
+    let Some(env) = PushEnv::real_hello() else {
+        return;
+    };
     let root = env.ctx.root.path();
     let registry = Registry::start(&root.join("registry"), &RegistryAuth::Anonymous, None);
     let prefix = registry.prefix("team");
@@ -172,7 +185,8 @@ fn hello_pushes_over_http_then_skips_mounts_and_runs_in_podman() {
     let reference = format!("{}/team/hello:latest", registry.host);
     let stderr = stderr_of(&out);
     assert!(
-        stderr.contains(&format!("pushed {reference}@sha256:")) && stderr.contains("blobs uploaded"),
+        stderr.contains(&format!("pushed {reference}@sha256:"))
+            && stderr.contains("blobs uploaded"),
         "{stderr}"
     );
     let inspected = skopeo_inspect(&reference, &[]);
@@ -182,12 +196,19 @@ fn hello_pushes_over_http_then_skips_mounts_and_runs_in_podman() {
     assert_eq!(again.skipped, again.total());
     assert_eq!(again.reference, reference);
     let other = env.push_json(&registry.prefix("other"), &[INSECURE]);
-    assert_eq!((other.uploaded, other.mounted), (0, other.total()), "{other:?}");
+    assert_eq!(
+        (other.uploaded, other.mounted),
+        (0, other.total()),
+        "{other:?}"
+    );
     skopeo_inspect(&format!("{}/other/hello:latest", registry.host), &[]);
     if require_tool("podman") {
-        let pull = cairn_tests::context::expect_success(
-            Command::new("podman").args(["pull", "-q", "--tls-verify=false", &reference]),
-        );
+        let pull = cairn_tests::context::expect_success(Command::new("podman").args([
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            &reference,
+        ]));
         let id = stdout_of(&pull).trim().to_owned();
         let run = cairn_tests::context::run_with_timeout(
             Command::new("podman").args(["run", "--rm", &reference, "hello"]),
@@ -199,7 +220,9 @@ fn hello_pushes_over_http_then_skips_mounts_and_runs_in_podman() {
 
 #[test]
 fn only_changed_blobs_are_uploaded() {
-    let Some(mut env) = PushEnv::local() else { return };
+    let Some(mut env) = PushEnv::local() else {
+        return;
+    };
     let registry = Registry::start(
         &env.ctx.root.path().join("registry"),
         &RegistryAuth::Anonymous,
@@ -259,7 +282,10 @@ fn basic_auth_over_tls_with_flags_auth_files_and_a_trusted_ca() {
     let cert_dir = ca.cert_dir(&root.join("cert-dir"));
     let auth_file = root.join("auth.json");
     let basic = base64_of(&format!("{USER}:{PASSWORD}"));
-    let auths = format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, registry.host);
+    let auths = format!(
+        r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#,
+        registry.host
+    );
     fs_err::write(&auth_file, auths).expect("write auth.json");
     let verified = format!("--copy-args=--dest-cert-dir {}", cert_dir.display());
     let mut cmd = env.cairn();
@@ -272,17 +298,30 @@ fn basic_auth_over_tls_with_flags_auth_files_and_a_trusted_ca() {
     let out = env.err(&["push", &target, &wrong]);
     let stderr = stderr_of(&out);
     assert!(
-        stderr.contains(&registry.host) && stderr.contains("rejected the credentials") && stderr.contains(USER),
+        stderr.contains(&registry.host)
+            && stderr.contains("rejected the credentials")
+            && stderr.contains(USER),
         "{stderr}"
     );
     assert_secret_free(&out, &["wrong-pass-123", PASSWORD]);
 
     let out = env.err(&["push", &target, INSECURE]);
-    assert!(stderr_of(&out).contains("--dest-creds"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("--dest-creds"),
+        "{}",
+        stderr_of(&out)
+    );
 
-    let out = env.err(&["push", &target, &format!("--copy-args=--dest-creds {USER}:{PASSWORD}")]);
+    let out = env.err(&[
+        "push",
+        &target,
+        &format!("--copy-args=--dest-creds {USER}:{PASSWORD}"),
+    ]);
     let stderr = stderr_of(&out);
-    assert!(stderr.contains("TLS") && stderr.contains("--dest-tls-verify=false"), "{stderr}");
+    assert!(
+        stderr.contains("TLS") && stderr.contains("--dest-tls-verify=false"),
+        "{stderr}"
+    );
     assert_secret_free(&out, &[PASSWORD]);
 
     let creds_flag = format!("--creds={USER}:{PASSWORD}");
@@ -304,16 +343,33 @@ fn bearer_tokens_from_a_token_server_push_and_mount() {
     let creds = format!("--copy-args=--dest-creds {USER}:{PASSWORD} --dest-tls-verify=false");
     let target = format!("{}/team/hello:latest", registry.host);
     let first = env.push_json(&target, &[&creds]);
-    assert_eq!(first.uploaded, first.total(), "{first:?}\n{}", registry.log_text());
+    assert_eq!(
+        first.uploaded,
+        first.total(),
+        "{first:?}\n{}",
+        registry.log_text()
+    );
     let mounted = env.push_json(&format!("{}/other/hello:latest", registry.host), &[&creds]);
     assert_eq!(mounted.mounted, mounted.total(), "{mounted:?}");
     let scopes = tokens.scopes();
-    assert!(scopes.iter().any(|s| s == "repository:team/hello:pull,push"), "{scopes:?}");
-    assert!(scopes.iter().any(|s| s == "repository:team/hello:pull"), "mount source: {scopes:?}");
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s == "repository:team/hello:pull,push"),
+        "{scopes:?}"
+    );
+    assert!(
+        scopes.iter().any(|s| s == "repository:team/hello:pull"),
+        "mount source: {scopes:?}"
+    );
 
     let wrong = format!("--copy-args=--dest-creds {USER}:nope-nope --dest-tls-verify=false");
     let out = env.err(&["push", &target, &wrong]);
-    assert!(stderr_of(&out).contains("rejected the credentials"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("rejected the credentials"),
+        "{}",
+        stderr_of(&out)
+    );
     assert_secret_free(&out, &["nope-nope", PASSWORD]);
     let creds_flag = format!("--creds={USER}:{PASSWORD}");
     skopeo_inspect(&target, &[&creds_flag]);
@@ -323,29 +379,46 @@ fn bearer_tokens_from_a_token_server_push_and_mount() {
 fn bad_destinations_fail_with_clear_secret_free_errors() {
     let Some(env) = PushEnv::local() else { return };
     let out = env.err(&["push", "127.0.0.1:5000/team/hello:latest", INSECURE]);
-    assert!(stderr_of(&out).contains("run `cairn containerize` first"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("run `cairn containerize` first"),
+        "{}",
+        stderr_of(&out)
+    );
     env.build();
 
     let dead = format!("127.0.0.1:{}/team/hello:latest", free_port());
     let args = "--copy-args=--retry-times 1 --dest-tls-verify=false --dest-creds u:sekrit-pw";
     let out = env.err(&["push", &dead, args]);
     let stderr = stderr_of(&out);
-    assert!(stderr.contains("cannot reach registry 127.0.0.1:"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach registry 127.0.0.1:"),
+        "{stderr}"
+    );
     assert_secret_free(&out, &["sekrit-pw"]);
 
     let out = env.err(&["push", "127.0.0.1:5000/Team/Hello:latest", INSECURE]);
     assert!(stderr_of(&out).contains("invalid image reference '127.0.0.1:5000/Team/Hello:latest'"));
 
-    let out = env.err(&["push", "127.0.0.1:5000/team/hello:latest", "--copy-args=--dest-frob x"]);
-    assert!(stderr_of(&out).contains("unknown --copy-args: --dest-frob"), "{}", stderr_of(&out));
+    let out = env.err(&[
+        "push",
+        "127.0.0.1:5000/team/hello:latest",
+        "--copy-args=--dest-frob x",
+    ]);
+    assert!(
+        stderr_of(&out).contains("unknown --copy-args: --dest-frob"),
+        "{}",
+        stderr_of(&out)
+    );
 
     let fake = NameUnknownRegistry::start();
     let target = format!("{}/team/hello:latest", fake.host);
     let out = env.err(&["push", &target, INSECURE]);
     let stderr = stderr_of(&out);
     assert!(
-        stderr.contains(&format!("repository team/hello is unknown to registry {}", fake.host))
-            && stderr.contains("NAME_UNKNOWN"),
+        stderr.contains(&format!(
+            "repository team/hello is unknown to registry {}",
+            fake.host
+        )) && stderr.contains("NAME_UNKNOWN"),
         "{stderr}"
     );
 }
@@ -365,7 +438,11 @@ fn an_interrupted_push_completes_when_rerun_and_blips_are_retried() {
     let args = "--copy-args=--dest-tls-verify=false --retry-times 0";
     let out = env.err(&["push", &via_outage, args]);
     assert!(outage.has_cut());
-    assert!(stderr_of(&out).contains(&outage.host), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(&outage.host),
+        "{}",
+        stderr_of(&out)
+    );
     drop(outage);
     let target = format!("{}/team/hello:latest", registry.host);
     let rerun = env.push_json(&target, &[INSECURE]);
@@ -398,7 +475,8 @@ impl NameUnknownRegistry {
                 } else {
                     (404, r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#.to_owned())
                 };
-                let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status));
+                let _ = request
+                    .respond(tiny_http::Response::from_string(body).with_status_code(status));
             }
         });
         NameUnknownRegistry {

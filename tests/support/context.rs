@@ -204,8 +204,13 @@ fn locate_cairn() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("test executable lives in <profile>/deps/");
-    build_cairn(profile_dir);
     let bin = profile_dir.join("cairn");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root");
+    if !is_newer_than_sources(&bin, workspace) {
+        build_cairn(workspace, profile_dir);
+    }
     assert!(
         bin.is_file(),
         "{} not found after building cairn-cli; set CAIRN_BIN to the binary to test",
@@ -214,16 +219,40 @@ fn locate_cairn() -> PathBuf {
     bin
 }
 
+/// Whether `bin` is newer than every source file of the workspace's crates
+/// (and Cargo.lock). `cargo nextest run --workspace` has just built it then,
+/// and calling cargo from each of hundreds of test processes would serialise
+/// them on cargo's build lock (and rebuild cairn with `-p`'s feature set).
+fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {
+    let modified = |p: &Path| fs_err::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(bin) else {
+        return false;
+    };
+    let mut pending = vec![workspace.join("crates")];
+    let mut newest = modified(&workspace.join("Cargo.lock"));
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+                newest = newest.max(modified(&path));
+            }
+        }
+    }
+    newest.is_some_and(|source| source < built)
+}
+
 /// Runs `cargo build -p cairn-cli --bin cairn` for the profile of the running
 /// tests. Cargo only builds a package's binaries for that package's own
 /// integration tests (`CARGO_BIN_EXE_*`), so tests in this package would
 /// otherwise find no binary, or a stale one. When it is fresh this is a no-op
 /// taking a fraction of a second. Hand-written rather than `escargot`: it is
 /// one command.
-fn build_cairn(profile_dir: &Path) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace root");
+fn build_cairn(workspace: &Path, profile_dir: &Path) {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(workspace)
         .args(["build", "--quiet", "-p", "cairn-cli", "--bin", "cairn"]);

@@ -51,13 +51,31 @@ impl TestCa {
         fs_err::create_dir_all(dir).expect("create cert dir");
         let p = |name: &str| dir.join(name);
         openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=cairn test CA",
-            "-keyout", &s(&p("ca.key")), "-out", &s(&p("ca.crt")),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cairn test CA",
+            "-keyout",
+            &s(&p("ca.key")),
+            "-out",
+            &s(&p("ca.crt")),
         ]);
         openssl(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", &s(&p("server.key")), "-out", &s(&p("server.csr")),
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &s(&p("server.key")),
+            "-out",
+            &s(&p("server.csr")),
         ]);
         fs_err::write(
             p("server.ext"),
@@ -65,9 +83,21 @@ impl TestCa {
         )
         .expect("write server.ext");
         openssl(&[
-            "x509", "-req", "-days", "2", "-in", &s(&p("server.csr")),
-            "-CA", &s(&p("ca.crt")), "-CAkey", &s(&p("ca.key")), "-CAcreateserial",
-            "-extfile", &s(&p("server.ext")), "-out", &s(&p("server.crt")),
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &s(&p("server.csr")),
+            "-CA",
+            &s(&p("ca.crt")),
+            "-CAkey",
+            &s(&p("ca.key")),
+            "-CAcreateserial",
+            "-extfile",
+            &s(&p("server.ext")),
+            "-out",
+            &s(&p("server.crt")),
         ]);
         TestCa {
             ca_cert: p("ca.crt"),
@@ -237,11 +267,28 @@ impl TokenServer {
         let key = dir.join("token.key");
         let cert = dir.join("token.crt");
         openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=cairn test token signer",
-            "-keyout", &s(&key), "-out", &s(&cert),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cairn test token signer",
+            "-keyout",
+            &s(&key),
+            "-out",
+            &s(&cert),
         ]);
-        let der = run_checked(Command::new("openssl").args(["x509", "-in", &s(&cert), "-outform", "DER"])).stdout;
+        let der = run_checked(Command::new("openssl").args([
+            "x509",
+            "-in",
+            &s(&cert),
+            "-outform",
+            "DER",
+        ]))
+        .stdout;
         let x5c = base64::engine::general_purpose::STANDARD.encode(der);
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind token server"));
         let port = server.server_addr().to_ip().expect("ip listener").port();
@@ -421,7 +468,9 @@ impl CutProxy {
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.to_owned();
         let (cut2, stop2) = (cut.clone(), stop.clone());
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         std::thread::spawn(move || {
             while !stop2.load(Ordering::SeqCst) {
                 let Ok((client, _)) = listener.accept() else {
@@ -436,7 +485,11 @@ impl CutProxy {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                let budget = if cut2.load(Ordering::SeqCst) { u64::MAX } else { cut_after };
+                let budget = if cut2.load(Ordering::SeqCst) {
+                    u64::MAX
+                } else {
+                    cut_after
+                };
                 spawn_pipes(client, server, budget, &sent, &cut2, &open);
             }
         });
@@ -517,7 +570,10 @@ mod tests {
     #[test]
     fn decodes_query_values() {
         assert_eq!(
-            query_values("/token?service=r&scope=repository%3Aa%2Fb%3Apull%2Cpush&scope=x", "scope"),
+            query_values(
+                "/token?service=r&scope=repository%3Aa%2Fb%3Apull%2Cpush&scope=x",
+                "scope"
+            ),
             ["repository:a/b:pull,push", "x"]
         );
         assert!(query_values("/token", "scope").is_empty());

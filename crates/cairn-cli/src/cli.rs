@@ -241,7 +241,12 @@ pub struct ContainerizeArgs {
     #[arg(long, value_name = "DEST", requires = "copy")]
     pub registry: Option<String>,
     /// skopeo-style options for the copy, one string: "--dest-creds USER:PASS --dest-tls-verify=false --retry-times N"
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true, requires = "copy")]
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        requires = "copy"
+    )]
     pub copy_args: Option<CopyArgsText>,
     /// After loading, `docker run -it` the image (like devenv's `container run`)
     #[arg(long, conflicts_with = "file")]

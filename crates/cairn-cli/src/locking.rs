@@ -5,7 +5,7 @@
 use crate::progress::DownloadProgress;
 use cairn_debian::fetch::{DebToFetch, Keyring};
 use cairn_debian::{ArchiveClient, PackageIndex, Relation, Request, Source};
-use cairn_manifest::{LockedArchive, LockedPackage, Lock, Manifest};
+use cairn_manifest::{Lock, LockedArchive, LockedPackage, Manifest};
 use cairn_store::Store;
 use miette::{Result, miette};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,11 @@ pub fn sources_for(manifest: &Manifest, manifest_dir: &Path) -> Vec<Source> {
 pub fn requests_for(manifest: &Manifest, system: &str) -> Result<Vec<Request>> {
     let mut requests = Vec::new();
     for (id, entry) in &manifest.install {
-        if entry.systems.as_ref().is_some_and(|s| !s.iter().any(|x| x == system)) {
+        if entry
+            .systems
+            .as_ref()
+            .is_some_and(|s| !s.iter().any(|x| x == system))
+        {
             continue;
         }
         let text = match &entry.version {
@@ -52,7 +56,9 @@ pub fn requests_for(manifest: &Manifest, system: &str) -> Result<Vec<Request>> {
     }
     let has_bash = requests.iter().any(|r| r.relation.name == "bash");
     if crate::activation::needs_bash(manifest) && !has_bash {
-        requests.push(Request { relation: Relation::named("bash") });
+        requests.push(Request {
+            relation: Relation::named("bash"),
+        });
     }
     Ok(requests)
 }
@@ -65,11 +71,7 @@ pub struct SystemIndex {
 }
 
 /// Downloads and verifies the indices for `system`.
-pub fn load_index(
-    client: &ArchiveClient,
-    sources: &[Source],
-    system: &str,
-) -> Result<SystemIndex> {
+pub fn load_index(client: &ArchiveClient, sources: &[Source], system: &str) -> Result<SystemIndex> {
     let arch = cairn_manifest::debian_arch(system)
         .ok_or_else(|| miette!("unsupported system '{system}'"))?
         .to_string();
@@ -171,7 +173,8 @@ fn record_archives(lock: &mut Lock, sys: &SystemIndex) {
 /// profiles and services need.
 pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
     lock.is_fresh_for(manifest)
-        && (!crate::activation::needs_bash(manifest) || lock.packages.iter().any(|p| p.name == "bash"))
+        && (!crate::activation::needs_bash(manifest)
+            || lock.packages.iter().any(|p| p.name == "bash"))
 }
 
 /// Downloads (or verifies in the cache) every `.deb` of `packages`.
@@ -198,5 +201,6 @@ pub fn fetch_debs(store: &Store, packages: &[&LockedPackage]) -> Result<Vec<Path
 
 /// Opens the cache, naming the variable to set when there is none.
 pub fn open_store() -> Result<Store> {
-    Store::from_env().map_err(|e| miette!(help = "set CAIRN_CACHE_DIR to a writable directory", "{e}"))
+    Store::from_env()
+        .map_err(|e| miette!(help = "set CAIRN_CACHE_DIR to a writable directory", "{e}"))
 }

@@ -2,8 +2,8 @@
 //! and turns library errors into located, hinted reports. The only crate that
 //! knows about terminals.
 
-mod cli;
 mod activation;
+mod cli;
 mod commands;
 mod environment;
 mod locking;

@@ -35,8 +35,20 @@ pub fn init(global: &GlobalArgs) {
         .without_time()
         .with_target(global.verbose > 1)
         .try_init();
+    // Off a terminal, reports are read by scripts and logs: one line per
+    // message, never re-wrapped mid-sentence.
+    let wrap = std::io::stderr().is_terminal();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(ansi)
+                .wrap_lines(wrap)
+                .build(),
+        )
+    }));
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    let progress = !global.quiet && !global.no_progress && !in_ci && std::io::stderr().is_terminal();
+    let progress =
+        !global.quiet && !global.no_progress && !in_ci && std::io::stderr().is_terminal();
     let _ = SETTINGS.set(Settings {
         quiet: global.quiet,
         progress,

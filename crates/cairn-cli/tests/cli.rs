@@ -17,8 +17,25 @@ fn version_and_help_name_every_command() {
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("cairn "));
     let help = String::from_utf8_lossy(&cairn(&["--help"]).stdout).into_owned();
-    for command in ["init", "install", "uninstall", "list", "search", "show", "upgrade", "edit", "containerize", "activate", "services", "build", "container"] {
-        assert!(help.contains(command), "`cairn --help` lacks {command}:\n{help}");
+    for command in [
+        "init",
+        "install",
+        "uninstall",
+        "list",
+        "search",
+        "show",
+        "upgrade",
+        "edit",
+        "containerize",
+        "activate",
+        "services",
+        "build",
+        "container",
+    ] {
+        assert!(
+            help.contains(command),
+            "`cairn --help` lacks {command}:\n{help}"
+        );
     }
     let sub = cairn(&["help", "containerize"]);
     assert!(String::from_utf8_lossy(&sub.stdout).contains("--runtime"));
@@ -31,7 +48,11 @@ fn completions_and_man_pages_are_generated() {
     assert!(String::from_utf8_lossy(&bash.stdout).contains("containerize"));
     let dir = tempfile::tempdir().expect("tempdir");
     let out = cairn(&["manpages", &dir.path().to_string_lossy()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("cairn.1").is_file());
     assert!(dir.path().join("cairn-containerize.1").is_file());
 }

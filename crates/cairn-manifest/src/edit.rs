@@ -39,9 +39,33 @@ impl ManifestDoc {
         ManifestDoc::parse(path, &text)
     }
 
+    /// Reads the manifest at `path` checking only its TOML syntax, for an edit
+    /// that may be what makes it valid (`cairn install coreutils` when a
+    /// container already `exclude`s it). The caller must validate the result.
+    pub fn open_unvalidated(path: &Path) -> Result<ManifestDoc, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let doc = ManifestDoc::parse_syntax(path, &text)?;
+        let install_is_table = doc
+            .doc
+            .get("install")
+            .is_none_or(|i| i.as_table_like().is_some());
+        if !install_is_table {
+            // Editing would replace the user's value; report it, located, instead.
+            Manifest::parse(path, &text)?;
+        }
+        Ok(doc)
+    }
+
     /// Opens manifest `text` for editing; `path` names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<ManifestDoc, ManifestError> {
         Manifest::parse(path, text)?;
+        ManifestDoc::parse_syntax(path, text)
+    }
+
+    fn parse_syntax(path: &Path, text: &str) -> Result<ManifestDoc, ManifestError> {
         let doc = text.parse::<DocumentMut>().map_err(|err| {
             // Unreachable in practice: the text just parsed as a manifest.
             let span = err.span().unwrap_or(0..0);

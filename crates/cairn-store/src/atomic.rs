@@ -45,9 +45,9 @@ impl AtomicFile {
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
         self.temp.as_file().sync_all()?;
         let target = self.target;
-        self.temp
-            .persist(&target)
-            .map_err(|e| io::Error::new(e.error.kind(), format!("{}: {}", target.display(), e.error)))?;
+        self.temp.persist(&target).map_err(|e| {
+            io::Error::new(e.error.kind(), format!("{}: {}", target.display(), e.error))
+        })?;
         Ok(target)
     }
 }

@@ -84,7 +84,9 @@ impl Store {
         fs_err::create_dir_all(&root)?;
         let tag = root.join("CACHEDIR.TAG");
         if !tag.exists() {
-            write_atomic(&tag, |f| std::io::Write::write_all(f, CACHEDIR_TAG.as_bytes()))?;
+            write_atomic(&tag, |f| {
+                std::io::Write::write_all(f, CACHEDIR_TAG.as_bytes())
+            })?;
         }
         Ok(Store { root })
     }

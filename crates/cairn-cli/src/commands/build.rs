@@ -37,7 +37,10 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         None => manifest.build.keys().cloned().collect(),
     };
     if names.is_empty() {
-        return Err(miette!(help = "declare one: [build.app] command = \"…\"", "the environment has no builds"));
+        return Err(miette!(
+            help = "declare one: [build.app] command = \"…\"",
+            "the environment has no builds"
+        ));
     }
     for name in names {
         let record = build_one(&env, &name, &manifest.build[&name].command)?;
@@ -63,35 +66,57 @@ fn build_one(env: &Environment, name: &str, command: &str) -> Result<ArtifactRec
         .status()
         .into_diagnostic()?;
     if !status.success() {
-        return Err(miette!(
-            help = "the command runs in the activated environment with $out set; fix it and rerun `cairn build`",
-            "build '{name}' failed ({status})"
-        ));
+        // Builds are hermetic: only the environment's packages are on PATH.
+        let help = if status.code() == Some(127) {
+            "a command was not found: builds see only the environment's packages, so install it (`mkdir` and friends: `cairn install coreutils`)"
+        } else {
+            "the command runs in the activated environment with $out set; fix it and rerun `cairn build`"
+        };
+        return Err(miette!(help = help, "build '{name}' failed ({status})"));
     }
     let sha256 = tree_hash(&out)?;
     let store = locking::open_store()?;
-    let dest = store.bucket(Bucket::Artifacts).into_diagnostic()?.join(&sha256);
+    let dest = store
+        .bucket(Bucket::Artifacts)
+        .into_diagnostic()?
+        .join(&sha256);
     if dest.exists() {
         fs_err::remove_dir_all(&out).into_diagnostic()?;
     } else {
         fs_err::rename(&out, &dest).into_diagnostic()?;
     }
-    let record = ArtifactRecord { name: name.to_string(), sha256, path: dest };
+    let record = ArtifactRecord {
+        name: name.to_string(),
+        sha256,
+        path: dest,
+    };
     let json = serde_json::to_vec_pretty(&record).into_diagnostic()?;
-    cairn_store::write_atomic(build_dir.join(format!("{name}.json")), |f| std::io::Write::write_all(f, &json))
-        .into_diagnostic()?;
+    cairn_store::write_atomic(build_dir.join(format!("{name}.json")), |f| {
+        std::io::Write::write_all(f, &json)
+    })
+    .into_diagnostic()?;
     Ok(record)
 }
 
 /// The directory of the last build of `name`.
 pub fn artifact_dir(env: &Environment, name: &str) -> Result<PathBuf> {
-    let path = env.root.join(".cairn").join("build").join(format!("{name}.json"));
+    let path = env
+        .root
+        .join(".cairn")
+        .join("build")
+        .join(format!("{name}.json"));
     let text = fs_err::read_to_string(&path).map_err(|_| {
-        miette!(help = format!("run `cairn build {name}` first"), "build '{name}' has no output yet")
+        miette!(
+            help = format!("run `cairn build {name}` first"),
+            "build '{name}' has no output yet"
+        )
     })?;
     let record: ArtifactRecord = serde_json::from_str(&text).into_diagnostic()?;
     if !record.path.is_dir() {
-        return Err(miette!(help = format!("run `cairn build {name}` again"), "the output of build '{name}' is gone from the cache"));
+        return Err(miette!(
+            help = format!("run `cairn build {name}` again"),
+            "the output of build '{name}' is gone from the cache"
+        ));
     }
     Ok(record.path)
 }
@@ -108,7 +133,10 @@ fn tree_hash(root: &Path) -> Result<String> {
         let meta = fs_err::symlink_metadata(&full).into_diagnostic()?;
         let mode = meta.permissions().mode() & 0o7777;
         let content = if meta.file_type().is_symlink() {
-            format!("-> {}", fs_err::read_link(&full).into_diagnostic()?.display())
+            format!(
+                "-> {}",
+                fs_err::read_link(&full).into_diagnostic()?.display()
+            )
         } else if meta.is_dir() {
             "dir".to_string()
         } else {

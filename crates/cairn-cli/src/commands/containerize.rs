@@ -11,7 +11,7 @@ use crate::cli::{ArchiveFormat, CompressionArg, ContainerizeArgs, Runtime};
 use crate::environment::Environment;
 use crate::{locking, output};
 use cairn_manifest::{LockedPackage, Manifest};
-use cairn_oci::{BuiltLayer, Compression, LayerInput, LayerOptions};
+use cairn_oci::{Compression, LayerInput, LayerOptions};
 use cairn_store::Store;
 use miette::{IntoDiagnostic, Result, miette};
 use std::io::{IsTerminal, Write};
@@ -49,12 +49,9 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     let reference = format!("{}:{}", plan.name, plan.tag);
     match (&args.file, args.runtime) {
         _ if args.copy => copy::run(&store, &image.image, &plan, &args)?,
-        (Some(path), _) if stdout_target => {
-            let _ = path;
-            write_to_stdout(&store, &image, &args)?;
-        }
-        (Some(path), _) => write_to_file(&store, &image, path, &args)?,
-        (None, runtime) => load_or_write(&store, &image, runtime, &plan)?,
+        (Some(_), _) if stdout_target => write_to_stdout(&image, &args)?,
+        (Some(path), _) => write_to_file(&image, path, &args)?,
+        (None, runtime) => load_or_write(&image, runtime, &plan)?,
     }
     tracing::debug!("built {reference}");
     Ok(ExitCode::SUCCESS)
@@ -130,7 +127,10 @@ fn compression_from(c: cairn_manifest::Compression) -> Compression {
 fn source_date_epoch(lock: &cairn_manifest::Lock) -> Result<i64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
-            miette!(help = "use seconds since 1970, e.g. 1700000000", "SOURCE_DATE_EPOCH='{v}' is not a number")
+            miette!(
+                help = "use seconds since 1970, e.g. 1700000000",
+                "SOURCE_DATE_EPOCH='{v}' is not a number"
+            )
         }),
         _ => Ok(lock.source_date_epoch()),
     }
@@ -141,7 +141,13 @@ fn image_name(name: &str) -> String {
     let cleaned: String = name
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-/".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-/".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     cleaned.trim_matches(['-', '.', '_']).to_string()
 }
@@ -168,7 +174,7 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
         compression: plan.compression,
         mtime_clamp: explicit_clamp()?,
     };
-    let groups = layer_groups(plan);
+    let groups = layer_groups(plan)?;
     let grouped: Vec<Vec<LayerInput>> = groups
         .iter()
         .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
@@ -211,9 +217,19 @@ fn explicit_clamp() -> Result<Option<u64>> {
     }
 }
 
-/// Groups packages into at most `max-layers − 2` layers (the last two hold
-/// cairn itself and the environment), most depended-upon first.
-fn layer_groups(plan: &BuildPlan) -> Vec<Vec<usize>> {
+/// Groups packages into the layers `max-layers` leaves once cairn's own are
+/// counted (its entrypoint, the environment, and copy-to-root if any), most
+/// depended-upon first.
+fn layer_groups(plan: &BuildPlan) -> Result<Vec<Vec<usize>>> {
+    let own = 2 + usize::from(!plan.overrides.copy_to_root.is_empty());
+    let budget = plan.max_layers.saturating_sub(own);
+    if budget == 0 {
+        return Err(miette!(
+            help = format!("raise max-layers in manifest.toml to at least {}", own + 1),
+            "max-layers = {} leaves no layer for packages: cairn needs {own} of its own",
+            plan.max_layers
+        ));
+    }
     let nodes: Vec<cairn_oci::PackageNode> = plan
         .packages
         .iter()
@@ -222,14 +238,20 @@ fn layer_groups(plan: &BuildPlan) -> Vec<Vec<usize>> {
             depends: p.depends.clone(),
         })
         .collect();
-    cairn_oci::plan_layers(&nodes, plan.max_layers.saturating_sub(1).max(2))
+    // plan_layers counts one layer on top of the package layers it plans.
+    Ok(cairn_oci::plan_layers(&nodes, budget + 1))
 }
 
 /// The cached .deb for each package, downloading only those not yet cached.
 fn deb_paths(store: &Store, packages: &[LockedPackage]) -> Result<Vec<PathBuf>> {
     let missing: Vec<&LockedPackage> = packages
         .iter()
-        .filter(|p| store.deb_path(&p.sha256).map(|d| !d.is_file()).unwrap_or(true))
+        .filter(|p| {
+            store
+                .deb_path(&p.sha256)
+                .map(|d| !d.is_file())
+                .unwrap_or(true)
+        })
         .collect();
     if !missing.is_empty() {
         locking::fetch_debs(store, &missing)?;
@@ -247,29 +269,26 @@ fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {
     }
 }
 
-fn write_to_stdout(store: &Store, image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
+fn write_to_stdout(image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
     let format = archive_format(args);
     if args.format == Some(ArchiveFormat::OciDir) {
         return Err(miette!("--format oci-dir needs a directory: use -f DIR"));
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    cairn_oci::write_archive(&image.image, format, &mut out)
-        .map_err(|e| miette!("{e}"))?;
+    cairn_oci::write_archive(&image.image, format, &mut out).map_err(|e| miette!("{e}"))?;
     out.flush().into_diagnostic()
 }
 
-fn write_to_file(store: &Store, image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
+fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
     let format = archive_format(args);
     if args.format == Some(ArchiveFormat::OciDir) {
-        cairn_oci::write_oci_dir(&image.image, path)
-            .map_err(|e| miette!("{e}"))?;
+        cairn_oci::write_oci_dir(&image.image, path).map_err(|e| miette!("{e}"))?;
     } else {
         let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
         {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            cairn_oci::write_archive(&image.image, format, &mut out)
-                .map_err(|e| miette!("{e}"))?;
+            cairn_oci::write_archive(&image.image, format, &mut out).map_err(|e| miette!("{e}"))?;
             out.flush().into_diagnostic()?;
         }
         file.commit().into_diagnostic()?;
@@ -278,12 +297,7 @@ fn write_to_file(store: &Store, image: &BuiltImage, path: &Path, args: &Containe
     Ok(())
 }
 
-fn load_or_write(
-    store: &Store,
-    image: &BuiltImage,
-    runtime: Option<Runtime>,
-    plan: &BuildPlan,
-) -> Result<()> {
+fn load_or_write(image: &BuiltImage, runtime: Option<Runtime>, plan: &BuildPlan) -> Result<()> {
     let detected = match runtime {
         Some(Runtime::Docker) => Some(cairn_oci::ContainerRuntime::Docker),
         Some(Runtime::Podman) => Some(cairn_oci::ContainerRuntime::Podman),
@@ -336,7 +350,12 @@ pub fn run_named(cmd: crate::cli::ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Run(a) => (a, true),
     };
     // Going through the parser keeps every containerize default in one place.
-    let mut argv = vec!["cairn".to_string(), "containerize".into(), "--container".into(), named.name];
+    let mut argv = vec![
+        "cairn".to_string(),
+        "containerize".into(),
+        "--container".into(),
+        named.name,
+    ];
     if let Some(dir) = named.dir.dir {
         argv.extend(["-d".to_string(), dir.to_string_lossy().into_owned()]);
     }

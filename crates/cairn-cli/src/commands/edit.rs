@@ -64,7 +64,9 @@ fn edit_interactively(env: &Environment) -> Result<String> {
             .status()
             .into_diagnostic()?;
         if !status.success() {
-            return Err(miette!("editor '{editor}' exited with {status}; nothing changed"));
+            return Err(miette!(
+                "editor '{editor}' exited with {status}; nothing changed"
+            ));
         }
         let text = fs_err::read_to_string(tmp.path()).into_diagnostic()?;
         match Manifest::parse(&env.manifest_path(), &text) {

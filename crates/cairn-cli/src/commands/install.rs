@@ -5,7 +5,7 @@ use crate::cli::{InstallArgs, UninstallArgs};
 use crate::environment::Environment;
 use crate::{locking, output};
 use cairn_manifest::{Lock, Manifest, ManifestDoc};
-use miette::{IntoDiagnostic, Result, miette};
+use miette::{Result, miette};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
@@ -14,7 +14,9 @@ pub fn run(args: InstallArgs) -> Result<ExitCode> {
     if args.id.is_some() && args.packages.len() != 1 {
         return Err(miette!("--id needs exactly one package"));
     }
-    let mut doc = ManifestDoc::open(&env.manifest_path()).map_err(miette::Report::new)?;
+    // Validated after the edit: adding a package may be what makes it valid.
+    let mut doc =
+        ManifestDoc::open_unvalidated(&env.manifest_path()).map_err(miette::Report::new)?;
     let mut added = Vec::new();
     for spec in &args.packages {
         let (pkg, version) = split_spec(spec)?;
@@ -43,7 +45,9 @@ fn split_spec(spec: &str) -> Result<(&str, Option<&str>)> {
         None => (spec, None),
     };
     let valid_name = !pkg.is_empty()
-        && pkg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        && pkg
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
     if !valid_name {
         return Err(miette!(
             help = "Debian package names use lowercase letters, digits and + - .",
@@ -122,8 +126,14 @@ fn prune_lock(old: &Lock, manifest: &Manifest) -> Lock {
         for root in by_name.keys().filter(|n| requested.contains(*n)) {
             let mut stack = vec![*root];
             while let Some(name) = stack.pop() {
-                let Some(pkg) = by_name.get(name) else { continue };
-                if required_by.entry(name).or_default().insert(root.to_string()) {
+                let Some(pkg) = by_name.get(name) else {
+                    continue;
+                };
+                if required_by
+                    .entry(name)
+                    .or_default()
+                    .insert(root.to_string())
+                {
                     stack.extend(pkg.depends.iter().map(String::as_str));
                 }
             }
@@ -146,8 +156,14 @@ mod tests {
     #[test]
     fn split_spec_keeps_operators() {
         assert_eq!(split_spec("hello").unwrap(), ("hello", None));
-        assert_eq!(split_spec("hello=2.10-3").unwrap(), ("hello", Some("2.10-3")));
-        assert_eq!(split_spec("python3=>=3.11").unwrap(), ("python3", Some(">=3.11")));
+        assert_eq!(
+            split_spec("hello=2.10-3").unwrap(),
+            ("hello", Some("2.10-3"))
+        );
+        assert_eq!(
+            split_spec("python3=>=3.11").unwrap(),
+            ("python3", Some(">=3.11"))
+        );
         assert!(split_spec("Bad_Name").is_err());
         assert!(split_spec("hello=").is_err());
     }

@@ -23,7 +23,9 @@ pub fn run(args: ListArgs) -> Result<ExitCode> {
     let manifest = env.load_manifest()?;
     let lock = env.load_lock()?;
     if !crate::locking::lock_is_fresh(&lock, &manifest) {
-        tracing::warn!("the lock is out of date with manifest.toml; run `cairn upgrade` to re-lock");
+        tracing::warn!(
+            "the lock is out of date with manifest.toml; run `cairn upgrade` to re-lock"
+        );
     }
     let mut rows: Vec<Row> = lock
         .packages
@@ -47,7 +49,11 @@ pub fn run(args: ListArgs) -> Result<ExitCode> {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
     let vwidth = rows.iter().map(|r| r.version.len()).max().unwrap_or(0);
     for r in rows {
-        let why = if r.requested { "requested" } else { "dependency" };
+        let why = if r.requested {
+            "requested"
+        } else {
+            "dependency"
+        };
         println!(
             "{:width$}  {:vwidth$}  {:6}  {why}",
             r.name, r.version, r.architecture

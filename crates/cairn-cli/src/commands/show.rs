@@ -16,7 +16,10 @@ pub fn index_for_dir(dir: &DirArg) -> Result<SystemIndex> {
     let (manifest, manifest_dir) = match Environment::find(dir) {
         Ok(env) => (env.load_manifest()?, env.env_dir),
         Err(e) if dir.dir.is_some() => return Err(e),
-        Err(_) => (Manifest::default(), std::env::current_dir().unwrap_or_default()),
+        Err(_) => (
+            Manifest::default(),
+            std::env::current_dir().unwrap_or_default(),
+        ),
     };
     let store = locking::open_store()?;
     let client = ArchiveClient::new(store);

@@ -48,9 +48,14 @@ fn pin_others(manifest: &Manifest, old: Option<&Lock>, only: &[String]) -> Resul
         return Ok(pinned);
     }
     for name in only {
-        let known = manifest.install.iter().any(|(id, e)| id == name || &e.pkg == name);
+        let known = manifest
+            .install
+            .iter()
+            .any(|(id, e)| id == name || &e.pkg == name);
         if !known {
-            return Err(miette!("package '{name}' is not installed in this environment"));
+            return Err(miette!(
+                "package '{name}' is not installed in this environment"
+            ));
         }
     }
     let Some(old) = old else { return Ok(pinned) };
@@ -59,7 +64,10 @@ fn pin_others(manifest: &Manifest, old: Option<&Lock>, only: &[String]) -> Resul
             continue;
         }
         if let Some(p) = old.packages.iter().find(|p| p.name == entry.pkg) {
-            entry.version = Some(cairn_manifest::parse_version_constraint(&p.version).map_err(|e| miette!("{e:?}"))?);
+            entry.version = Some(
+                cairn_manifest::parse_version_constraint(&p.version)
+                    .map_err(|e| miette!("{e:?}"))?,
+            );
         }
     }
     Ok(pinned)
@@ -69,9 +77,18 @@ fn pin_others(manifest: &Manifest, old: Option<&Lock>, only: &[String]) -> Resul
 pub fn diff(old: Option<&Lock>, new: &Lock) -> Vec<Change> {
     let key = |p: &cairn_manifest::LockedPackage| (p.system.clone(), p.name.clone());
     let before: BTreeMap<_, _> = old
-        .map(|l| l.packages.iter().map(|p| (key(p), p.version.clone())).collect())
+        .map(|l| {
+            l.packages
+                .iter()
+                .map(|p| (key(p), p.version.clone()))
+                .collect()
+        })
         .unwrap_or_default();
-    let after: BTreeMap<_, _> = new.packages.iter().map(|p| (key(p), p.version.clone())).collect();
+    let after: BTreeMap<_, _> = new
+        .packages
+        .iter()
+        .map(|p| (key(p), p.version.clone()))
+        .collect();
     let mut names: Vec<_> = before.keys().chain(after.keys()).cloned().collect();
     names.sort();
     names.dedup();

@@ -167,12 +167,13 @@ fn max_layers_out_of_range() {
     assert_error(
         "version = 1\n[containerize]\nmax-layers = 200\n",
         "containerize.max-layers: 200 is out of range",
-        "from 2 to 125",
+        "from 3 to 125",
         "200",
         (3, 14),
     );
     assert!(parse("version = 1\n[containerize]\nmax-layers = 125\n").is_ok());
-    assert!(parse("version = 1\n[containers.a]\nmax-layers = 1\n").is_err());
+    assert!(parse("version = 1\n[containers.a]\nmax-layers = 2\n").is_err());
+    assert!(parse("version = 1\n[containers.a]\nmax-layers = 3\n").is_ok());
 }
 
 #[test]

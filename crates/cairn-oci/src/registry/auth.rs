@@ -40,7 +40,9 @@ impl fmt::Debug for Token {
 /// scheme cairn does not speak.
 pub fn parse_challenge(header: &str) -> Option<Challenge> {
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
     let params = parse_params(rest);
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Some(Challenge::Basic),

@@ -178,7 +178,10 @@ impl RegistryClient {
             Ok(reply) => reply,
             Err(e) if options.tls_verify => return Err(e),
             Err(https_error) => {
-                tracing::debug!("HTTPS to {} failed ({https_error}); trying HTTP", client.registry);
+                tracing::debug!(
+                    "HTTPS to {} failed ({https_error}); trying HTTP",
+                    client.registry
+                );
                 client.base = format!("http://{}", reference.api_host());
                 client.retrying(|| client.ping(), |_, _| {})?
             }
@@ -305,7 +308,8 @@ impl RegistryClient {
                 let token = match cached {
                     Some(token) if !refresh => token,
                     _ => {
-                        let token = self.fetch_token(&realm, service.as_deref(), scopes, request)?;
+                        let token =
+                            self.fetch_token(&realm, service.as_deref(), scopes, request)?;
                         if let Ok(mut tokens) = self.tokens.lock() {
                             tokens.insert(key, token.clone());
                         }
@@ -639,7 +643,9 @@ pub fn resolve_location(request_url: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_owned();
     }
-    let (scheme, rest) = request_url.split_once("://").unwrap_or(("https", request_url));
+    let (scheme, rest) = request_url
+        .split_once("://")
+        .unwrap_or(("https", request_url));
     let host = rest.split(['/', '?']).next().unwrap_or(rest);
     if let Some(net_path) = location.strip_prefix("//") {
         return format!("{scheme}://{net_path}");
@@ -678,10 +684,7 @@ mod tests {
             resolve_location(req, "https://storage.example/u/1?sig=2"),
             "https://storage.example/u/1?sig=2"
         );
-        assert_eq!(
-            resolve_location(req, "//other:1/p"),
-            "http://other:1/p"
-        );
+        assert_eq!(resolve_location(req, "//other:1/p"), "http://other:1/p");
         assert_eq!(
             resolve_location("http://h/v2/a/blobs/uploads/x?q=1", "y?s=2"),
             "http://h/v2/a/blobs/uploads/y?s=2"
@@ -690,12 +693,18 @@ mod tests {
 
     #[test]
     fn adds_query_parameters_keeping_existing_ones() {
-        assert_eq!(with_query("http://h/u", "digest", "d"), "http://h/u?digest=d");
+        assert_eq!(
+            with_query("http://h/u", "digest", "d"),
+            "http://h/u?digest=d"
+        );
         assert_eq!(
             with_query("http://h/u?_state=abc", "digest", "d"),
             "http://h/u?_state=abc&digest=d"
         );
-        assert_eq!(with_query("http://h/u?", "digest", "d"), "http://h/u?digest=d");
+        assert_eq!(
+            with_query("http://h/u?", "digest", "d"),
+            "http://h/u?digest=d"
+        );
     }
 
     #[test]

@@ -277,7 +277,10 @@ mod tests {
         let c = Credentials::parse_user_pass("alice:s3cr:et").unwrap();
         assert_eq!(c.password, "s3cr:et");
         let shown = format!("{c:?}");
-        assert!(shown.contains("alice") && !shown.contains("s3cr"), "{shown}");
+        assert!(
+            shown.contains("alice") && !shown.contains("s3cr"),
+            "{shown}"
+        );
         assert!(Credentials::parse_user_pass("nocolon").is_none());
         assert!(Credentials::parse_user_pass(":pw").is_none());
         assert_eq!(
@@ -319,7 +322,10 @@ mod tests {
         let file = parse_auth_file(text, "cfg.json").unwrap();
         let err = from_auths(&file, "r.io", "x", "cfg.json").unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains("cfg.json") && shown.contains("r.io"), "{shown}");
+        assert!(
+            shown.contains("cfg.json") && shown.contains("r.io"),
+            "{shown}"
+        );
         assert!(!shown.contains("notbase64-secret"), "{shown}");
         assert!(parse_auth_file("{", "cfg.json").is_err());
         assert!(parse_auth_file("", "cfg.json").is_ok());
@@ -338,6 +344,9 @@ mod tests {
     #[test]
     fn a_missing_helper_is_an_error_naming_it() {
         let err = run_helper("cairn-no-such-helper", "x").unwrap_err();
-        assert!(err.to_string().contains("docker-credential-cairn-no-such-helper"));
+        assert!(
+            err.to_string()
+                .contains("docker-credential-cairn-no-such-helper")
+        );
     }
 }

@@ -228,11 +228,10 @@ impl Push<'_> {
         if self.blob_exists(blob.digest)? {
             return Ok(BlobOutcome::Skipped);
         }
-        let source = self
-            .known
-            .lock()
-            .ok()
-            .and_then(|k| k.source_for(blob.digest, self.repository).map(str::to_owned));
+        let source = self.known.lock().ok().and_then(|k| {
+            k.source_for(blob.digest, self.repository)
+                .map(str::to_owned)
+        });
         let location = match source {
             Some(from) => match self.try_mount(blob.digest, &from)? {
                 Mount::Done => return Ok(BlobOutcome::Mounted { from }),
@@ -372,9 +371,10 @@ impl Push<'_> {
     }
 
     fn put_manifest(&self, reference: &Reference, image: &PushImage) -> Result<()> {
-        let url = self
-            .client
-            .url(&format!("/v2/{}/manifests/{}", self.repository, reference.tag));
+        let url = self.client.url(&format!(
+            "/v2/{}/manifests/{}",
+            self.repository, reference.tag
+        ));
         let reply = self.client.retrying(
             || {
                 let mut request = self.request(
@@ -409,7 +409,11 @@ impl Push<'_> {
             Some(location) => Ok(resolve_location(request_url, location)),
             None => Err(RegistryError::Protocol {
                 method: "POST",
-                url: request_url.split('?').next().unwrap_or(request_url).to_owned(),
+                url: request_url
+                    .split('?')
+                    .next()
+                    .unwrap_or(request_url)
+                    .to_owned(),
                 reason: format!("HTTP {} without a Location header", reply.status),
             }),
         }

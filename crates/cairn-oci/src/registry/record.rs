@@ -113,8 +113,8 @@ impl PushImage {
     /// the environment's path).
     pub fn save(&self, store: &Store, key: &str) -> Result<PathBuf> {
         let path = last_image_path(store, key)?;
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| RegistryError::BadImage(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| RegistryError::BadImage(e.to_string()))?;
         write_atomic(&path, |f| std::io::Write::write_all(f, &json))?;
         Ok(path)
     }
@@ -203,7 +203,8 @@ impl KnownBlobs {
                 .or_default()
                 .extend(repos.iter().cloned());
         }
-        let json = serde_json::to_vec(&merged).map_err(|e| RegistryError::BadImage(e.to_string()))?;
+        let json =
+            serde_json::to_vec(&merged).map_err(|e| RegistryError::BadImage(e.to_string()))?;
         write_atomic(known_path(store, &self.registry)?, |f| {
             std::io::Write::write_all(f, &json)
         })?;
@@ -236,7 +237,12 @@ mod tests {
         assert_eq!(known.source_for("sha256:aa", "team/b"), Some("team/a"));
         assert_eq!(known.source_for("sha256:bb", "team/b"), None);
         assert_eq!(known.source_for("sha256:bb", "team/c"), Some("team/b"));
-        assert!(KnownBlobs::load(&store, "other:2").unwrap().blobs.is_empty());
+        assert!(
+            KnownBlobs::load(&store, "other:2")
+                .unwrap()
+                .blobs
+                .is_empty()
+        );
     }
 
     #[test]

@@ -148,15 +148,15 @@ mod tests {
             parts("docker://localhost:5000/hello"),
             owned("localhost:5000", "hello", "latest")
         );
-        assert_eq!(
-            parts("localhost/a/b/c:v"),
-            owned("localhost", "a/b/c", "v")
-        );
+        assert_eq!(parts("localhost/a/b/c:v"), owned("localhost", "a/b/c", "v"));
         assert_eq!(
             parts("ghcr.io/me/app"),
             owned("ghcr.io", "me/app", "latest")
         );
-        assert_eq!(parts("hello"), owned("docker.io", "library/hello", "latest"));
+        assert_eq!(
+            parts("hello"),
+            owned("docker.io", "library/hello", "latest")
+        );
         assert_eq!(parts("me/app:t"), owned("docker.io", "me/app", "t"));
         assert_eq!(
             parts("docker.io/hello"),

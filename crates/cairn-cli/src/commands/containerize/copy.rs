@@ -80,9 +80,12 @@ pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
         match flag.as_str() {
             "--dest-creds" | "--creds" => {
                 let text = value("USER:PASS")?;
-                options.credentials = Some(Credentials::parse_user_pass(&text).ok_or_else(
-                    || miette!("--copy-args: --dest-creds takes USER:PASS (the user may not be empty)"),
-                )?);
+                options.credentials =
+                    Some(Credentials::parse_user_pass(&text).ok_or_else(|| {
+                        miette!(
+                            "--copy-args: --dest-creds takes USER:PASS (the user may not be empty)"
+                        )
+                    })?);
             }
             "--dest-tls-verify" | "--tls-verify" => {
                 options.tls_verify = Some(match inline.as_deref() {
@@ -91,13 +94,14 @@ pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
                     Some(_) => return Err(miette!("--copy-args: {flag} takes true or false")),
                 });
             }
-            "--dest-cert-dir" | "--cert-dir" => options.cert_dir = Some(value("a directory")?.into()),
+            "--dest-cert-dir" | "--cert-dir" => {
+                options.cert_dir = Some(value("a directory")?.into())
+            }
             "--retry-times" => {
                 let n = value("a number")?;
-                options.retry_times = Some(
-                    n.parse()
-                        .map_err(|_| miette!("--copy-args: --retry-times takes a number, not '{n}'"))?,
-                );
+                options.retry_times = Some(n.parse().map_err(|_| {
+                    miette!("--copy-args: --retry-times takes a number, not '{n}'")
+                })?);
             }
             _ => unknown.push(flag),
         }
@@ -221,20 +225,23 @@ pub fn push(
 /// size of one request.
 fn push_options() -> Result<PushOptions> {
     let mut options = PushOptions::default();
-    if let Some(text) = std::env::var("CAIRN_PUSH_CHUNK_SIZE").ok().filter(|v| !v.is_empty()) {
-        let size: u64 = text
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| miette!("CAIRN_PUSH_CHUNK_SIZE='{text}' is not a positive number of bytes"))?;
+    if let Some(text) = std::env::var("CAIRN_PUSH_CHUNK_SIZE")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let size: u64 = text.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            miette!("CAIRN_PUSH_CHUNK_SIZE='{text}' is not a positive number of bytes")
+        })?;
         options.chunk_threshold = size;
         options.chunk_size = size;
     }
     Ok(options)
 }
 
-fn client_options(reference: &Reference, options: &CopyOptions) -> Result<ClientOptions, RegistryError> {
+fn client_options(
+    reference: &Reference,
+    options: &CopyOptions,
+) -> Result<ClientOptions, RegistryError> {
     let credentials = match &options.credentials {
         Some(creds) => Some(creds.clone()),
         None => cairn_oci::registry::find_credentials(&reference.registry, &reference.repository)?,
@@ -271,16 +278,16 @@ fn ca_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, RegistryError> {
 /// A registry error as a report that names the destination and says what to do.
 pub fn registry_report(error: RegistryError, destination: &str) -> miette::Report {
     let help = match &error {
-        RegistryError::Unreachable { .. } => {
-            "check the address and that the registry is running"
-        }
+        RegistryError::Unreachable { .. } => "check the address and that the registry is running",
         RegistryError::Tls { .. } => {
             "for a plain-HTTP registry or an unverified certificate add --copy-args=--dest-tls-verify=false; to trust a CA, --copy-args='--dest-cert-dir DIR'"
         }
         RegistryError::Unauthorized { .. } => {
             "check the user and password (--copy-args='--dest-creds USER:PASS'), or log in with `podman login` / `docker login`"
         }
-        RegistryError::Denied { .. } => "the account may push elsewhere, but not to this repository",
+        RegistryError::Denied { .. } => {
+            "the account may push elsewhere, but not to this repository"
+        }
         RegistryError::RepositoryNotFound { .. } => {
             "check the repository path; some registries need the repository or project created first"
         }
@@ -367,7 +374,10 @@ impl PushReporter for PushProgress {
     }
 
     fn on_retry(&self, what: &str, attempt: u32, error: &RegistryError) {
-        self.line(format!("  retry {attempt} for {}: {error}", short_digest(what)));
+        self.line(format!(
+            "  retry {attempt} for {}: {error}",
+            short_digest(what)
+        ));
     }
 }
 
@@ -385,10 +395,14 @@ mod tests {
         let o = parse_copy_args("--dest-creds alice:pa:ss --dest-tls-verify=false --retry-times 5")
             .unwrap();
         let creds = o.credentials.unwrap();
-        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("alice", "pa:ss"));
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("alice", "pa:ss")
+        );
         assert_eq!(o.tls_verify, Some(false));
         assert_eq!(o.retry_times, Some(5));
-        let o = parse_copy_args("--dest-creds='bob:x y' --dest-tls-verify --retry-times=0").unwrap();
+        let o =
+            parse_copy_args("--dest-creds='bob:x y' --dest-tls-verify --retry-times=0").unwrap();
         assert_eq!(o.credentials.unwrap().password, "x y");
         assert_eq!((o.tls_verify, o.retry_times), (Some(true), Some(0)));
         assert_eq!(parse_copy_args("").unwrap(), CopyOptions::default());
@@ -396,10 +410,17 @@ mod tests {
 
     #[test]
     fn unknown_copy_args_are_named_and_secrets_are_not() {
-        let err = parse_copy_args("--dest-creds u:hunter2 --frobnicate --src-creds=a:b").unwrap_err();
+        let err =
+            parse_copy_args("--dest-creds u:hunter2 --frobnicate --src-creds=a:b").unwrap_err();
         let shown = format!("{err:?}");
-        assert!(shown.contains("--frobnicate") && shown.contains("--src-creds"), "{shown}");
-        assert!(!shown.contains("hunter2") && !shown.contains("a:b"), "{shown}");
+        assert!(
+            shown.contains("--frobnicate") && shown.contains("--src-creds"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("a:b"),
+            "{shown}"
+        );
         assert!(parse_copy_args("--retry-times").is_err());
         assert!(parse_copy_args("--retry-times lots").is_err());
         assert!(parse_copy_args("--dest-tls-verify=maybe").is_err());
@@ -409,7 +430,10 @@ mod tests {
 
     #[test]
     fn destinations() {
-        assert_eq!(parse_destination("docker-daemon:").unwrap(), Destination::DockerDaemon);
+        assert_eq!(
+            parse_destination("docker-daemon:").unwrap(),
+            Destination::DockerDaemon
+        );
         assert_eq!(parse_destination("podman:").unwrap(), Destination::Podman);
         assert_eq!(
             parse_destination("docker://h:5000/team/").unwrap(),

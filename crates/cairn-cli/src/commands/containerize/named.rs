@@ -19,8 +19,14 @@ pub struct Overrides {
 }
 
 /// The overrides for `--container NAME` (none for `shell` or no name).
-pub fn overrides_for(manifest: &Manifest, name: Option<&str>, packages: &[LockedPackage]) -> Result<Overrides> {
-    let Some(name) = name else { return Ok(Overrides::default()) };
+pub fn overrides_for(
+    manifest: &Manifest,
+    name: Option<&str>,
+    packages: &[LockedPackage],
+) -> Result<Overrides> {
+    let Some(name) = name else {
+        return Ok(Overrides::default());
+    };
     if let Some(custom) = manifest.containers.get(name) {
         let exclude = custom
             .exclude
@@ -32,7 +38,11 @@ pub fn overrides_for(manifest: &Manifest, name: Option<&str>, packages: &[Locked
         return Ok(Overrides {
             image_name: Some(custom.name.clone().unwrap_or_else(|| name.to_string())),
             tag: custom.version.clone(),
-            cmd: custom.startup_command.as_ref().map(|c| startup_cmd(c, packages)).transpose()?,
+            cmd: custom
+                .startup_command
+                .as_ref()
+                .map(|c| startup_cmd(c, packages))
+                .transpose()?,
             working_dir: custom.working_dir.clone(),
             exclude,
             copy_to_root,
@@ -44,7 +54,10 @@ pub fn overrides_for(manifest: &Manifest, name: Option<&str>, packages: &[Locked
             help = "declare services in [services.NAME] first",
             "the `processes` container starts the environment's services, but it has none"
         )),
-        "processes" => Ok(Overrides { cmd: Some(Vec::new()), ..Overrides::default() }),
+        "processes" => Ok(Overrides {
+            cmd: Some(Vec::new()),
+            ..Overrides::default()
+        }),
         other => {
             let mut known: Vec<&str> = vec!["shell", "processes"];
             known.extend(manifest.containers.keys().map(String::as_str));
@@ -89,7 +102,13 @@ pub fn runtime_roots(manifest: &Manifest, container: Option<&str>) -> Option<Vec
         .iter()
         .filter_map(|a| manifest.build.get(a))
         .flat_map(|b| b.runtime_packages.iter())
-        .map(|p| manifest.install.get(p).map(|e| e.pkg.clone()).unwrap_or_else(|| p.clone()))
+        .map(|p| {
+            manifest
+                .install
+                .get(p)
+                .map(|e| e.pkg.clone())
+                .unwrap_or_else(|| p.clone())
+        })
         .collect();
     Some(roots)
 }
@@ -105,18 +124,27 @@ pub fn closure(packages: &[LockedPackage], roots: &[String]) -> Vec<LockedPackag
             stack.extend(p.depends.iter().map(String::as_str));
         }
     }
-    packages.iter().filter(|p| keep.contains(&p.name)).cloned().collect()
+    packages
+        .iter()
+        .filter(|p| keep.contains(&p.name))
+        .cloned()
+        .collect()
 }
 
 /// The locked packages without `exclude`d ones and what only they pulled in.
-pub fn without_excluded(packages: Vec<LockedPackage>, exclude: &BTreeSet<String>) -> Vec<LockedPackage> {
+pub fn without_excluded(
+    packages: Vec<LockedPackage>,
+    exclude: &BTreeSet<String>,
+) -> Vec<LockedPackage> {
     if exclude.is_empty() {
         return packages;
     }
     packages
         .into_iter()
         .filter(|p| !exclude.contains(&p.name))
-        .filter(|p| p.required_by.is_empty() || p.required_by.iter().any(|root| !exclude.contains(root)))
+        .filter(|p| {
+            p.required_by.is_empty() || p.required_by.iter().any(|root| !exclude.contains(root))
+        })
         .collect()
 }
 
@@ -141,7 +169,10 @@ mod tests {
             pkg("hello", &["hello"]),
         ];
         let exclude = BTreeSet::from(["gcc".to_string()]);
-        let kept: Vec<String> = without_excluded(pkgs, &exclude).into_iter().map(|p| p.name).collect();
+        let kept: Vec<String> = without_excluded(pkgs, &exclude)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(kept, vec!["libc6", "hello"]);
     }
 }

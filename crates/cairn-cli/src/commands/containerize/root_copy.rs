@@ -49,7 +49,9 @@ fn walk(root: &Path, respect_ignore: bool) -> Result<Vec<CustomEntry>> {
     for item in walker {
         let item = item.into_diagnostic()?;
         let rel = item.path().strip_prefix(&base).unwrap_or(item.path());
-        let Some(path) = image_path(rel)? else { continue };
+        let Some(path) = image_path(rel)? else {
+            continue;
+        };
         let meta = fs_err::symlink_metadata(item.path()).into_diagnostic()?;
         let mode = meta.permissions().mode() & 0o7777;
         let entry = if meta.file_type().is_symlink() {

@@ -4,7 +4,9 @@
 
 use super::BuildPlan;
 use crate::activation::activation_for;
-use cairn_oci::{BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig};
+use cairn_oci::{
+    BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig,
+};
 use cairn_store::Store;
 use miette::{IntoDiagnostic, Result, miette};
 use std::collections::BTreeMap;
@@ -12,7 +14,8 @@ use std::path::PathBuf;
 
 /// Where cairn lives inside images.
 pub const CAIRN_BIN: &str = "/opt/cairn/bin/cairn";
-const IMAGE_PATH: &str = "/opt/cairn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const IMAGE_PATH: &str =
+    "/opt/cairn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The layer holding cairn itself, cached by the binary's content.
 pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer> {
@@ -23,8 +26,14 @@ pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer>
         CustomEntry::dir("opt/cairn/bin", 0o755),
         CustomEntry::file(&CAIRN_BIN[1..], 0o755, FileContent::Path(exe)),
     ];
-    let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))
-        .map_err(|e| miette!("{e}"))?;
+    // Epoch mtimes, not the lock's date: this layer must depend on the binary
+    // alone, so every image built by this cairn shares it.
+    let opts = LayerOptions {
+        compression: plan.compression,
+        mtime_clamp: None,
+    };
+    let mut layer =
+        cairn_oci::build_custom_layer(store, entries, &opts).map_err(|e| miette!("{e}"))?;
     layer.created_by = format!("cairn {} entrypoint", env!("CARGO_PKG_VERSION"));
     Ok(layer)
 }
@@ -34,6 +43,7 @@ pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<B
     let mut entries = base_entries();
     entries.extend(user_entries(plan)?);
     entries.extend(dpkg_entries(inputs)?);
+    entries.extend(sh_link(inputs));
     entries.extend(env_entries(plan)?);
     let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))
         .map_err(|e| miette!("{e}"))?;
@@ -76,7 +86,8 @@ fn has_interpreter(elf: &[u8]) -> bool {
     let entsize = u16::from_le_bytes(entsize.try_into().unwrap_or_default()) as usize;
     let num = u16::from_le_bytes(num.try_into().unwrap_or_default()) as usize;
     (0..num).any(|i| {
-        read(phoff + i * entsize, 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) == 3)
+        read(phoff + i * entsize, 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) == 3)
     })
 }
 
@@ -101,6 +112,21 @@ fn base_entries() -> Vec<CustomEntry> {
     entries
 }
 
+/// `/bin/sh` → bash when the image has bash but not dash. Debian's /bin/sh
+/// comes from dash, which is Essential and so never a dependency; without it
+/// `docker exec CID sh`, Kubernetes exec probes and popen() would all fail.
+fn sh_link(inputs: &[LayerInput]) -> Vec<CustomEntry> {
+    let has = |name: &str| inputs.iter().any(|i| i.name == name);
+    if has("bash") && !has("dash") {
+        vec![
+            CustomEntry::dir("usr/bin", 0o755),
+            CustomEntry::symlink("usr/bin/sh", "bash"),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
 /// /etc/passwd and /etc/group with root, nobody and the configured user.
 fn user_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
     let mut passwd = String::from(
@@ -117,11 +143,21 @@ fn user_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
             group.push_str(&line);
         }
         if account.uid != 0 {
-            entries.push(CustomEntry::dir(&account.home[1..], 0o755).owned_by(account.uid, account.gid));
+            entries.push(
+                CustomEntry::dir(&account.home[1..], 0o755).owned_by(account.uid, account.gid),
+            );
         }
     }
-    entries.push(CustomEntry::file("etc/passwd", 0o644, FileContent::Bytes(passwd.into_bytes())));
-    entries.push(CustomEntry::file("etc/group", 0o644, FileContent::Bytes(group.into_bytes())));
+    entries.push(CustomEntry::file(
+        "etc/passwd",
+        0o644,
+        FileContent::Bytes(passwd.into_bytes()),
+    ));
+    entries.push(CustomEntry::file(
+        "etc/group",
+        0o644,
+        FileContent::Bytes(group.into_bytes()),
+    ));
     Ok(entries)
 }
 
@@ -140,9 +176,17 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        entries.push(CustomEntry::file(&base, 0o644, FileContent::Bytes(text.into_bytes())));
+        entries.push(CustomEntry::file(
+            &base,
+            0o644,
+            FileContent::Bytes(text.into_bytes()),
+        ));
         if let Some(md5) = control.md5sums {
-            entries.push(CustomEntry::file(&format!("{base}.md5sums"), 0o644, FileContent::Bytes(md5.into_bytes())));
+            entries.push(CustomEntry::file(
+                &format!("{base}.md5sums"),
+                0o644,
+                FileContent::Bytes(md5.into_bytes()),
+            ));
         }
     }
     Ok(entries)
@@ -159,9 +203,21 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         CustomEntry::dir("opt", 0o755),
         CustomEntry::dir("opt/cairn", 0o755),
         CustomEntry::dir("opt/cairn/env", 0o755),
-        CustomEntry::file("opt/cairn/env/manifest.toml", 0o644, FileContent::Bytes(manifest)),
-        CustomEntry::file("opt/cairn/env/manifest.lock", 0o644, FileContent::Bytes(lock)),
-        CustomEntry::file("opt/cairn/env/activation.json", 0o644, FileContent::Bytes(activation)),
+        CustomEntry::file(
+            "opt/cairn/env/manifest.toml",
+            0o644,
+            FileContent::Bytes(manifest),
+        ),
+        CustomEntry::file(
+            "opt/cairn/env/manifest.lock",
+            0o644,
+            FileContent::Bytes(lock),
+        ),
+        CustomEntry::file(
+            "opt/cairn/env/activation.json",
+            0o644,
+            FileContent::Bytes(activation),
+        ),
     ];
     let config = &plan.manifest.containerize.config;
     let (uid, gid) = config
@@ -172,7 +228,11 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
             (a.uid, a.gid)
         })
         .unwrap_or((0, 0));
-    let working_dir = plan.overrides.working_dir.as_ref().or(config.working_dir.as_ref());
+    let working_dir = plan
+        .overrides
+        .working_dir
+        .as_ref()
+        .or(config.working_dir.as_ref());
     let owned = working_dir.into_iter().chain(config.volumes.iter());
     for dir in owned {
         for parent in super::users::parents(dir) {
@@ -203,10 +263,18 @@ pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
             user: config.user.as_ref().map(|u| u.to_string()),
             exposed_ports: config.exposed_ports.iter().map(|p| p.to_string()).collect(),
             env,
-            entrypoint: Some(vec![CAIRN_BIN.to_string(), "entrypoint".to_string(), "--".to_string()]),
+            entrypoint: Some(vec![
+                CAIRN_BIN.to_string(),
+                "entrypoint".to_string(),
+                "--".to_string(),
+            ]),
             cmd: plan.overrides.cmd.clone().or_else(|| config.cmd.clone()),
             volumes: config.volumes.clone(),
-            working_dir: plan.overrides.working_dir.clone().or_else(|| config.working_dir.clone()),
+            working_dir: plan
+                .overrides
+                .working_dir
+                .clone()
+                .or_else(|| config.working_dir.clone()),
             labels,
             stop_signal: config.stop_signal.as_ref().map(|s| s.to_string()),
         },

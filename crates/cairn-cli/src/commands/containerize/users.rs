@@ -26,21 +26,41 @@ pub fn account_for(spec: &UserSpec) -> Account {
         IdOrName::Id(id) => (format!("user{id}"), *id),
     };
     let (group, gid) = match &spec.group {
-        None => (if uid == 0 { "root".to_string() } else { name.clone() }, uid),
+        None => (
+            if uid == 0 {
+                "root".to_string()
+            } else {
+                name.clone()
+            },
+            uid,
+        ),
         Some(IdOrName::Name(g)) if g == "root" => ("root".to_string(), 0),
         Some(IdOrName::Name(g)) => (g.clone(), if uid == 0 { DEFAULT_ID } else { uid }),
         Some(IdOrName::Id(0)) => ("root".to_string(), 0),
         Some(IdOrName::Id(id)) => (format!("group{id}"), *id),
     };
-    let home = if uid == 0 { "/root".to_string() } else { format!("/home/{name}") };
-    Account { name, uid, group, gid, home }
+    let home = if uid == 0 {
+        "/root".to_string()
+    } else {
+        format!("/home/{name}")
+    };
+    Account {
+        name,
+        uid,
+        group,
+        gid,
+        home,
+    }
 }
 
 impl Account {
     /// The `/etc/passwd` line, unless it is root (always present).
     pub fn passwd_line(&self) -> Option<String> {
         (self.uid != 0).then(|| {
-            format!("{}:x:{}:{}::{}:/bin/sh\n", self.name, self.uid, self.gid, self.home)
+            format!(
+                "{}:x:{}:{}::{}:/bin/sh\n",
+                self.name, self.uid, self.gid, self.home
+            )
         })
     }
 
@@ -52,7 +72,11 @@ impl Account {
 
 /// The parent directories of an absolute path, outermost first, without `/`.
 pub fn parents(path: &str) -> Vec<String> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     (1..parts.len()).map(|i| parts[..i].join("/")).collect()
 }
 
@@ -67,7 +91,10 @@ mod tests {
     #[test]
     fn all_six_user_forms() {
         let a = account_for(&spec("app"));
-        assert_eq!((a.name.as_str(), a.uid, a.group.as_str(), a.gid), ("app", 1000, "app", 1000));
+        assert_eq!(
+            (a.name.as_str(), a.uid, a.group.as_str(), a.gid),
+            ("app", 1000, "app", 1000)
+        );
         let a = account_for(&spec("1234"));
         assert_eq!((a.uid, a.gid), (1234, 1234));
         let a = account_for(&spec("app:staff"));
