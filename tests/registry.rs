@@ -57,6 +57,11 @@ impl PushEnv {
 
     /// Real Debian `hello`, so podman can run it; `None` when Debian is unreachable.
     fn real_hello() -> Option<PushEnv> {
+        PushEnv::real_hello_with("")
+    }
+
+    /// Real Debian `hello`, with `extra` TOML appended to the manifest.
+    fn real_hello_with(extra: &str) -> Option<PushEnv> {
         if !Registry::tools_ready() {
             return None;
         }
@@ -71,6 +76,8 @@ impl PushEnv {
         let ctx = TestContext::new();
         write_manifest(&ctx, "hello.pkg = \"hello\"\n");
         ctx.set_sources(&archive.sources_toml());
+        let manifest = ctx.read_manifest() + extra;
+        fs_err::write(ctx.manifest_path(), manifest).expect("write manifest.toml");
         let env = PushEnv { ctx, local: None };
         env.ok(&["upgrade"]);
         Some(env)
@@ -495,4 +502,139 @@ impl Drop for NameUnknownRegistry {
 fn base64_of(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The ELF machine (`e_machine`) of `usr/bin/hello` in whichever of `layers`
+/// (gzip blobs fetched from the registry) holds it.
+fn hello_machine(
+    registry: &str,
+    repository: &str,
+    layers: &[String],
+    scratch: &std::path::Path,
+) -> u16 {
+    for (i, digest) in layers.iter().enumerate() {
+        let url = format!("http://{registry}/v2/{repository}/blobs/{digest}");
+        let mut body = ureq::get(&url).call().expect("GET blob").into_body();
+        let blob = body
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .expect("read blob");
+        let path = scratch.join(format!("layer-{i}.tar.gz"));
+        fs_err::write(&path, blob).expect("write blob");
+        let out = Command::new("tar")
+            .args([
+                "-xzOf",
+                &path.to_string_lossy(),
+                "--wildcards",
+                "*usr/bin/hello",
+            ])
+            .output()
+            .expect("run tar");
+        if out.status.success() && out.stdout.starts_with(b"\x7fELF") {
+            return u16::from_le_bytes([out.stdout[0x12], out.stdout[0x13]]);
+        }
+    }
+    panic!("no layer of {repository} holds usr/bin/hello");
+}
+
+#[test]
+fn multi_arch_index_carries_amd64_and_arm64_binaries() {
+    let systems = "\n[options]\nsystems = [\"x86_64-linux\", \"aarch64-linux\"]\n";
+    let Some(env) = PushEnv::real_hello_with(systems) else {
+        return;
+    };
+    let root = env.ctx.root.path();
+    let registry = Registry::start(&root.join("registry"), &RegistryAuth::Anonymous, None);
+    env.ok(&[
+        "containerize",
+        "--copy",
+        "--registry",
+        &registry.prefix("multi"),
+        INSECURE,
+    ]);
+    let reference = format!("{}/multi/hello:latest", registry.host);
+
+    let raw = skopeo_inspect(&reference, &["--raw"]);
+    assert_eq!(
+        raw["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{raw}"
+    );
+    let manifests = raw["manifests"]
+        .as_array()
+        .expect("an index lists manifests");
+    let arches: Vec<&str> = manifests
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"], "{raw}");
+
+    const EM_X86_64: u16 = 62;
+    const EM_AARCH64: u16 = 183;
+    for (manifest, machine) in manifests.iter().zip([EM_X86_64, EM_AARCH64]) {
+        let digest = manifest["digest"].as_str().expect("digest");
+        let by_digest = format!("{}/multi/hello@{digest}", registry.host);
+        let image = skopeo_inspect(&by_digest, &["--raw"]);
+        let layers: Vec<String> = image["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let config = skopeo_inspect(&by_digest, &["--config"]);
+        assert_eq!(config["architecture"], manifest["platform"]["architecture"]);
+        assert_eq!(
+            hello_machine(&registry.host, "multi/hello", &layers, root),
+            machine
+        );
+    }
+
+    // The same index as an OCI archive, and one platform alone with --system.
+    let archive = root.join("multi.tar");
+    env.ok(&[
+        "containerize",
+        "--format",
+        "oci-archive",
+        "-f",
+        &archive.to_string_lossy(),
+    ]);
+    let mut inspect = Command::new("skopeo");
+    inspect
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()));
+    let local: serde_json::Value =
+        serde_json::from_slice(&cairn_tests::context::expect_success(&mut inspect).stdout)
+            .expect("JSON");
+    assert_eq!(
+        local["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{local}"
+    );
+    let arm = root.join("arm.tar");
+    env.ok(&[
+        "containerize",
+        "--system",
+        "aarch64-linux",
+        "-f",
+        &arm.to_string_lossy(),
+    ]);
+    let mut inspect = Command::new("skopeo");
+    inspect
+        .arg("inspect")
+        .args(["--override-arch", "arm64"])
+        .arg(format!("oci-archive:{}", arm.display()));
+    let single: serde_json::Value =
+        serde_json::from_slice(&cairn_tests::context::expect_success(&mut inspect).stdout)
+            .expect("JSON");
+    assert_eq!(single["Architecture"], "arm64", "{single}");
+    let out = env.err(&[
+        "containerize",
+        "--system",
+        "riscv64-linux",
+        "-f",
+        "never.tar",
+    ]);
+    assert!(
+        stderr_of(&out).contains("--system riscv64-linux is not one of the environment's systems")
+    );
 }

@@ -228,6 +228,9 @@ pub struct ContainerizeArgs {
     /// Build the named container from [containers.NAME]
     #[arg(long)]
     pub container: Option<String>,
+    /// Build for these systems only (repeatable; default: every one in [options] systems)
+    #[arg(long = "system", value_name = "SYSTEM")]
+    pub systems: Vec<String>,
     /// Archive format for -f
     #[arg(long, value_enum)]
     pub format: Option<ArchiveFormat>,

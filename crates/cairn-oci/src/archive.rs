@@ -26,7 +26,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::image::{Image, canonical_json};
+use crate::image::{Image, MultiImage, canonical_json};
 use crate::{OciError, Result};
 
 /// The `oci-layout` file of image layout 1.0.0.
@@ -57,13 +57,48 @@ enum LayoutFile<'a> {
     Blob(String, &'a Path, u64),
 }
 
-/// Writes `image` as a tar archive to `out` (a pipe into `docker load`, or an
-/// `AtomicFile`). Layer blobs are read from the store as they are written.
-pub fn write_archive(image: &Image, format: ArchiveFormat, out: impl Write) -> Result<()> {
+/// What an archive holds: one image, or one image per platform under an index.
+#[derive(Debug, Clone, Copy)]
+pub enum Archived<'a> {
+    /// A single-platform image.
+    Single(&'a Image),
+    /// Several platforms. Docker's `manifest.json` can name only one image,
+    /// so it gets the first; the OCI index has them all.
+    Multi(&'a MultiImage),
+}
+
+impl<'a> From<&'a Image> for Archived<'a> {
+    fn from(image: &'a Image) -> Self {
+        Archived::Single(image)
+    }
+}
+
+impl<'a> From<&'a MultiImage> for Archived<'a> {
+    fn from(multi: &'a MultiImage) -> Self {
+        Archived::Multi(multi)
+    }
+}
+
+impl<'a> Archived<'a> {
+    fn images(self) -> &'a [Image] {
+        match self {
+            Archived::Single(image) => std::slice::from_ref(image),
+            Archived::Multi(multi) => &multi.images,
+        }
+    }
+}
+
+/// Writes the image(s) as a tar archive to `out` (a pipe into `docker load`,
+/// or an `AtomicFile`). Layer blobs are read from the store as they are written.
+pub fn write_archive<'a>(
+    image: impl Into<Archived<'a>>,
+    format: ArchiveFormat,
+    out: impl Write,
+) -> Result<()> {
     let mut builder = tar::Builder::new(out);
     append_dir(&mut builder, "blobs")?;
     append_dir(&mut builder, "blobs/sha256")?;
-    for file in layout_files(image, format)? {
+    for file in layout_files(image.into(), format)? {
         match file {
             LayoutFile::Bytes(path, bytes) => {
                 append_file(&mut builder, &path, bytes.len() as u64, bytes.as_slice())?;
@@ -81,7 +116,7 @@ pub fn write_archive(image: &Image, format: ArchiveFormat, out: impl Write) -> R
 /// Writes `image` as an OCI image-layout directory at `dest`, replacing what is
 /// there. It is built in a temp dir beside `dest` and renamed into place, so
 /// `dest` is never half-written.
-pub fn write_oci_dir(image: &Image, dest: &Path) -> Result<()> {
+pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<()> {
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
     let parent = parent.unwrap_or(Path::new("."));
     fs_err::create_dir_all(parent)?;
@@ -89,7 +124,7 @@ pub fn write_oci_dir(image: &Image, dest: &Path) -> Result<()> {
         .prefix(".cairn-oci-")
         .tempdir_in(parent)?;
     fs_err::create_dir_all(temp.path().join("blobs/sha256"))?;
-    for file in layout_files(image, ArchiveFormat::Oci)? {
+    for file in layout_files(image.into(), ArchiveFormat::Oci)? {
         match file {
             LayoutFile::Bytes(path, bytes) => fs_err::write(temp.path().join(path), bytes)?,
             LayoutFile::Blob(path, source, size) => {
@@ -125,18 +160,25 @@ fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
 }
 
 /// The files of the layout in archive order: metadata first, then each blob
-/// once (config, manifest, layers bottom first). Directories are the caller's.
-fn layout_files(image: &Image, format: ArchiveFormat) -> Result<Vec<LayoutFile<'_>>> {
+/// once (the platform index, then config and manifest of each image, then
+/// layers bottom first). Directories are the caller's.
+fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<LayoutFile<'_>>> {
     let blob = |digest: &str| format!("blobs/sha256/{}", hex_of(digest));
+    let images = archived.images();
+    let primary = &images[0];
+    let index_json = match archived {
+        Archived::Single(image) => image.index_json()?,
+        Archived::Multi(multi) => multi.index_json()?,
+    };
     let mut files = vec![
         LayoutFile::Bytes("oci-layout".into(), OCI_LAYOUT.to_vec()),
-        LayoutFile::Bytes("index.json".into(), image.index_json()?),
+        LayoutFile::Bytes("index.json".into(), index_json),
     ];
     if format == ArchiveFormat::Hybrid {
         let docker = [DockerManifest {
-            config: blob(&image.config_digest),
-            repo_tags: vec![image.reference.short()],
-            layers: image.layers.iter().map(|l| blob(&l.digest)).collect(),
+            config: blob(&primary.config_digest),
+            repo_tags: vec![primary.reference.short()],
+            layers: primary.layers.iter().map(|l| blob(&l.digest)).collect(),
         }];
         files.push(LayoutFile::Bytes(
             "manifest.json".into(),
@@ -144,19 +186,27 @@ fn layout_files(image: &Image, format: ArchiveFormat) -> Result<Vec<LayoutFile<'
         ));
         files.push(LayoutFile::Bytes(
             "repositories".into(),
-            repositories(image)?,
+            repositories(primary)?,
         ));
     }
-    files.push(LayoutFile::Bytes(
-        blob(&image.config_digest),
-        image.config.clone(),
-    ));
-    files.push(LayoutFile::Bytes(
-        blob(&image.manifest_digest),
-        image.manifest.clone(),
-    ));
+    if let Archived::Multi(multi) = archived {
+        files.push(LayoutFile::Bytes(
+            blob(&multi.index_digest),
+            multi.index.clone(),
+        ));
+    }
+    for image in images {
+        files.push(LayoutFile::Bytes(
+            blob(&image.config_digest),
+            image.config.clone(),
+        ));
+        files.push(LayoutFile::Bytes(
+            blob(&image.manifest_digest),
+            image.manifest.clone(),
+        ));
+    }
     let mut seen = std::collections::BTreeSet::new();
-    for layer in &image.layers {
+    for layer in images.iter().flat_map(|i| &i.layers) {
         if seen.insert(layer.digest.as_str()) {
             files.push(LayoutFile::Blob(
                 blob(&layer.digest),

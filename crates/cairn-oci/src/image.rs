@@ -215,34 +215,103 @@ impl Image {
     /// and the tag alone in `org.opencontainers.image.ref.name` (as `docker
     /// save` and containerd's exporter write them).
     pub fn index_json(&self) -> Result<Vec<u8>> {
-        let annotations = HashMap::from([
-            (
-                ANNOTATION_CONTAINERD_NAME.to_owned(),
-                self.reference.qualified(),
-            ),
-            (
-                oci_spec::image::ANNOTATION_REF_NAME.to_owned(),
-                self.reference.tag.clone(),
-            ),
-        ]);
-        let platform = PlatformBuilder::default()
-            .architecture(Arch::from(self.architecture.as_str()))
-            .os(Os::from(self.os.as_str()))
+        let manifest = self
+            .descriptor()?
+            .annotations(name_annotations(&self.reference))
             .build()?;
-        let manifest = DescriptorBuilder::default()
+        canonical_index(vec![manifest])
+    }
+
+    /// GOARCH-style architecture, e.g. `arm64`.
+    pub fn architecture(&self) -> &str {
+        &self.architecture
+    }
+
+    /// A descriptor of this image's manifest, with its platform.
+    fn descriptor(&self) -> Result<DescriptorBuilder> {
+        let mut platform = PlatformBuilder::default()
+            .architecture(Arch::from(self.architecture.as_str()))
+            .os(Os::from(self.os.as_str()));
+        if self.architecture == "arm64" {
+            // What `docker buildx` and the Go toolchain write for AArch64.
+            platform = platform.variant("v8");
+        }
+        Ok(DescriptorBuilder::default()
             .media_type(MediaType::ImageManifest)
             .digest(parse_digest(&self.manifest_digest)?)
             .size(self.manifest.len() as u64)
-            .annotations(annotations)
-            .platform(platform)
-            .build()?;
-        let index = ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(vec![manifest])
-            .build()?;
-        canonical_json(&index, "index")
+            .platform(platform.build()?))
     }
+}
+
+/// Images of one name for several platforms, joined by an OCI image index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiImage {
+    /// Name and tag, shared by every platform.
+    pub reference: ImageRef,
+    /// One image per platform; the first is the one a single-platform
+    /// consumer (Docker's `manifest.json`, `docker load`) gets.
+    pub images: Vec<Image>,
+    /// Canonical JSON of the image index listing every platform's manifest.
+    pub index: Vec<u8>,
+    /// `sha256:<hex>` of `index`.
+    pub index_digest: String,
+}
+
+/// Joins per-platform images (same name and tag) into one image index.
+pub fn build_multi_image(images: Vec<Image>) -> Result<MultiImage> {
+    let reference =
+        images
+            .first()
+            .map(|i| i.reference.clone())
+            .ok_or_else(|| OciError::InvalidReference {
+                reference: String::new(),
+                reason: "an image index needs at least one image".into(),
+            })?;
+    let manifests = images
+        .iter()
+        .map(|i| Ok(i.descriptor()?.build()?))
+        .collect::<Result<Vec<_>>>()?;
+    let index = canonical_index(manifests)?;
+    Ok(MultiImage {
+        reference,
+        index_digest: digest_of(&index),
+        images,
+        index,
+    })
+}
+
+impl MultiImage {
+    /// The layout's `index.json`: one descriptor, of the platform index,
+    /// carrying the names (as `docker buildx --output type=oci` writes it).
+    pub fn index_json(&self) -> Result<Vec<u8>> {
+        let descriptor = DescriptorBuilder::default()
+            .media_type(MediaType::ImageIndex)
+            .digest(parse_digest(&self.index_digest)?)
+            .size(self.index.len() as u64)
+            .annotations(name_annotations(&self.reference))
+            .build()?;
+        canonical_index(vec![descriptor])
+    }
+}
+
+fn name_annotations(reference: &ImageRef) -> HashMap<String, String> {
+    HashMap::from([
+        (ANNOTATION_CONTAINERD_NAME.to_owned(), reference.qualified()),
+        (
+            oci_spec::image::ANNOTATION_REF_NAME.to_owned(),
+            reference.tag.clone(),
+        ),
+    ])
+}
+
+fn canonical_index(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()?;
+    canonical_json(&index, "index")
 }
 
 fn image_config(
@@ -496,6 +565,42 @@ mod tests {
             "1.0"
         );
         assert_eq!(desc["platform"]["os"], "linux");
+    }
+
+    #[test]
+    fn multi_image_index_lists_each_platform() {
+        let amd64 = build_image(&spec(), &[layer(1)]).unwrap();
+        let arm = ImageSpec {
+            architecture: "arm64".into(),
+            ..spec()
+        };
+        let arm64 = build_image(&arm, &[layer(2)]).unwrap();
+        let multi = build_multi_image(vec![amd64.clone(), arm64.clone()]).unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&multi.index).unwrap();
+        assert_eq!(
+            index["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
+        let platforms: Vec<_> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["digest"].clone(), m["platform"]["architecture"].clone()))
+            .collect();
+        assert_eq!(
+            platforms,
+            [
+                (amd64.manifest_digest.as_str().into(), "amd64".into()),
+                (arm64.manifest_digest.as_str().into(), "arm64".into())
+            ]
+        );
+        assert_eq!(index["manifests"][1]["platform"]["variant"], "v8");
+        let top: serde_json::Value = serde_json::from_slice(&multi.index_json().unwrap()).unwrap();
+        assert_eq!(top["manifests"][0]["digest"], multi.index_digest.as_str());
+        assert_eq!(
+            top["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+            "1.0"
+        );
     }
 
     #[test]

@@ -25,10 +25,12 @@ mod unpack;
 
 use std::path::PathBuf;
 
-pub use archive::{ArchiveFormat, write_archive, write_oci_dir};
+pub use archive::{ArchiveFormat, Archived, write_archive, write_oci_dir};
 pub use deb::{ControlFiles, DebEntry, EntryKind, MERGED_USR_DIRS, read_control, visit_data};
 pub use group::{PackageNode, plan_layers};
-pub use image::{Image, ImageRef, ImageSpec, RuntimeConfig, build_image};
+pub use image::{
+    Image, ImageRef, ImageSpec, MultiImage, RuntimeConfig, build_image, build_multi_image,
+};
 pub use layer::{
     BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,
     build_custom_layer, build_group_layer, build_layers, build_package_layer, merged_usr_symlinks,

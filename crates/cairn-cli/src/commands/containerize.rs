@@ -2,6 +2,7 @@
 //! package plus a small top layer, written to a file, stdout, or a runtime.
 
 pub(super) mod copy;
+mod foreign;
 mod named;
 mod root_copy;
 mod top_layer;
@@ -18,10 +19,13 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// What to build: the environment, its lock and the chosen options.
+/// What to build for one system: the environment, its lock and the chosen options.
+#[derive(Clone)]
 pub struct BuildPlan {
     pub env: Environment,
     pub manifest: Manifest,
+    /// `x86_64-linux`, `aarch64-linux`.
+    pub system: String,
     pub packages: Vec<LockedPackage>,
     pub name: String,
     pub tag: String,
@@ -34,6 +38,51 @@ pub struct BuildPlan {
     pub docker_run: bool,
 }
 
+impl BuildPlan {
+    /// The image architecture (GOARCH style, which Debian's names match).
+    pub fn architecture(&self) -> &'static str {
+        cairn_manifest::debian_arch(&self.system).unwrap_or("amd64")
+    }
+
+    /// Whether the image is for the machine cairn runs on.
+    pub fn is_host_system(&self) -> bool {
+        cairn_manifest::host_system() == Some(self.system.as_str())
+    }
+}
+
+/// The image(s) built: one platform, or several joined by an index.
+pub enum BuiltImage {
+    Single(cairn_oci::Image),
+    Multi(cairn_oci::MultiImage),
+}
+
+impl BuiltImage {
+    /// What archives carry.
+    pub fn archived(&self) -> cairn_oci::Archived<'_> {
+        match self {
+            BuiltImage::Single(image) => image.into(),
+            BuiltImage::Multi(multi) => multi.into(),
+        }
+    }
+
+    /// The image a local engine loads and runs: the host's platform (first).
+    pub fn primary(&self) -> &cairn_oci::Image {
+        match self {
+            BuiltImage::Single(image) => image,
+            BuiltImage::Multi(multi) => &multi.images[0],
+        }
+    }
+
+    /// What a registry push sends.
+    pub fn push_record(&self) -> Result<cairn_oci::PushImage> {
+        match self {
+            BuiltImage::Single(image) => cairn_oci::PushImage::from_image(image),
+            BuiltImage::Multi(multi) => cairn_oci::PushImage::from_multi(multi),
+        }
+        .map_err(|e| miette!("{e}"))
+    }
+}
+
 pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     let stdout_target = args.file.as_deref() == Some(Path::new("-"));
     if stdout_target && std::io::stdout().is_terminal() {
@@ -42,22 +91,23 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
             "refusing to write an image archive to a terminal"
         ));
     }
-    let plan = plan(&args)?;
+    let plans = plans(&args)?;
     let store = locking::open_store()?;
-    let image = build_image(&store, &plan)?;
-    copy::record_image(&store, &plan, &image.image);
-    let reference = format!("{}:{}", plan.name, plan.tag);
+    let image = build_all(&store, &plans)?;
+    let plan = &plans[0];
+    copy::record_image(&store, plan, &image);
     match (&args.file, args.runtime) {
-        _ if args.copy => copy::run(&store, &image.image, &plan, &args)?,
+        _ if args.copy => copy::run(&store, &image, plan, &args)?,
         (Some(_), _) if stdout_target => write_to_stdout(&image, &args)?,
         (Some(path), _) => write_to_file(&image, path, &args)?,
-        (None, runtime) => load_or_write(&image, runtime, &plan)?,
+        (None, runtime) => load_or_write(&image, runtime, plan)?,
     }
-    tracing::debug!("built {reference}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
+/// One plan per system to build, the host's first (it is the one a local
+/// engine loads and Docker's `manifest.json` names).
+fn plans(args: &ContainerizeArgs) -> Result<Vec<BuildPlan>> {
     let env = Environment::find(&args.dir)?;
     let manifest = env.load_manifest()?;
     let lock = env.load_lock()?;
@@ -67,17 +117,52 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
             "manifest.lock is out of date with manifest.toml"
         ));
     }
-    let system = manifest
-        .systems_or_host()
+    let mut systems = selected_systems(&manifest, &args.systems)?;
+    let host = cairn_manifest::host_system();
+    systems.sort_by_key(|s| Some(s.as_str()) != host);
+    systems
         .into_iter()
-        .next()
-        .ok_or_else(|| miette!("no system in [options] systems"))?;
+        .map(|system| plan(args, &env, &manifest, &lock, system))
+        .collect()
+}
+
+/// `--system` values (checked against `[options] systems`), or all of those.
+fn selected_systems(manifest: &Manifest, wanted: &[String]) -> Result<Vec<String>> {
+    let configured = manifest.systems_or_host();
+    if configured.is_empty() {
+        return Err(miette!(
+            help = "set [options] systems = [\"x86_64-linux\"] in manifest.toml",
+            "no system to build for"
+        ));
+    }
+    if wanted.is_empty() {
+        return Ok(configured);
+    }
+    match wanted.iter().find(|w| !configured.contains(w)) {
+        Some(unknown) => Err(miette!(
+            help = format!(
+                "add it to [options] systems in manifest.toml and run `cairn upgrade`; locked: {}",
+                configured.join(", ")
+            ),
+            "--system {unknown} is not one of the environment's systems"
+        )),
+        None => Ok(wanted.to_vec()),
+    }
+}
+
+fn plan(
+    args: &ContainerizeArgs,
+    env: &Environment,
+    manifest: &Manifest,
+    lock: &cairn_manifest::Lock,
+    system: String,
+) -> Result<BuildPlan> {
     let locked: Vec<LockedPackage> = lock.packages_for(&system).into_iter().cloned().collect();
     let container = args.container.as_deref();
-    let overrides = named::overrides_for(&manifest, container, &locked)?;
-    let packages = match named::runtime_roots(&manifest, container) {
+    let overrides = named::overrides_for(manifest, container, &locked)?;
+    let packages = match named::runtime_roots(manifest, container) {
         Some(mut roots) => {
-            if crate::activation::needs_bash(&manifest) {
+            if crate::activation::needs_bash(manifest) {
                 roots.push("bash".to_string());
             }
             named::closure(&locked, &roots)
@@ -97,18 +182,19 @@ fn plan(args: &ContainerizeArgs) -> Result<BuildPlan> {
         None => compression_from(cz.compression),
     };
     Ok(BuildPlan {
-        epoch: source_date_epoch(&lock)?,
+        epoch: source_date_epoch(lock)?,
         tag: args
             .tag
             .clone()
             .or_else(|| overrides.tag.clone())
             .or_else(|| cz.tag.clone())
             .unwrap_or_else(|| "latest".into()),
-        max_layers: manifest.max_layers_for(args.container.as_deref()) as usize,
+        max_layers: manifest.max_layers_for(container) as usize,
         container: args.container.clone(),
         name: image_name(&name),
-        env,
-        manifest,
+        env: env.clone(),
+        manifest: manifest.clone(),
+        system,
         packages,
         compression,
         overrides,
@@ -152,12 +238,25 @@ fn image_name(name: &str) -> String {
     cleaned.trim_matches(['-', '.', '_']).to_string()
 }
 
-/// Everything the archive writers need.
-pub struct BuiltImage {
-    pub image: cairn_oci::Image,
+/// Builds every plan's image; several are joined by an image index.
+fn build_all(store: &Store, plans: &[BuildPlan]) -> Result<BuiltImage> {
+    let mut images = plans
+        .iter()
+        .map(|plan| build_image(store, plan))
+        .collect::<Result<Vec<_>>>()?;
+    if images.len() == 1 {
+        return Ok(BuiltImage::Single(images.remove(0)));
+    }
+    let multi = cairn_oci::build_multi_image(images).map_err(|e| miette!("{e}"))?;
+    output::status(format!(
+        "✓ indexed {} platforms as {}",
+        multi.images.len(),
+        multi.index_digest
+    ));
+    Ok(BuiltImage::Multi(multi))
 }
 
-fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
+fn build_image(store: &Store, plan: &BuildPlan) -> Result<cairn_oci::Image> {
     let debs = deb_paths(store, &plan.packages)?;
     let inputs: Vec<LayerInput> = plan
         .packages
@@ -195,13 +294,14 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<BuiltImage> {
     let spec = top_layer::image_spec(plan)?;
     let image = cairn_oci::build_image(&spec, &layers).map_err(|e| miette!("{e}"))?;
     output::status(format!(
-        "✓ built {}:{} ({} layers, {} packages)",
+        "✓ built {}:{} for {} ({} layers, {} packages)",
         plan.name,
         plan.tag,
+        plan.system,
         layers.len(),
         plan.packages.len()
     ));
-    Ok(BuiltImage { image })
+    Ok(image)
 }
 
 /// Package layers keep the .deb's own mtimes unless SOURCE_DATE_EPOCH is set,
@@ -276,19 +376,20 @@ fn write_to_stdout(image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    cairn_oci::write_archive(&image.image, format, &mut out).map_err(|e| miette!("{e}"))?;
+    cairn_oci::write_archive(image.archived(), format, &mut out).map_err(|e| miette!("{e}"))?;
     out.flush().into_diagnostic()
 }
 
 fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
     let format = archive_format(args);
     if args.format == Some(ArchiveFormat::OciDir) {
-        cairn_oci::write_oci_dir(&image.image, path).map_err(|e| miette!("{e}"))?;
+        cairn_oci::write_oci_dir(image.archived(), path).map_err(|e| miette!("{e}"))?;
     } else {
         let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
         {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            cairn_oci::write_archive(&image.image, format, &mut out).map_err(|e| miette!("{e}"))?;
+            cairn_oci::write_archive(image.archived(), format, &mut out)
+                .map_err(|e| miette!("{e}"))?;
             out.flush().into_diagnostic()?;
         }
         file.commit().into_diagnostic()?;
@@ -307,15 +408,25 @@ fn load_or_write(image: &BuiltImage, runtime: Option<Runtime>, plan: &BuildPlan)
         let path = PathBuf::from(format!("{}-container.tar", plan.name.replace('/', "-")));
         output::status("no docker or podman found on PATH; writing an archive instead");
         let mut file = cairn_store::AtomicFile::create(&path).into_diagnostic()?;
-        cairn_oci::write_archive(&image.image, cairn_oci::ArchiveFormat::Hybrid, &mut file)
-            .map_err(|e| miette!("{e}"))?;
+        cairn_oci::write_archive(
+            image.archived(),
+            cairn_oci::ArchiveFormat::Hybrid,
+            &mut file,
+        )
+        .map_err(|e| miette!("{e}"))?;
         file.commit().into_diagnostic()?;
         output::status(format!("✓ wrote {}", path.display()));
         return Ok(());
     };
     let program = runtime.program();
+    if let BuiltImage::Multi(multi) = image {
+        output::status(format!(
+            "loading only the {} image into {program}; write all platforms with -f FILE or push them with --copy",
+            multi.images[0].architecture()
+        ));
+    }
     let loaded = cairn_oci::load_into(runtime, |w| {
-        cairn_oci::write_archive(&image.image, cairn_oci::ArchiveFormat::Hybrid, w)
+        cairn_oci::write_archive(image.primary(), cairn_oci::ArchiveFormat::Hybrid, w)
     })
     .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
     output::status(format!("✓ loaded into {program}:"));

@@ -149,7 +149,11 @@ pub fn push_image(
         reporter,
     };
     let outcomes = push.all_blobs(&blobs)?;
-    push.put_manifest(reference, image)?;
+    // An index may only name manifests the repository already has.
+    for platform in &image.platforms {
+        push.put_manifest(&platform.manifest_digest, platform)?;
+    }
+    push.put_manifest(&reference.tag, image)?;
     let count = |f: fn(&BlobOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
     Ok(PushSummary {
         reference: reference.to_string(),
@@ -160,16 +164,25 @@ pub fn push_image(
     })
 }
 
-/// The config and each distinct layer, largest first so the long uploads
-/// start early.
+/// The config and each distinct layer (of every platform), largest first so
+/// the long uploads start early.
 fn blobs_of(image: &PushImage) -> Vec<Blob<'_>> {
-    let mut blobs = vec![Blob {
-        digest: &image.config_digest,
-        size: image.config.len() as u64,
-        source: Source::Bytes(image.config.as_bytes()),
-    }];
+    let images: Vec<&PushImage> = match image.platforms.is_empty() {
+        true => vec![image],
+        false => image.platforms.iter().collect(),
+    };
+    let mut blobs = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for layer in &image.layers {
+    for image in &images {
+        if seen.insert(image.config_digest.as_str()) {
+            blobs.push(Blob {
+                digest: &image.config_digest,
+                size: image.config.len() as u64,
+                source: Source::Bytes(image.config.as_bytes()),
+            });
+        }
+    }
+    for layer in images.iter().flat_map(|i| &i.layers) {
         if seen.insert(layer.digest.as_str()) {
             blobs.push(Blob {
                 digest: &layer.digest,
@@ -370,10 +383,11 @@ impl Push<'_> {
         }
     }
 
-    fn put_manifest(&self, reference: &Reference, image: &PushImage) -> Result<()> {
+    /// PUTs `image`'s manifest (or index) under `tag_or_digest`.
+    fn put_manifest(&self, tag_or_digest: &str, image: &PushImage) -> Result<()> {
         let url = self.client.url(&format!(
-            "/v2/{}/manifests/{}",
-            self.repository, reference.tag
+            "/v2/{}/manifests/{tag_or_digest}",
+            self.repository
         ));
         let reply = self.client.retrying(
             || {

@@ -14,7 +14,7 @@ use cairn_store::{Bucket, Store, sha256_hex, write_atomic};
 use serde::{Deserialize, Serialize};
 
 use super::{RegistryError, Result};
-use crate::image::Image;
+use crate::image::{Image, MultiImage};
 
 /// One blob of an image, on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,10 @@ pub struct PushImage {
     pub config_digest: String,
     /// Layers, bottom first (duplicates allowed, pushed once).
     pub layers: Vec<PushBlob>,
+    /// For a multi-platform image: each platform's image. `manifest` is then
+    /// the image index, and `config` and `layers` are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PushImage>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +89,28 @@ impl PushImage {
                     path: l.blob_path.clone(),
                 })
                 .collect(),
+            platforms: Vec::new(),
+        })
+    }
+
+    /// The push view of a multi-platform image: the index, then each platform.
+    pub fn from_multi(multi: &MultiImage) -> Result<PushImage> {
+        let index = String::from_utf8(multi.index.clone())
+            .map_err(|_| RegistryError::BadImage("the image index is not UTF-8 JSON".into()))?;
+        Ok(PushImage {
+            name: multi.reference.name.clone(),
+            tag: multi.reference.tag.clone(),
+            manifest: index,
+            manifest_digest: multi.index_digest.clone(),
+            manifest_media_type: "application/vnd.oci.image.index.v1+json".into(),
+            config: String::new(),
+            config_digest: String::new(),
+            layers: Vec::new(),
+            platforms: multi
+                .images
+                .iter()
+                .map(PushImage::from_image)
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -95,6 +121,9 @@ impl PushImage {
 
     /// Checks every layer blob is still in the store with its recorded size.
     pub fn verify_blobs(&self) -> Result<()> {
+        for platform in &self.platforms {
+            platform.verify_blobs()?;
+        }
         for layer in &self.layers {
             let actual = fs_err::metadata(&layer.path)?.len();
             if actual != layer.size {

@@ -6,7 +6,7 @@
 //! `cairn push`, the push progress display, and turning registry errors into
 //! hinted reports. The protocol itself is `cairn_oci::registry`.
 
-use super::BuildPlan;
+use super::{BuildPlan, BuiltImage};
 use crate::cli::ContainerizeArgs;
 use crate::environment::Environment;
 use crate::output;
@@ -128,9 +128,11 @@ pub fn image_key(env: &Environment, container: Option<&str>) -> String {
 
 /// Remembers `image` as the last one built here, for `cairn push`. A failure
 /// only costs `cairn push` its input, so it warns instead of failing the build.
-pub fn record_image(store: &Store, plan: &BuildPlan, image: &cairn_oci::Image) {
+pub fn record_image(store: &Store, plan: &BuildPlan, image: &BuiltImage) {
     let key = image_key(&plan.env, plan.container.as_deref());
-    let saved = PushImage::from_image(image).and_then(|record| record.save(store, &key));
+    let saved = image
+        .push_record()
+        .and_then(|record| record.save(store, &key).map_err(|e| miette!("{e}")));
     if let Err(e) = saved {
         tracing::warn!("cannot record the image for `cairn push`: {e}");
     }
@@ -140,7 +142,7 @@ pub fn record_image(store: &Store, plan: &BuildPlan, image: &cairn_oci::Image) {
 /// container's `registry`), with `--copy-args` (or its `default-copy-args`).
 pub fn run(
     store: &Store,
-    image: &cairn_oci::Image,
+    image: &BuiltImage,
     plan: &BuildPlan,
     args: &ContainerizeArgs,
 ) -> Result<()> {
@@ -165,11 +167,11 @@ pub fn run(
         .or_else(|| named.and_then(|c| c.default_copy_args.clone()))
         .unwrap_or_default();
     match parse_destination(&destination)? {
-        Destination::DockerDaemon => load(image, cairn_oci::ContainerRuntime::Docker),
-        Destination::Podman => load(image, cairn_oci::ContainerRuntime::Podman),
+        Destination::DockerDaemon => load(image.primary(), cairn_oci::ContainerRuntime::Docker),
+        Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman),
         Destination::Registry(prefix) => {
             let options = parse_copy_args(&copy_args)?;
-            let record = PushImage::from_image(image).map_err(|e| miette!("{e}"))?;
+            let record = image.push_record()?;
             let reference = Reference::with_prefix(&prefix, &record.name_and_tag())
                 .map_err(|e| registry_report(e, &prefix))?;
             push(store, &record, &reference, &options).map(|_| ())

@@ -3,6 +3,7 @@
 //! users, dpkg metadata for scanners, the manifest, the lock and activation data.
 
 use super::BuildPlan;
+use super::foreign::{self, ForeignEntrypoint};
 use crate::activation::activation_for;
 use cairn_oci::{
     BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig,
@@ -18,14 +19,32 @@ const IMAGE_PATH: &str =
     "/opt/cairn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The layer holding cairn itself, cached by the binary's content.
+/// For another architecture it holds that architecture's entrypoint instead
+/// (see `foreign`); with none, only the directories, so layers still count alike.
 pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer> {
-    let exe = entrypoint_binary()?;
-    let entries = vec![
+    let mut entries = vec![
         CustomEntry::dir("opt", 0o755),
         CustomEntry::dir("opt/cairn", 0o755),
         CustomEntry::dir("opt/cairn/bin", 0o755),
-        CustomEntry::file(&CAIRN_BIN[1..], 0o755, FileContent::Path(exe)),
     ];
+    let (content, what) = match foreign_entrypoint(plan)? {
+        None => (
+            Some(FileContent::Path(entrypoint_binary()?)),
+            "entrypoint".to_string(),
+        ),
+        Some(ForeignEntrypoint::Binary(path)) => (
+            Some(FileContent::Path(path)),
+            format!("entrypoint for {}", plan.system),
+        ),
+        Some(ForeignEntrypoint::Script) => (
+            Some(FileContent::Bytes(foreign::script(plan))),
+            format!("activation script for {}", plan.system),
+        ),
+        Some(ForeignEntrypoint::None) => (None, format!("no entrypoint for {}", plan.system)),
+    };
+    if let Some(content) = content {
+        entries.push(CustomEntry::file(&CAIRN_BIN[1..], 0o755, content));
+    }
     // Epoch mtimes, not the lock's date: this layer must depend on the binary
     // alone, so every image built by this cairn shares it.
     let opts = LayerOptions {
@@ -34,7 +53,7 @@ pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer>
     };
     let mut layer =
         cairn_oci::build_custom_layer(store, entries, &opts).map_err(|e| miette!("{e}"))?;
-    layer.created_by = format!("cairn {} entrypoint", env!("CARGO_PKG_VERSION"));
+    layer.created_by = format!("cairn {} {what}", env!("CARGO_PKG_VERSION"));
     Ok(layer)
 }
 
@@ -45,6 +64,9 @@ pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<B
     entries.extend(dpkg_entries(inputs)?);
     entries.extend(sh_link(inputs));
     entries.extend(env_entries(plan)?);
+    if matches!(foreign_entrypoint(plan)?, Some(ForeignEntrypoint::Script)) {
+        entries.extend(foreign::script_files(plan));
+    }
     let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))
         .map_err(|e| miette!("{e}"))?;
     layer.created_by = format!("cairn: environment {}", plan.name);
@@ -55,6 +77,15 @@ pub fn options(plan: &BuildPlan) -> LayerOptions {
     LayerOptions {
         compression: plan.compression,
         mtime_clamp: Some(plan.epoch.max(0) as u64),
+    }
+}
+
+/// `None` on the host's own system; else what `foreign` picks.
+fn foreign_entrypoint(plan: &BuildPlan) -> Result<Option<ForeignEntrypoint>> {
+    if plan.is_host_system() {
+        Ok(None)
+    } else {
+        foreign::entrypoint_for(plan).map(Some)
     }
 }
 
@@ -256,18 +287,21 @@ pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
     Ok(ImageSpec {
         name: plan.name.clone(),
         tag: plan.tag.clone(),
-        architecture: "amd64".to_string(),
+        architecture: plan.architecture().to_string(),
         os: "linux".to_string(),
         created_epoch: plan.epoch,
         config: RuntimeConfig {
             user: config.user.as_ref().map(|u| u.to_string()),
             exposed_ports: config.exposed_ports.iter().map(|p| p.to_string()).collect(),
             env,
-            entrypoint: Some(vec![
-                CAIRN_BIN.to_string(),
-                "entrypoint".to_string(),
-                "--".to_string(),
-            ]),
+            entrypoint: match foreign_entrypoint(plan)? {
+                Some(ForeignEntrypoint::None) => None,
+                _ => Some(vec![
+                    CAIRN_BIN.to_string(),
+                    "entrypoint".to_string(),
+                    "--".to_string(),
+                ]),
+            },
             cmd: plan.overrides.cmd.clone().or_else(|| config.cmd.clone()),
             volumes: config.volumes.clone(),
             working_dir: plan
