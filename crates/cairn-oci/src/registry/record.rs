@@ -295,6 +295,7 @@ mod tests {
                 media_type: "x".into(),
                 path: blob.clone(),
             }],
+            platforms: Vec::new(),
         };
         image.save(&store, "k").unwrap();
         let loaded = PushImage::load(&store, "k").unwrap().unwrap();
