@@ -166,15 +166,26 @@ pub fn build_layers(
     opts: &LayerOptions,
     on_layer_done: impl Fn(usize, &BuiltLayer) + Sync,
 ) -> Result<Vec<BuiltLayer>> {
-    layers
+    // Largest first, one at a time per worker: the long layers start at once
+    // and the short ones fill in, so no core idles at the end (LPT scheduling).
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    let size = |i: &usize| -> u64 {
+        let debs = layers[*i].iter();
+        debs.map(|input| fs_err::metadata(&input.deb_path).map_or(0, |m| m.len()))
+            .sum()
+    };
+    order.sort_by_cached_key(|i| std::cmp::Reverse(size(i)));
+    let mut built: Vec<(usize, BuiltLayer)> = order
         .par_iter()
-        .enumerate()
-        .map(|(index, inputs)| {
-            let layer = build_group_layer(store, inputs, opts)?;
+        .with_max_len(1)
+        .map(|&index| {
+            let layer = build_group_layer(store, &layers[index], opts)?;
             on_layer_done(index, &layer);
-            Ok(layer)
+            Ok((index, layer))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    built.sort_by_key(|(index, _)| *index);
+    Ok(built.into_iter().map(|(_, layer)| layer).collect())
 }
 
 fn created_by(inputs: &[&LayerInput]) -> String {
@@ -294,13 +305,20 @@ pub fn merged_usr_symlinks() -> Vec<CustomEntry> {
 }
 
 /// Builds (or fetches from the cache) a layer of custom entries, with every
-/// mtime set to the clamp (or 0). The tar is small, so it is built in memory
-/// and its hash keys the cache, which saves the compression on a rebuild.
+/// mtime set to the clamp (or 0). The cache is keyed by the entries and their
+/// contents' sha256, so a hit (cairn's own 15 MB binary on every rebuild)
+/// costs one streamed hash and no tar; on a miss the tar is built in memory.
 pub fn build_custom_layer(
     store: &Store,
     entries: Vec<CustomEntry>,
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
+    let key = cache_key(&format!("custom:{}", custom_key(&entries)?), opts);
+    let created_by = "cairn: custom layer".to_owned();
+    let _lock = store.lock_entry(Bucket::Layers, &key)?;
+    if let Some(hit) = read_cache(store, &key)? {
+        return built(store, hit, created_by, true);
+    }
     let mtime = opts.mtime_clamp.unwrap_or(0);
     let mut tree = Tree::default();
     for entry in entries {
@@ -310,16 +328,28 @@ pub fn build_custom_layer(
     tree.finish("custom", mtime)?;
     let mut tar = Vec::new();
     tree.write_tar(&mut tar)?;
-    let key = cache_key(&format!("custom:{}", sha256_hex(&tar)), opts);
-    let created_by = "cairn: custom layer".to_owned();
-
-    let _lock = store.lock_entry(Bucket::Layers, &key)?;
-    if let Some(hit) = read_cache(store, &key)? {
-        return built(store, hit, created_by, true);
-    }
     let record = write_blob(store, opts.compression, |out| out.write_all(&tar))?;
     write_cache(store, &key, &record)?;
     built(store, record, created_by, false)
+}
+
+/// A digest of everything a custom layer's tar depends on besides the
+/// options: each entry in order, with its content's sha256.
+fn custom_key(entries: &[CustomEntry]) -> Result<String> {
+    let mut text = String::new();
+    for entry in entries {
+        let content = match &entry.kind {
+            CustomKind::Dir => "dir".to_owned(),
+            CustomKind::File(FileContent::Bytes(bytes)) => format!("file {}", sha256_hex(bytes)),
+            CustomKind::File(FileContent::Path(source)) => {
+                format!("file {}", cairn_store::sha256_file(source)?)
+            }
+            CustomKind::Symlink { target } => format!("symlink {target:?}"),
+        };
+        let (path, mode, uid, gid) = (&entry.path, entry.mode, entry.uid, entry.gid);
+        text.push_str(&format!("{path:?} {mode:o} {uid}:{gid} {content}\n"));
+    }
+    Ok(sha256_hex(text.as_bytes()))
 }
 
 fn custom_node(entry: CustomEntry, mtime: u64) -> Result<(String, Node)> {

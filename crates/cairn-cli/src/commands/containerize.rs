@@ -278,11 +278,20 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<cairn_oci::Image> {
         .iter()
         .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
         .collect();
-    let mut layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
-        tracing::debug!("layer {} {}", layer.digest, layer.created_by);
-    })
-    .map_err(|e| miette!("{e}"))?;
-    layers.push(top_layer::build_binary_layer(store, plan)?);
+    // cairn's own layer (a 15 MB binary to compress on a cold cache) builds
+    // beside the package layers, filling the cores their longest one leaves idle.
+    let (layers, binary_layer) = std::thread::scope(|scope| {
+        let binary = scope.spawn(|| top_layer::build_binary_layer(store, plan));
+        let layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
+            tracing::debug!("layer {} {}", layer.digest, layer.created_by);
+        });
+        let binary = binary
+            .join()
+            .unwrap_or_else(|_| Err(miette!("building cairn's own layer panicked")));
+        (layers, binary)
+    });
+    let mut layers = layers.map_err(|e| miette!("{e}"))?;
+    layers.push(binary_layer?);
     if !plan.overrides.copy_to_root.is_empty() {
         let entries = root_copy::entries(&plan.env, &plan.overrides.copy_to_root)?;
         let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))
