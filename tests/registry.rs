@@ -479,6 +479,9 @@ impl NameUnknownRegistry {
             for request in serving.incoming_requests() {
                 let (status, body) = if request.url() == "/v2/" {
                     (200, "{}".to_owned())
+                } else if *request.method() == tiny_http::Method::Head {
+                    // HEAD answers carry no body, as from a real registry.
+                    (404, String::new())
                 } else {
                     (404, r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#.to_owned())
                 };

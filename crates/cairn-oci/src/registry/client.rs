@@ -162,7 +162,12 @@ impl RegistryClient {
     /// without TLS verification, plain HTTP when HTTPS fails), retrying
     /// connection errors.
     pub fn connect(reference: &Reference, options: ClientOptions) -> Result<RegistryClient> {
-        let agent = build_agent(&options)?;
+        let tls_verify = options.tls_verify;
+        let agent = build_agent(&options, None)?;
+        let probe = match options.tls_verify {
+            true => None,
+            false => Some(build_agent(&options, Some(HTTPS_PROBE_TIMEOUT))?),
+        };
         let mut client = RegistryClient {
             agent,
             registry: reference.registry.clone(),
@@ -173,10 +178,20 @@ impl RegistryClient {
             retry_times: options.retry_times,
             retry_delay: options.retry_delay,
         };
-        let https = client.retrying(|| client.ping(), |_, _| {});
+        let https = match probe {
+            None => client.retrying(|| client.ping(), |_, _| {}),
+            Some(probe) => {
+                // Plain HTTP is allowed, so HTTPS is only a probe: once, and
+                // briefly, since some HTTP servers never answer a TLS hello.
+                let agent = std::mem::replace(&mut client.agent, probe);
+                let reply = client.ping();
+                client.agent = agent;
+                reply
+            }
+        };
         let reply = match https {
             Ok(reply) => reply,
-            Err(e) if options.tls_verify => return Err(e),
+            Err(e) if tls_verify => return Err(e),
             Err(https_error) => {
                 tracing::debug!(
                     "HTTPS to {} failed ({https_error}); trying HTTP",
@@ -485,7 +500,10 @@ impl RegistryClient {
     }
 }
 
-fn build_agent(options: &ClientOptions) -> Result<ureq::Agent> {
+/// How long the HTTPS probe of a registry that may be plain HTTP may take.
+const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn build_agent(options: &ClientOptions, overall: Option<Duration>) -> Result<ureq::Agent> {
     let mut tls = ureq::tls::TlsConfig::builder().disable_verification(!options.tls_verify);
     if !options.ca_certs.is_empty() {
         tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(load_ca_certs(
@@ -499,6 +517,7 @@ fn build_agent(options: &ClientOptions) -> Result<ureq::Agent> {
         // A registry may hash a large blob before answering the final PUT.
         .timeout_recv_response(Some(Duration::from_secs(300)))
         .timeout_per_read(Some(Duration::from_secs(120)))
+        .timeout_global(overall)
         .accept_encoding("identity")
         .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
         .build();
