@@ -15,8 +15,7 @@ use cairn_tests::images::{
     http_get_until, pipe_into, shared_cache_dir, shell_quote, unique_name,
 };
 use cairn_tests::{
-    DebSpec, HttpServer, LocalArchive, TestContext, real_archive, real_archive_reachable,
-    require_tool, stderr_of, stdout_of,
+    DebSpec, HttpServer, LocalArchive, TestContext, require_tool, stderr_of, stdout_of,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -44,14 +43,7 @@ impl ImageEnv {
     /// appended after `[containerize]`'s name and tag: more `[containerize]`
     /// keys first, then any other tables.
     fn real(test: &str, packages: &[&str], extra: &str) -> Option<ImageEnv> {
-        let archive = real_archive();
-        if !real_archive_reachable(&archive) {
-            eprintln!(
-                "skipping: Debian mirror unreachable ({})",
-                archive.inrelease_url()
-            );
-            return None;
-        }
+        let archive = cairn_tests::reachable_real_archive()?;
         let env = ImageEnv::with_manifest(test, packages, extra);
         env.ctx.set_sources(&archive.sources_toml());
         env.cairn_ok(&["upgrade"]);

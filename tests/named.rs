@@ -4,18 +4,11 @@
 //! CAIRN_CONTAINER, and a compiled program shipped without its compiler.
 
 use cairn_tests::images::{Engine, LoadedImage, shared_cache_dir, unique_name};
-use cairn_tests::{TestContext, real_archive, real_archive_reachable, stdout_of};
+use cairn_tests::{TestContext, stdout_of};
 
 /// A context on the real archive with a shared .deb/layer cache, or None to skip.
 fn real_env(packages: &[&str], extra_manifest: &str) -> Option<(TestContext, std::path::PathBuf)> {
-    let archive = real_archive();
-    if !real_archive_reachable(&archive) {
-        eprintln!(
-            "skipping: Debian mirror unreachable ({})",
-            archive.inrelease_url()
-        );
-        return None;
-    }
+    let archive = cairn_tests::reachable_real_archive()?;
     if !Engine::Docker.ready() {
         return None;
     }

@@ -12,8 +12,7 @@
 use cairn_tests::images::{shared_cache_dir, unique_name};
 use cairn_tests::registry::{CutProxy, Registry, RegistryAuth, TestCa, TokenServer, free_port};
 use cairn_tests::{
-    DebSpec, HttpServer, LocalArchive, TestContext, real_archive, real_archive_reachable,
-    require_tool, stderr_of, stdout_of,
+    DebSpec, HttpServer, LocalArchive, TestContext, require_tool, stderr_of, stdout_of,
 };
 use std::process::{Command, Output};
 
@@ -65,14 +64,7 @@ impl PushEnv {
         if !Registry::tools_ready() {
             return None;
         }
-        let archive = real_archive();
-        if !real_archive_reachable(&archive) {
-            eprintln!(
-                "skipping: Debian mirror unreachable ({})",
-                archive.inrelease_url()
-            );
-            return None;
-        }
+        let archive = cairn_tests::reachable_real_archive()?;
         let ctx = TestContext::new();
         write_manifest(&ctx, "hello.pkg = \"hello\"\n");
         ctx.set_sources(&archive.sources_toml());

@@ -410,7 +410,7 @@ fn host_activation_and_services() {
         "the killed service to be reported",
         Duration::from_secs(10),
         || Some(web_status(&env)).filter(|(state, _, _)| state != "running"),
-        || String::new(),
+        String::new,
     );
     assert_eq!(
         (state.as_str(), code),

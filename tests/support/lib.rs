@@ -20,6 +20,6 @@ pub mod tools;
 
 pub use archive::{DebSpec, LocalArchive};
 pub use context::{TestContext, stderr_of, stdout_of};
-pub use real::{RealArchive, real_archive, real_archive_reachable};
+pub use real::{RealArchive, reachable_real_archive, real_archive, real_archive_reachable};
 pub use server::HttpServer;
 pub use tools::require_tool;

@@ -51,6 +51,21 @@ pub fn real_archive() -> RealArchive {
 }
 
 /// Whether the archive's InRelease answers with a success within a few seconds.
+/// The machine's Debian archive when it answers; otherwise `None`, after
+/// saying that the calling test skips.
+pub fn reachable_real_archive() -> Option<RealArchive> {
+    let archive = real_archive();
+    if real_archive_reachable(&archive) {
+        Some(archive)
+    } else {
+        eprintln!(
+            "skipping: Debian mirror unreachable ({})",
+            archive.inrelease_url()
+        );
+        None
+    }
+}
+
 pub fn real_archive_reachable(archive: &RealArchive) -> bool {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))

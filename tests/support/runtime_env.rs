@@ -11,7 +11,6 @@
 use crate::context::{TestContext, expect_failure, expect_success, run_with_timeout};
 use crate::context::{stderr_of, stdout_of};
 use crate::images::{Engine, LoadedImage, pipe_into, shared_cache_dir, unique_name};
-use crate::real::{real_archive, real_archive_reachable};
 use crate::tools::describe;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,14 +32,7 @@ impl RuntimeEnv {
     /// against the machine's Debian mirror with `cairn upgrade`, and returns
     /// it; `None` (with a message) when the mirror does not answer.
     pub fn real(test: &str, packages: &[&str], tables: &str) -> Option<RuntimeEnv> {
-        let archive = real_archive();
-        if !real_archive_reachable(&archive) {
-            eprintln!(
-                "skipping: Debian mirror unreachable ({})",
-                archive.inrelease_url()
-            );
-            return None;
-        }
+        let archive = crate::reachable_real_archive()?;
         let ctx = TestContext::new();
         let name = unique_name(&format!("cairn-rt-{test}"));
         let installs: String = packages

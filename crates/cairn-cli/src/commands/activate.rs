@@ -32,7 +32,7 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
         ));
     }
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
-    let packages: Vec<_> = lock.packages_for(system).into_iter().collect();
+    let packages: Vec<_> = lock.packages_for(system).collect();
     let store = locking::open_store()?;
     let missing: Vec<_> = packages
         .iter()

@@ -157,7 +157,7 @@ fn plan(
     lock: &cairn_manifest::Lock,
     system: String,
 ) -> Result<BuildPlan> {
-    let locked: Vec<LockedPackage> = lock.packages_for(&system).into_iter().cloned().collect();
+    let locked: Vec<LockedPackage> = lock.packages_for(&system).cloned().collect();
     let container = args.container.as_deref();
     let overrides = named::overrides_for(manifest, container, &locked)?;
     let packages = match named::runtime_roots(manifest, container) {

@@ -31,13 +31,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
                 "cairn push needs a destination"
             )
         })?;
-    let copy_args = args
-        .copy_args
-        .as_ref()
-        .map(|a| a.0.clone())
-        .or_else(|| named.and_then(|c| c.default_copy_args.clone()))
-        .unwrap_or_default();
-    let options = copy::parse_copy_args(&copy_args)?;
+    let options = copy::parse_copy_args(&copy::copy_args_for(args.copy_args.as_ref(), named))?;
     let reference = destination(&target, &image)?;
     let summary = copy::push(&store, &image, &reference, &options)?;
     if args.json {

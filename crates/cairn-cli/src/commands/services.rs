@@ -106,7 +106,7 @@ fn print_statuses(statuses: &[ServiceStatus], verb: &str) {
 }
 
 fn state_name(s: &ServiceStatus) -> String {
-    serde_json::to_value(&s.state)
+    serde_json::to_value(s.state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| format!("{:?}", s.state).to_lowercase())

@@ -96,7 +96,7 @@ pub fn diff(old: Option<&Lock>, new: &Lock) -> Vec<Change> {
         .into_iter()
         .filter_map(|k| {
             let (from, to) = (before.get(&k).cloned(), after.get(&k).cloned());
-            (from != to).then(|| Change {
+            (from != to).then_some(Change {
                 name: k.1,
                 from,
                 to,

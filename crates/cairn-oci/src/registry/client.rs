@@ -264,10 +264,10 @@ impl RegistryClient {
         let challenge = reply
             .header("www-authenticate")
             .and_then(auth::parse_challenge);
-        if reply.status == 401 || challenge.is_some() {
-            if let Ok(mut slot) = self.challenge.lock() {
-                *slot = challenge;
-            }
+        if (reply.status == 401 || challenge.is_some())
+            && let Ok(mut slot) = self.challenge.lock()
+        {
+            *slot = challenge;
         }
     }
 
@@ -636,15 +636,15 @@ fn error_codes(body: &[u8]) -> Vec<String> {
 }
 
 fn error_detail(body: &[u8]) -> String {
-    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
-        if !parsed.errors.is_empty() {
-            let parts: Vec<String> = parsed
-                .errors
-                .iter()
-                .map(|e| format!("{}: {}", e.code, e.message))
-                .collect();
-            return parts.join("; ");
-        }
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body)
+        && !parsed.errors.is_empty()
+    {
+        let parts: Vec<String> = parsed
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect();
+        return parts.join("; ");
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

@@ -95,10 +95,10 @@ pub fn find_credentials(registry: &str, repository: &str) -> Result<Option<Crede
         if let Some(found) = from_auths(&file, registry, repository, &source)? {
             return Ok(Some(found));
         }
-        if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty()) {
-            if let Some(found) = run_helper(store, &helper_server(registry))? {
-                return Ok(Some(found));
-            }
+        if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty())
+            && let Some(found) = run_helper(store, &helper_server(registry))?
+        {
+            return Ok(Some(found));
         }
     }
     Ok(None)
@@ -162,10 +162,10 @@ fn from_auths(
             .auths
             .iter()
             .find(|(key, _)| normalize_key(key) == wanted);
-        if let Some((key, entry)) = entry {
-            if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-                return decode_auth(auth, source, key).map(Some);
-            }
+        if let Some((key, entry)) = entry
+            && let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty())
+        {
+            return decode_auth(auth, source, key).map(Some);
         }
     }
     Ok(None)

@@ -58,6 +58,18 @@ pub struct CopyOptions {
     pub retry_times: Option<u32>,
 }
 
+/// `--copy-args` as given, else the container's `default-copy-args`: given
+/// ones replace the defaults rather than adding to them, as in devenv.
+pub fn copy_args_for(
+    given: Option<&crate::cli::CopyArgsText>,
+    named: Option<&cairn_manifest::NamedContainer>,
+) -> String {
+    given
+        .map(|a| a.0.clone())
+        .or_else(|| named.and_then(|c| c.default_copy_args.clone()))
+        .unwrap_or_default()
+}
+
 /// Parses `--copy-args` (one shell-words string). Unknown arguments are an
 /// error naming them; values (which may be passwords) are never echoed.
 pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
@@ -160,12 +172,7 @@ pub fn run(
                 "--copy needs a destination"
             )
         })?;
-    let copy_args = args
-        .copy_args
-        .as_ref()
-        .map(|a| a.0.clone())
-        .or_else(|| named.and_then(|c| c.default_copy_args.clone()))
-        .unwrap_or_default();
+    let copy_args = copy_args_for(args.copy_args.as_ref(), named);
     match parse_destination(&destination)? {
         Destination::DockerDaemon => load(image.primary(), cairn_oci::ContainerRuntime::Docker),
         Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman),
@@ -212,10 +219,10 @@ pub fn push(
     );
     progress.finish();
     // What reached the registry is worth remembering even if the push failed.
-    if let Ok(known) = known.into_inner() {
-        if let Err(e) = known.save(store) {
-            tracing::warn!("cannot remember pushed blobs: {e}");
-        }
+    if let Ok(known) = known.into_inner()
+        && let Err(e) = known.save(store)
+    {
+        tracing::warn!("cannot remember pushed blobs: {e}");
     }
     let summary = pushed.map_err(report)?;
     output::status(&summary);

@@ -214,7 +214,7 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
         ));
         if let Some(md5) = control.md5sums {
             entries.push(CustomEntry::file(
-                &format!("{base}.md5sums"),
+                format!("{base}.md5sums"),
                 0o644,
                 FileContent::Bytes(md5.into_bytes()),
             ));
