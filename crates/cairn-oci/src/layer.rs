@@ -14,7 +14,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use cairn_store::{Bucket, HashingWriter, Store, sha256_hex, write_atomic};
+use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +132,19 @@ pub fn build_group_layer(
     inputs: &[LayerInput],
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
+    let layer = group_layer_unsynced(store, inputs, opts)?;
+    if !layer.from_cache {
+        store.sync()?;
+    }
+    Ok(layer)
+}
+
+/// [`build_group_layer`] leaving the new cache entry for the caller to sync.
+fn group_layer_unsynced(
+    store: &Store,
+    inputs: &[LayerInput],
+    opts: &LayerOptions,
+) -> Result<BuiltLayer> {
     let mut inputs: Vec<&LayerInput> = inputs.iter().collect();
     inputs.sort_by(|a, b| {
         (&a.name, &a.version, &a.deb_sha256).cmp(&(&b.name, &b.version, &b.deb_sha256))
@@ -179,11 +192,14 @@ pub fn build_layers(
         .par_iter()
         .with_max_len(1)
         .map(|&index| {
-            let layer = build_group_layer(store, &layers[index], opts)?;
+            let layer = group_layer_unsynced(store, &layers[index], opts)?;
             on_layer_done(index, &layer);
             Ok((index, layer))
         })
         .collect::<Result<_>>()?;
+    if built.iter().any(|(_, layer)| !layer.from_cache) {
+        store.sync()?;
+    }
     built.sort_by_key(|(index, _)| *index);
     Ok(built.into_iter().map(|(_, layer)| layer).collect())
 }
@@ -330,6 +346,7 @@ pub fn build_custom_layer(
     tree.write_tar(&mut tar)?;
     let record = write_blob(store, opts.compression, |out| out.write_all(&tar))?;
     write_cache(store, &key, &record)?;
+    store.sync()?;
     built(store, record, created_by, false)
 }
 
@@ -445,7 +462,11 @@ fn write_cache(store: &Store, key: &str, record: &CacheRecord) -> Result<()> {
         what: "layer cache record",
         source,
     })?;
-    write_atomic(record_path(store, key)?, |f| f.write_all(&json))?;
+    // Durable with the blob at the caller's `Store::sync`; until then a
+    // record whose blob did not survive a crash reads as a miss (size check).
+    let mut file = cairn_store::AtomicFile::create(record_path(store, key)?)?;
+    file.write_all(&json)?;
+    file.commit_unsynced()?;
     Ok(())
 }
 
@@ -487,9 +508,10 @@ fn write_blob(
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
     let (diff_id, out) = compress(compression, out, fill)?;
     let (digest, size, out) = out.finish();
+    // No fsync here: the caller syncs the store once for all layers.
     out.into_inner()
         .map_err(io::IntoInnerError::into_error)?
-        .sync_all()?;
+        .flush()?;
     let target = dir.join(&digest);
     temp.persist(&target).map_err(|e| e.error)?;
     Ok(CacheRecord {

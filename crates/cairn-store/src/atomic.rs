@@ -1,4 +1,5 @@
-//! Atomic file creation: write into a temp file beside the target, fsync, rename.
+//! Atomic file creation: write into a temp file beside the target, fsync, rename
+//! (or rename now and fsync a batch later with `Store::sync`).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -39,11 +40,18 @@ impl AtomicFile {
     /// Flushes to disk and renames into place, readable by all like any file
     /// created under the usual umask (temp files start out 0600).
     pub fn commit(self) -> io::Result<PathBuf> {
+        self.temp.as_file().sync_all()?;
+        self.commit_unsynced()
+    }
+
+    /// Renames into place without waiting for the disk: for many cache files
+    /// written at once, made durable together by one [`crate::Store::sync`]
+    /// (a reader must still check what it finds, e.g. by size).
+    pub fn commit_unsynced(self) -> io::Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         self.temp
             .as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        self.temp.as_file().sync_all()?;
         let target = self.target;
         self.temp.persist(&target).map_err(|e| {
             io::Error::new(e.error.kind(), format!("{}: {}", target.display(), e.error))

@@ -278,28 +278,21 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<cairn_oci::Image> {
         .iter()
         .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
         .collect();
-    // cairn's own layer (a 15 MB binary to compress on a cold cache) builds
-    // beside the package layers, filling the cores their longest one leaves idle.
-    let (layers, binary_layer) = std::thread::scope(|scope| {
-        let binary = scope.spawn(|| top_layer::build_binary_layer(store, plan));
+    // cairn's own layers (its 15 MB binary to compress on a cold cache, the
+    // environment's files) build beside the package layers, filling the cores
+    // their longest one leaves idle.
+    let (layers, own) = std::thread::scope(|scope| {
+        let own = scope.spawn(|| own_layers(store, plan, &inputs));
         let layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
             tracing::debug!("layer {} {}", layer.digest, layer.created_by);
         });
-        let binary = binary
+        let own = own
             .join()
-            .unwrap_or_else(|_| Err(miette!("building cairn's own layer panicked")));
-        (layers, binary)
+            .unwrap_or_else(|_| Err(miette!("building cairn's own layers panicked")));
+        (layers, own)
     });
     let mut layers = layers.map_err(|e| miette!("{e}"))?;
-    layers.push(binary_layer?);
-    if !plan.overrides.copy_to_root.is_empty() {
-        let entries = root_copy::entries(&plan.env, &plan.overrides.copy_to_root)?;
-        let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))
-            .map_err(|e| miette!("{e}"))?;
-        layer.created_by = "cairn: copy-to-root".to_string();
-        layers.push(layer);
-    }
-    layers.push(top_layer::build(store, plan, &inputs)?);
+    layers.extend(own?);
     let spec = top_layer::image_spec(plan)?;
     let image = cairn_oci::build_image(&spec, &layers).map_err(|e| miette!("{e}"))?;
     output::status(format!(
@@ -311,6 +304,25 @@ fn build_image(store: &Store, plan: &BuildPlan) -> Result<cairn_oci::Image> {
         plan.packages.len()
     ));
     Ok(image)
+}
+
+/// The layers above the packages: cairn's entrypoint, copy-to-root (if
+/// any), and the environment's top layer.
+fn own_layers(
+    store: &Store,
+    plan: &BuildPlan,
+    inputs: &[LayerInput],
+) -> Result<Vec<cairn_oci::BuiltLayer>> {
+    let mut layers = vec![top_layer::build_binary_layer(store, plan)?];
+    if !plan.overrides.copy_to_root.is_empty() {
+        let entries = root_copy::entries(&plan.env, &plan.overrides.copy_to_root)?;
+        let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))
+            .map_err(|e| miette!("{e}"))?;
+        layer.created_by = "cairn: copy-to-root".to_string();
+        layers.push(layer);
+    }
+    layers.push(top_layer::build(store, plan, inputs)?);
+    Ok(layers)
 }
 
 /// Package layers keep the .deb's own mtimes unless SOURCE_DATE_EPOCH is set,
