@@ -45,26 +45,31 @@ pub struct TestCa {
     pub server_key: PathBuf,
 }
 
+/// A fresh RSA key and a self-signed certificate for `subject`, valid two days.
+fn self_signed(key: &Path, cert: &Path, subject: &str) {
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        subject,
+        "-keyout",
+        &s(key),
+        "-out",
+        &s(cert),
+    ]);
+}
+
 impl TestCa {
     /// Generates the CA and server certificate into `dir` with openssl.
     pub fn generate(dir: &Path) -> TestCa {
         fs_err::create_dir_all(dir).expect("create cert dir");
         let p = |name: &str| dir.join(name);
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=cairn test CA",
-            "-keyout",
-            &s(&p("ca.key")),
-            "-out",
-            &s(&p("ca.crt")),
-        ]);
+        self_signed(&p("ca.key"), &p("ca.crt"), "/CN=cairn test CA");
         openssl(&[
             "req",
             "-newkey",
@@ -266,21 +271,7 @@ impl TokenServer {
         fs_err::create_dir_all(dir).expect("create token dir");
         let key = dir.join("token.key");
         let cert = dir.join("token.crt");
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=cairn test token signer",
-            "-keyout",
-            &s(&key),
-            "-out",
-            &s(&cert),
-        ]);
+        self_signed(&key, &cert, "/CN=cairn test token signer");
         let der = run_checked(Command::new("openssl").args([
             "x509",
             "-in",
