@@ -25,7 +25,7 @@ use crate::{OciError, Result};
 /// Bumped whenever the bytes of a layer built from the same inputs would change
 /// (normalisation, ordering, headers, compressor settings), so stale cache
 /// entries are never reused.
-const LAYER_FORMAT: &str = "cairn-layer-v1";
+const LAYER_FORMAT: &str = "cairn-layer-v2";
 
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -524,7 +524,7 @@ fn write_blob(
 
 /// Compresses what `fill` writes into `out`; returns the hex sha256 of the
 /// uncompressed stream and `out`. Settings are fixed for reproducibility:
-/// gzip level 6 with mtime 0 and OS byte 255 (unknown) in the header;
+/// gzip level 6 in 1 MiB pieces (`pgzip`), mtime 0 and OS byte 255 in the header;
 /// zstd level 3, single-threaded, no checksum.
 fn compress<W: Write>(
     compression: Compression,
@@ -533,12 +533,14 @@ fn compress<W: Write>(
 ) -> io::Result<(String, W)> {
     match compression {
         Compression::Gzip => {
-            let encoder = flate2::GzBuilder::new()
-                .mtime(0)
-                .operating_system(255)
-                .write(out, flate2::Compression::new(6));
-            let (diff_id, encoder) = hash_through(encoder, fill)?;
-            Ok((diff_id, encoder.finish()?))
+            // The whole tar in memory (its tree already is), so its chunks
+            // can be deflated on every core: a big layer is no longer one
+            // core's work while the other idles.
+            let mut tar = Vec::new();
+            fill(&mut tar)?;
+            let mut out = out;
+            crate::pgzip::write_gzip(&tar, 6, &mut out)?;
+            Ok((sha256_hex(&tar), out))
         }
         Compression::Zstd => {
             let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;

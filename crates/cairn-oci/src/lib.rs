@@ -18,6 +18,7 @@ pub mod deb;
 pub mod group;
 pub mod image;
 pub mod layer;
+mod pgzip;
 pub mod registry;
 pub mod runtime;
 mod tree;
