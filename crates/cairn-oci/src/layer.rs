@@ -164,7 +164,8 @@ fn group_layer_unsynced(
         add_deb(&mut tree, &input.deb_path, opts.mtime_clamp)?;
     }
     tree.finish(&created_by, opts.mtime_clamp.unwrap_or(0))?;
-    let record = write_blob(store, opts.compression, |out| tree.write_tar(out))?;
+    let hint = tree.tar_size_hint();
+    let record = write_blob(store, opts.compression, hint, |out| tree.write_tar(out))?;
     write_cache(store, &key, &record)?;
     tracing::debug!(%created_by, digest = %record.digest, "layer built");
     built(store, record, created_by, false)
@@ -344,7 +345,9 @@ pub fn build_custom_layer(
     tree.finish("custom", mtime)?;
     let mut tar = Vec::new();
     tree.write_tar(&mut tar)?;
-    let record = write_blob(store, opts.compression, |out| out.write_all(&tar))?;
+    let record = write_blob(store, opts.compression, tar.len(), |out| {
+        out.write_all(&tar)
+    })?;
     write_cache(store, &key, &record)?;
     store.sync()?;
     built(store, record, created_by, false)
@@ -498,6 +501,7 @@ fn built(
 fn write_blob(
     store: &Store,
     compression: Compression,
+    size_hint: usize,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<CacheRecord> {
     let dir = blobs_dir(store)?;
@@ -506,7 +510,7 @@ fn write_blob(
         .suffix(".tmp")
         .tempfile_in(&dir)?;
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
-    let (diff_id, out) = compress(compression, out, fill)?;
+    let (diff_id, out) = compress(compression, size_hint, out, fill)?;
     let (digest, size, out) = out.finish();
     // No fsync here: the caller syncs the store once for all layers.
     out.into_inner()
@@ -528,6 +532,7 @@ fn write_blob(
 /// zstd level 3, single-threaded, no checksum.
 fn compress<W: Write>(
     compression: Compression,
+    size_hint: usize,
     out: W,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<(String, W)> {
@@ -536,7 +541,7 @@ fn compress<W: Write>(
             // The whole tar in memory (its tree already is), so its chunks
             // can be deflated on every core: a big layer is no longer one
             // core's work while the other idles.
-            let mut tar = Vec::new();
+            let mut tar = Vec::with_capacity(size_hint);
             fill(&mut tar)?;
             let mut out = out;
             crate::pgzip::write_gzip(&tar, 6, &mut out)?;

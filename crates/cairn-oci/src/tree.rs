@@ -139,6 +139,16 @@ impl Tree {
     }
 
     /// Writes the tree as a tar stream ending with two zero blocks.
+    /// About how many bytes [`Tree::write_tar`] writes (headers, padded data,
+    /// room for PAX records), so the buffer it fills is sized once.
+    pub fn tar_size_hint(&self) -> usize {
+        let entry = |(path, node): (&String, &Node)| {
+            let pax = if path.len() > 100 { 1536 } else { 0 };
+            512 + node.data.len().next_multiple_of(512) + pax
+        };
+        self.nodes.iter().map(entry).sum::<usize>() + 1024
+    }
+
     pub fn write_tar(&self, out: impl Write) -> io::Result<()> {
         let mut builder = tar::Builder::new(out);
         for (path, node) in &self.nodes {
