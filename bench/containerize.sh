@@ -41,7 +41,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 build_release() {
   log "building cairn and the baseline (release)"
-  (cd "$REPO" && cargo build --release --quiet -p cairn-cli --bin cairn &&
+  (cd "$REPO" && cargo build --release --quiet -p cairn-cli --bins &&
     cargo build --release --quiet -p cairn-oci --example baseline)
   local target
   target=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |

@@ -205,10 +205,15 @@ fn locate_cairn() -> PathBuf {
         .and_then(Path::parent)
         .expect("test executable lives in <profile>/deps/");
     let bin = profile_dir.join("cairn");
+    // containerize puts the `cairn-entrypoint` beside cairn into images.
+    let entrypoint = profile_dir.join("cairn-entrypoint");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ sits in the workspace root");
-    if !is_newer_than_sources(&bin, workspace) {
+    if ![&bin, &entrypoint]
+        .iter()
+        .all(|b| is_newer_than_sources(b, workspace))
+    {
         build_cairn(workspace, profile_dir);
     }
     assert!(
@@ -246,7 +251,7 @@ fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {
     newest.is_some_and(|source| source < built)
 }
 
-/// Runs `cargo build -p cairn-cli --bin cairn` for the profile of the running
+/// Runs `cargo build -p cairn-cli --bins` (cairn and cairn-entrypoint) for the profile of the running
 /// tests. Cargo only builds a package's binaries for that package's own
 /// integration tests (`CARGO_BIN_EXE_*`), so tests in this package would
 /// otherwise find no binary, or a stale one. When it is fresh this is a no-op
@@ -255,7 +260,7 @@ fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {
 fn build_cairn(workspace: &Path, profile_dir: &Path) {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(workspace)
-        .args(["build", "--quiet", "-p", "cairn-cli", "--bin", "cairn"]);
+        .args(["build", "--quiet", "-p", "cairn-cli", "--bins"]);
     if profile_dir
         .file_name()
         .is_some_and(|name| name == "release")

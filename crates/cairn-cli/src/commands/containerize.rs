@@ -2,6 +2,7 @@
 //! package plus a small top layer, written to a file, stdout, or a runtime.
 
 pub(super) mod copy;
+mod elf;
 mod foreign;
 mod named;
 mod root_copy;

@@ -2,20 +2,44 @@
 //! in the image and runs the command, a shell, or the services.
 
 use crate::cli::EntrypointArgs;
-use cairn_runtime::{ACTIVATION_FILE, CONTAINER_ENV_DIR};
+use cairn_runtime::{ACTIVATION_FILE, CONTAINER_ENV_DIR, activate};
 use miette::{Result, miette};
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(args: EntrypointArgs) -> Result<ExitCode> {
+    let activation = image_activation()?;
+    outcome(cairn_runtime::run_entrypoint(&activation, args.command))
+}
+
+/// `cairn activate [-- CMD]` inside an image (`docker exec` bypasses the
+/// entrypoint): the command, or else an interactive shell, activated.
+pub fn run_activated(command: Vec<OsString>) -> Result<ExitCode> {
+    let activation = image_activation()?;
+    let run = || -> cairn_runtime::Result<i32> {
+        let env = activate::activate(&activation, &activate::current_env())?;
+        match command.is_empty() {
+            true => activate::exec_interactive(&activation, &env).map(|never| match never {}),
+            false => activate::exec_command(&env, &command).map(|never| match never {}),
+        }
+    };
+    outcome(run())
+}
+
+fn image_activation() -> Result<cairn_runtime::Activation> {
     let path = Path::new(CONTAINER_ENV_DIR).join(ACTIVATION_FILE);
-    let activation = cairn_runtime::load_activation(&path).map_err(|e| {
+    cairn_runtime::load_activation(&path).map_err(|e| {
         miette!(
-            help = "`cairn entrypoint` runs inside images built by `cairn containerize`",
+            help = "this runs inside images built by `cairn containerize`",
             "{e}"
         )
-    })?;
-    match cairn_runtime::run_entrypoint(&activation, args.command) {
+    })
+}
+
+/// A missing command exits 127, as in a shell; other errors are reported.
+fn outcome(result: cairn_runtime::Result<i32>) -> Result<ExitCode> {
+    match result {
         Ok(code) => Ok(exit_code(code)),
         Err(e @ cairn_runtime::RuntimeError::CommandNotFound { .. }) => {
             eprintln!("cairn: {e}");

@@ -4,14 +4,14 @@ mod activate;
 mod build;
 mod containerize;
 mod edit;
-mod entrypoint;
+pub(crate) mod entrypoint;
 mod generate;
 mod init;
 mod install;
-mod list;
+pub(crate) mod list;
 mod push;
 mod search;
-mod services;
+pub(crate) mod services;
 mod show;
 mod upgrade;
 

@@ -90,9 +90,10 @@ fn supervise(args: ServiceNames) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-type ControlFn = fn(&std::path::Path, &[String]) -> cairn_runtime::Result<Vec<ServiceStatus>>;
+pub(crate) type ControlFn =
+    fn(&std::path::Path, &[String]) -> cairn_runtime::Result<Vec<ServiceStatus>>;
 
-fn control(args: ServiceNames, op: ControlFn, verb: &str) -> Result<ExitCode> {
+pub(crate) fn control(args: ServiceNames, op: ControlFn, verb: &str) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let statuses = op(&env.run_dir(), &args.names).map_err(|e| miette!("{e}"))?;
     print_statuses(&statuses, verb);
@@ -112,7 +113,7 @@ fn state_name(s: &ServiceStatus) -> String {
         .unwrap_or_else(|| format!("{:?}", s.state).to_lowercase())
 }
 
-fn status(args: ServicesStatusArgs) -> Result<ExitCode> {
+pub(crate) fn status(args: ServicesStatusArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let statuses = supervisor::status(&env.run_dir()).map_err(|e| miette!("{e}"))?;
     if args.json {
@@ -148,7 +149,7 @@ fn status(args: ServicesStatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn logs(args: ServicesLogsArgs) -> Result<ExitCode> {
+pub(crate) fn logs(args: ServicesLogsArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -49,16 +49,7 @@ fn check_elf_machine(path: &std::path::Path, cpu: &str, var: &str) -> Result<()>
         "aarch64" => 183,
         other => return Err(miette!("no known ELF machine for CPU '{other}'")),
     };
-    // The ELF header is all that is needed; this runs once per layer that asks.
-    let mut header = Vec::new();
-    let file = fs_err::File::open(path).map_err(|e| miette!("{var}: {e}"))?;
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, 0x14), &mut header)
-        .map_err(|e| miette!("{var}: {e}"))?;
-    let bytes = header.as_slice();
-    let machine = bytes
-        .get(0x12..0x14)
-        .filter(|_| bytes.starts_with(b"\x7fELF"))
-        .map(|m| u16::from_le_bytes([m[0], m[1]]));
+    let machine = super::elf::machine(path).map_err(|e| miette!("{var}: {e}"))?;
     if machine == Some(expected) {
         Ok(())
     } else {

@@ -89,38 +89,29 @@ fn foreign_entrypoint(plan: &BuildPlan) -> Result<Option<ForeignEntrypoint>> {
     }
 }
 
-/// cairn copies itself when it is static; a dynamic build can name a static one.
+/// The in-image cairn: `$CAIRN_ENTRYPOINT_BIN`, else the `cairn-entrypoint`
+/// installed beside this cairn (a few MB: see `in_image`), else this cairn
+/// itself. Whichever it is must be static, as images have no libc of ours.
 fn entrypoint_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("CAIRN_ENTRYPOINT_BIN").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().into_diagnostic()?;
-    let bytes = fs_err::read(&exe).into_diagnostic()?;
-    if has_interpreter(&bytes) {
+    let slim = exe.with_file_name(ENTRYPOINT_BIN_NAME);
+    let chosen = if slim.is_file() { slim } else { exe };
+    if super::elf::is_dynamic(&chosen).into_diagnostic()? {
         return Err(miette!(
-            help = "build cairn from the repository (its .cargo/config.toml links statically), or set CAIRN_ENTRYPOINT_BIN to a static cairn",
+            help = "build cairn from the repository (its .cargo/config.toml links statically), or set CAIRN_ENTRYPOINT_BIN to a static cairn-entrypoint",
             "{} is dynamically linked and cannot run inside an image without a libc",
-            exe.display()
+            chosen.display()
         ));
     }
-    Ok(exe)
+    tracing::debug!("in-image cairn: {}", chosen.display());
+    Ok(chosen)
 }
 
-/// Whether an ELF64 file has a PT_INTERP header, i.e. needs a dynamic loader.
-fn has_interpreter(elf: &[u8]) -> bool {
-    let read = |off: usize, len: usize| elf.get(off..off + len);
-    let (Some(phoff), Some(entsize), Some(num)) = (read(0x20, 8), read(0x36, 2), read(0x38, 2))
-    else {
-        return false;
-    };
-    let phoff = u64::from_le_bytes(phoff.try_into().unwrap_or_default()) as usize;
-    let entsize = u16::from_le_bytes(entsize.try_into().unwrap_or_default()) as usize;
-    let num = u16::from_le_bytes(num.try_into().unwrap_or_default()) as usize;
-    (0..num).any(|i| {
-        read(phoff + i * entsize, 4)
-            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) == 3)
-    })
-}
+/// The binary built from `src/bin/cairn-entrypoint.rs`.
+const ENTRYPOINT_BIN_NAME: &str = "cairn-entrypoint";
 
 /// Merged-/usr symlinks and the directories every image has.
 fn base_entries() -> Vec<CustomEntry> {
