@@ -633,3 +633,66 @@ fn multi_arch_index_carries_amd64_and_arm64_binaries() {
         stderr_of(&out).contains("--system riscv64-linux is not one of the environment's systems")
     );
 }
+
+#[test]
+fn remote_environment_rebuilds_the_pushed_image_byte_for_byte() {
+    let Some(env) = PushEnv::local() else {
+        return;
+    };
+    let root = env.ctx.root.path();
+    let registry = Registry::start(&root.join("registry"), &RegistryAuth::Anonymous, None);
+    let reference = format!("{}/team/hello:latest", registry.host);
+    env.build();
+    env.push_json(&reference, &[INSECURE]);
+
+    // Elsewhere: no environment, an empty cache, only the reference.
+    let other = TestContext::new();
+    let rebuilt = other.root.path().join("rebuilt.tar");
+    let remote_args = "--remote-args=--tls-verify=false";
+    let out = cairn_tests::context::expect_success(other.cairn().args([
+        "containerize",
+        "-r",
+        &reference,
+        remote_args,
+        "-f",
+        &rebuilt.to_string_lossy(),
+    ]));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("read environment 'hello'") && stderr.contains("✓ reproduced"),
+        "{stderr}"
+    );
+    assert!(
+        fs_err::read(root.join("image.tar")).expect("first archive")
+            == fs_err::read(&rebuilt).expect("rebuilt archive"),
+        "the rebuilt archive differs from the pushed image's"
+    );
+
+    let missing = other.root.path().join("missing.tar");
+    let out = cairn_tests::context::expect_failure(other.cairn().args([
+        "containerize",
+        "-r",
+        &format!("{}/team/nothing:latest", registry.host),
+        remote_args,
+        "-f",
+        &missing.to_string_lossy(),
+    ]));
+    assert!(
+        stderr_of(&out).contains("is not in the registry"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(!missing.exists(), "a failed -r left {}", missing.display());
+    let out = cairn_tests::context::expect_failure(other.cairn().args([
+        "containerize",
+        "-r",
+        &reference,
+        "-d",
+        &other.work.to_string_lossy(),
+    ]));
+    assert!(
+        stderr_of(&out).contains("cannot be used with"),
+        "{}",
+        stderr_of(&out)
+    );
+}

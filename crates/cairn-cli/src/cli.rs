@@ -216,6 +216,17 @@ pub enum CompressionArg {
 pub struct ContainerizeArgs {
     #[command(flatten)]
     pub dir: DirArg,
+    /// Rebuild the environment of an image cairn pushed: [docker://]HOST[:PORT]/PATH/NAME[:TAG]
+    #[arg(short = 'r', long = "remote", value_name = "REF", conflicts_with_all = ["dir", "container"])]
+    pub remote: Option<String>,
+    /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        requires = "remote"
+    )]
+    pub remote_args: Option<CopyArgsText>,
     /// Write the image to FILE (`-` for stdout) instead of loading it into a runtime
     #[arg(short = 'f', long = "file", value_name = "FILE|-")]
     pub file: Option<PathBuf>,

@@ -5,6 +5,7 @@ pub(super) mod copy;
 mod elf;
 mod foreign;
 mod named;
+mod remote;
 mod root_copy;
 mod top_layer;
 mod users;
@@ -92,9 +93,29 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
             "refusing to write an image archive to a terminal"
         ));
     }
+    let remote = match &args.remote {
+        Some(reference) => Some(remote::fetch(reference, args.remote_args.as_ref())?),
+        None => None,
+    };
+    let args = match &remote {
+        Some(remote) => ContainerizeArgs {
+            dir: crate::cli::DirArg {
+                dir: Some(remote.root.clone()),
+            },
+            tag: args
+                .tag
+                .clone()
+                .or_else(|| Some(remote.reference.tag.clone())),
+            ..args
+        },
+        None => args,
+    };
     let plans = plans(&args)?;
     let store = locking::open_store()?;
     let image = build_all(&store, &plans)?;
+    if let Some(remote) = &remote {
+        remote::compare(remote, &image);
+    }
     let plan = &plans[0];
     copy::record_image(&store, plan, &image);
     match (&args.file, args.runtime) {

@@ -26,6 +26,9 @@ use super::{RegistryError, Result};
 
 /// Registry error bodies are small JSON; this bounds a misbehaving server.
 const MAX_REPLY_BYTES: u64 = 1 << 20;
+/// GETs read manifests and the small blobs `pull` needs (config, cairn's
+/// environment layer), never package layers.
+const MAX_GET_BYTES: u64 = 64 << 20;
 
 /// How to reach and authenticate to a registry.
 #[derive(Debug, Clone)]
@@ -362,7 +365,7 @@ impl RegistryClient {
             .run(http_request)
             .map_err(|e| transport_error(&host_of(realm), e))?;
         let status = response.status().as_u16();
-        let body = read_limited(response.body_mut()).unwrap_or_default();
+        let body = read_limited(response.body_mut(), MAX_REPLY_BYTES).unwrap_or_default();
         match status {
             200 => auth::parse_token_answer(&body)
                 .ok_or_else(|| failed("the answer has no token".into())),
@@ -487,10 +490,15 @@ impl RegistryClient {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
+        let limit = match request.method {
+            Method::Get => MAX_GET_BYTES,
+            _ => MAX_REPLY_BYTES,
+        };
         let body = if request.method == Method::Head {
             Vec::new()
         } else {
-            read_limited(response.body_mut()).map_err(|e| transport_error(&self.registry, e))?
+            read_limited(response.body_mut(), limit)
+                .map_err(|e| transport_error(&self.registry, e))?
         };
         Ok(Reply {
             status,
@@ -572,8 +580,8 @@ impl<R: Read> Read for CountingReader<'_, R> {
     }
 }
 
-fn read_limited(body: &mut ureq::Body) -> Result<Vec<u8>, ureq::Error> {
-    body.with_config().limit(MAX_REPLY_BYTES).read_to_vec()
+fn read_limited(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    body.with_config().limit(limit).read_to_vec()
 }
 
 /// Connection trouble is worth retrying; a failed TLS handshake (a plain

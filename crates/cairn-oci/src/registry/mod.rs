@@ -6,6 +6,7 @@
 //! - [`credentials`]: who we are (`--dest-creds`, auth.json, docker's config and helpers).
 //! - [`auth`]: `WWW-Authenticate` challenges, Basic and Bearer tokens.
 //! - [`client`]: HTTP to one registry: scheme, auth, retries, `Location` handling.
+//! - [`pull`]: reading a manifest and blobs back (for `containerize -r`).
 //! - [`push`]: the distribution-spec push (HEAD, mount, monolithic or chunked upload, manifest).
 //! - [`record`]: what a push needs from a built image, kept in the store for
 //!   `cairn push`, and which repositories already hold which blobs.
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod pull;
 pub mod push;
 pub mod record;
 pub mod reference;
@@ -23,6 +25,7 @@ pub mod reference;
 pub use auth::Challenge;
 pub use client::{ClientOptions, RegistryClient};
 pub use credentials::{Credentials, find_credentials};
+pub use pull::{PulledEnvironment, pull_environment};
 pub use push::{BlobOutcome, PushOptions, PushReporter, PushSummary, push_image};
 pub use record::{KnownBlobs, PushBlob, PushImage};
 pub use reference::Reference;
@@ -94,7 +97,15 @@ pub enum RegistryError {
         path: std::path::PathBuf,
         reason: String,
     },
-    #[error("the image to push is malformed: {0}")]
+    #[error("image {reference} is not in the registry: {detail}")]
+    ImageNotFound { reference: String, detail: String },
+    #[error("{reference}: the registry sent bytes with digest {actual} for {expected}")]
+    DigestMismatch {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("the image is malformed: {0}")]
     BadImage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -73,8 +73,13 @@ pub fn copy_args_for(
 /// Parses `--copy-args` (one shell-words string). Unknown arguments are an
 /// error naming them; values (which may be passwords) are never echoed.
 pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
-    let words = shell_words::split(text)
-        .map_err(|e| miette!("--copy-args is not valid shell words: {e}"))?;
+    parse_registry_args("--copy-args", text)
+}
+
+/// Like [`parse_copy_args`] for another option (`--remote-args`), named in errors.
+pub fn parse_registry_args(option: &str, text: &str) -> Result<CopyOptions> {
+    let words =
+        shell_words::split(text).map_err(|e| miette!("{option} is not valid shell words: {e}"))?;
     let mut options = CopyOptions::default();
     let mut unknown = Vec::new();
     let mut words = words.into_iter();
@@ -87,7 +92,7 @@ pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
             inline
                 .clone()
                 .or_else(|| words.next())
-                .ok_or_else(|| miette!("--copy-args: {flag} needs {what}"))
+                .ok_or_else(|| miette!("{option}: {flag} needs {what}"))
         };
         match flag.as_str() {
             "--dest-creds" | "--creds" => {
@@ -95,7 +100,7 @@ pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
                 options.credentials =
                     Some(Credentials::parse_user_pass(&text).ok_or_else(|| {
                         miette!(
-                            "--copy-args: --dest-creds takes USER:PASS (the user may not be empty)"
+                            "{option}: --dest-creds takes USER:PASS (the user may not be empty)"
                         )
                     })?);
             }
@@ -103,7 +108,7 @@ pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
                 options.tls_verify = Some(match inline.as_deref() {
                     None | Some("true") => true,
                     Some("false") => false,
-                    Some(_) => return Err(miette!("--copy-args: {flag} takes true or false")),
+                    Some(_) => return Err(miette!("{option}: {flag} takes true or false")),
                 });
             }
             "--dest-cert-dir" | "--cert-dir" => {
@@ -111,17 +116,18 @@ pub fn parse_copy_args(text: &str) -> Result<CopyOptions> {
             }
             "--retry-times" => {
                 let n = value("a number")?;
-                options.retry_times = Some(n.parse().map_err(|_| {
-                    miette!("--copy-args: --retry-times takes a number, not '{n}'")
-                })?);
+                options.retry_times =
+                    Some(n.parse().map_err(|_| {
+                        miette!("{option}: --retry-times takes a number, not '{n}'")
+                    })?);
             }
             _ => unknown.push(flag),
         }
     }
     if !unknown.is_empty() {
         return Err(miette!(
-            help = "cairn understands --dest-creds USER:PASS, --dest-tls-verify=BOOL, --dest-cert-dir DIR and --retry-times N",
-            "unknown --copy-args: {}",
+            help = "cairn understands --dest-creds USER:PASS, --dest-tls-verify=BOOL, --dest-cert-dir DIR (or --creds, --tls-verify, --cert-dir) and --retry-times N",
+            "unknown {option}: {}",
             unknown.join(", ")
         ));
     }
@@ -247,7 +253,7 @@ fn push_options() -> Result<PushOptions> {
     Ok(options)
 }
 
-fn client_options(
+pub fn client_options(
     reference: &Reference,
     options: &CopyOptions,
 ) -> Result<ClientOptions, RegistryError> {
