@@ -132,6 +132,29 @@ fn container_shell_commands_and_exec() {
         "cairn list in an activated container: {}",
         shown(&out)
     );
+    // `docker exec` skips the entrypoint; `cairn activate --` runs the hook.
+    let out = docker(&[
+        "exec",
+        &container.id,
+        "cairn",
+        "activate",
+        "--",
+        "bash",
+        "-c",
+        "echo \"got-$FROM_HOOK\"",
+    ]);
+    assert!(
+        out.status.success() && stdout_of(&out) == "got-yes\n",
+        "cairn activate in a running container: {}",
+        shown(&out)
+    );
+    // The in-image cairn is the small one; host commands say where they belong.
+    let out = docker(&["exec", &container.id, "cairn", "install", "hello"]);
+    assert!(
+        !out.status.success() && stderr_of(&out).contains("not available inside an image"),
+        "{}",
+        shown(&out)
+    );
 
     // Debian always has /bin/sh (dash is Essential, so nothing depends on it):
     // an image with bash must still run `sh -c`, as `docker exec CID sh`,
@@ -301,6 +324,53 @@ fn redis_and_http_answer_and_stop_in_reverse_order() {
     let body = http_get_until(&format!("http://{web}/"), SERVICE_DEADLINE)
         .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
     assert!(body.contains("Directory listing"), "{body}");
+
+    // `docker exec … cairn services` reaches the supervisor that is PID 1.
+    let states = |container: &Container| -> Vec<(String, String, Option<u64>)> {
+        let out = docker(&[
+            "exec",
+            &container.id,
+            "cairn",
+            "services",
+            "status",
+            "--json",
+        ]);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json in the container: {e}\n{}", shown(&out)));
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                (s("name"), s("state"), r["pid"].as_u64())
+            })
+            .collect()
+    };
+    let before = states(&container);
+    let names: Vec<(&str, &str)> = before
+        .iter()
+        .map(|(n, s, _)| (n.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("cache", "running"), ("web", "running")],
+        "{before:?}"
+    );
+    let restart = docker(&["exec", &container.id, "cairn", "services", "restart", "web"]);
+    assert!(restart.status.success(), "{}", shown(&restart));
+    let after = states(&container);
+    assert_eq!(after[0].2, before[0].2, "cache kept its process: {after:?}");
+    assert!(
+        after[1].1 == "running" && after[1].2 != before[1].2,
+        "web restarted: {after:?}"
+    );
+    http_get_until(&format!("http://{web}/"), SERVICE_DEADLINE)
+        .unwrap_or_else(|e| panic!("web after restart: {e}\n{}", container.logs()));
+    let logs = docker(&["exec", &container.id, "cairn", "services", "logs", "web"]);
+    assert!(
+        !logs.status.success() && stderr_of(&logs).contains("docker logs"),
+        "{}",
+        shown(&logs)
+    );
 
     let took = timed_docker_stop(&container);
     let logs = container.logs();

@@ -35,8 +35,12 @@ impl Environment {
         self.env_dir.join("manifest.lock")
     }
 
-    /// `.cairn/run/`: service state and logs (gitignored).
+    /// `.cairn/run/`: service state and logs (gitignored). Inside an image,
+    /// where the entrypoint (PID 1) supervises: `/run/cairn`.
     pub fn run_dir(&self) -> PathBuf {
+        if self.env_dir == Path::new(IMAGE_ENV_DIR) {
+            return PathBuf::from(cairn_runtime::CONTAINER_RUN_DIR);
+        }
         self.root.join(".cairn").join("run")
     }
 

@@ -1,6 +1,6 @@
 //! The cairn that images carry (`/opt/cairn/bin/cairn`, the `cairn-entrypoint`
 //! binary): the entrypoint, and the commands that make sense inside a running
-//! container — `list`, `activate`, `services status|logs|stop|restart`.
+//! container — `list`, `activate`, `services status|start|stop|restart`.
 //!
 //! It is a binary of its own because it links nothing that fetches, verifies
 //! or builds (TLS, OpenPGP, the resolver, the OCI writer): 2 MB instead of
@@ -59,13 +59,16 @@ struct ImageActivateArgs {
 
 #[derive(Debug, Subcommand)]
 enum ImageServicesCommand {
-    /// Stop services (default: all)
+    /// Start services that were stopped (default: all)
+    Start(ServiceNames),
+    /// Stop services (default: all, which ends the container)
     Stop(ServiceNames),
     /// Restart services (default: all)
     Restart(ServiceNames),
     /// Show the state of each service
     Status(ServicesStatusArgs),
-    /// Print a service's log
+    /// Service output goes to the container's: this points at `docker logs`
+    #[command(hide = true)]
     Logs(ServicesLogsArgs),
 }
 
@@ -88,12 +91,17 @@ fn run(command: ImageCommand) -> Result<ExitCode> {
 
 fn run_services(cmd: ImageServicesCommand) -> Result<ExitCode> {
     match cmd {
+        ImageServicesCommand::Start(args) => services::control(args, supervisor::start, "started"),
         ImageServicesCommand::Stop(args) => services::control(args, supervisor::stop, "stopped"),
         ImageServicesCommand::Restart(args) => {
             services::control(args, supervisor::restart, "restarted")
         }
         ImageServicesCommand::Status(args) => services::status(args),
-        ImageServicesCommand::Logs(args) => services::logs(args),
+        ImageServicesCommand::Logs(args) => Err(miette!(
+            help = "read it with `docker logs CONTAINER` (or podman's); each line is prefixed with the service's name",
+            "in a container, service '{}' writes to the container's output, not to a log file",
+            args.name
+        )),
     }
 }
 

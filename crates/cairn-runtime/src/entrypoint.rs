@@ -28,6 +28,7 @@ use nix::sys::signal::Signal;
 use crate::activate::{self, Env, current_env, exec_command, exec_interactive, find_program};
 use crate::output::OutputSink;
 use crate::process::{ProcessTable, ServiceLauncher};
+use crate::supervisor::{self, Event, Request};
 use crate::{Activation, Result, RuntimeError};
 
 /// Grace period for one service between SIGTERM (or its shutdown command) and SIGKILL.
@@ -48,7 +49,8 @@ pub fn run_entrypoint(activation: &Activation, args: Vec<OsString>) -> Result<i3
     }
     if !activation.services.is_empty() {
         let stdout: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(std::io::stdout()));
-        return run_services_foreground(activation, env, stdout);
+        let control = Some(std::path::Path::new(crate::CONTAINER_RUN_DIR));
+        return run_services_foreground(activation, env, stdout, control);
     }
     if find_program("bash", &env).is_none() {
         return Err(RuntimeError::NoShell {
@@ -58,15 +60,21 @@ pub fn run_entrypoint(activation: &Activation, args: Vec<OsString>) -> Result<i3
     exec_command(&env, &["bash".into()]).map(|never| match never {})
 }
 
-/// Supervises every service in the foreground until a stop signal or until
-/// all have exited; output lines go to `out`, prefixed.
+/// Supervises every service in the foreground until a stop signal, a
+/// `services stop` with no names, or until none is left running; output lines
+/// go to `out`, prefixed. With `control`, `cairn services …` can reach it
+/// through a socket in that directory.
 pub fn run_services_foreground(
     activation: &Activation,
     env: Env,
     out: Arc<Mutex<dyn Write + Send>>,
+    control: Option<&std::path::Path>,
 ) -> Result<i32> {
     let (tx, rx) = mpsc::channel();
-    crate::signals::route_signals(tx, |s| s)?;
+    crate::signals::route_signals(tx.clone(), Event::Signal)?;
+    if let Some(dir) = control {
+        supervisor::listen_in_foreground(dir, tx);
+    }
     // Outside PID 1 (tests, `docker run --init`) become a subreaper, so that
     // orphans and daemons still come back to us to be reaped and tracked.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
@@ -95,18 +103,27 @@ pub fn run_services_foreground(
 
 fn supervise_until_done(
     table: &mut ProcessTable,
-    rx: &mpsc::Receiver<Signal>,
+    rx: &mpsc::Receiver<Event>,
     all: &[usize],
 ) -> i32 {
     loop {
         match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(Signal::SIGTERM | Signal::SIGINT) => {
+            Ok(Event::Signal(Signal::SIGTERM | Signal::SIGINT)) => {
                 tracing::debug!("stop requested; stopping services in reverse order");
                 stop_reverse(table, all);
                 return 0;
             }
-            Ok(signal @ (Signal::SIGHUP | Signal::SIGQUIT)) => table.signal_all(signal),
-            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Event::Signal(signal @ (Signal::SIGHUP | Signal::SIGQUIT))) => {
+                table.signal_all(signal)
+            }
+            Ok(Event::Request(request, reply)) => {
+                let shutdown = request == Request::Shutdown;
+                let _ = reply.send(supervisor::handle_request(table, request));
+                if shutdown {
+                    return 0;
+                }
+            }
+            Ok(Event::Signal(_)) | Err(RecvTimeoutError::Timeout) => {}
             // The signal thread is gone; keep polling for exits.
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(250)),
         }

@@ -32,6 +32,9 @@ pub const CONTAINER_ENV_DIR: &str = "/opt/cairn/env";
 pub const CONTAINER_CAIRN_EXE: &str = "/opt/cairn/bin/cairn";
 /// File name of the serialized [`Activation`] inside an env directory.
 pub const ACTIVATION_FILE: &str = "activation.json";
+/// Where the in-image supervisor (PID 1) listens for `cairn services …`; the
+/// image creates it owned by the configured user.
+pub const CONTAINER_RUN_DIR: &str = "/run/cairn";
 
 /// Everything needed to activate an environment, derived by the CLI from the
 /// manifest and lock. Serialized as `activation.json` in images.

@@ -44,7 +44,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// A control request, one JSON line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
-enum Request {
+pub(crate) enum Request {
     Start { names: Vec<String> },
     Stop { names: Vec<String> },
     Restart { names: Vec<String> },
@@ -55,7 +55,7 @@ enum Request {
 /// The answer to a [`Request`], one JSON line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
-enum Response {
+pub(crate) enum Response {
     Ok { services: Vec<ServiceStatus> },
     UnknownService { name: String, known: Vec<String> },
     Error { message: String },
@@ -68,7 +68,7 @@ struct StateFile {
     services: Vec<ServiceStatus>,
 }
 
-enum Event {
+pub(crate) enum Event {
     Signal(Signal),
     Request(Request, Sender<Response>),
 }
@@ -143,7 +143,7 @@ fn run_loop(run_dir: &Path, table: &mut ProcessTable, rx: &mpsc::Receiver<Event>
     }
 }
 
-fn handle_request(table: &mut ProcessTable, request: Request) -> Response {
+pub(crate) fn handle_request(table: &mut ProcessTable, request: Request) -> Response {
     let result = match request {
         Request::Status => Ok(()),
         Request::Start { names } => table.select(&names).and_then(|ids| start_all(table, &ids)),
@@ -194,6 +194,31 @@ fn write_state(run_dir: &Path, table: &ProcessTable) -> Result<()> {
     let json = serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?;
     cairn_store::write_atomic(run_dir.join(STATE), |f| f.write_all(&json))?;
     Ok(())
+}
+
+/// The control socket of a supervisor in the foreground (the in-image PID 1),
+/// so that `services status|start|stop|restart` from `docker exec` reach it as
+/// they reach the host's. `false` (logged) when `run_dir` is not writable, as
+/// on a read-only root filesystem: the services run all the same.
+pub(crate) fn listen_in_foreground(run_dir: &Path, tx: Sender<Event>) -> bool {
+    let bind = || -> Result<()> {
+        fs_err::create_dir_all(run_dir)?;
+        let socket = run_dir.join(SOCKET);
+        // PID 1 is the only supervisor a container has; a socket here is stale.
+        let _ = fs_err::remove_file(&socket);
+        let listener = UnixListener::bind(&socket)?;
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || serve_socket(listener, tx))?;
+        Ok(())
+    };
+    match bind() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("no control socket in {}: {e}", run_dir.display());
+            false
+        }
+    }
 }
 
 /// Accepts control connections one at a time and relays them to the main loop.

@@ -255,7 +255,12 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         .working_dir
         .as_ref()
         .or(config.working_dir.as_ref());
-    let owned = working_dir.into_iter().chain(config.volumes.iter());
+    // The entrypoint's control socket lives here, so it must be the user's.
+    let run_dir = cairn_runtime::CONTAINER_RUN_DIR.to_owned();
+    let owned = working_dir
+        .into_iter()
+        .chain(config.volumes.iter())
+        .chain([&run_dir]);
     for dir in owned {
         for parent in super::users::parents(dir) {
             entries.push(CustomEntry::dir(&parent, 0o755));
