@@ -4,6 +4,9 @@
 use crate::cli::{ColorChoice, GlobalArgs};
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -21,19 +24,26 @@ pub fn init(global: &GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // `Targets` (`cairn_oci=trace,warn`) rather than `EnvFilter`: the same
+    // directives cairn needs, without the regex engine in the in-image binary.
+    let filter = std::env::var("CAIRN_LOG")
+        .ok()
+        .and_then(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| level.parse().unwrap_or_default());
     let ansi = match global.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stderr().is_terminal(),
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .without_time()
         .with_target(global.verbose > 1)
+        // The builder stops at INFO by default; `filter` decides.
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
+        .finish()
+        .with(filter)
         .try_init();
     // Off a terminal, reports are read by scripts and logs: one line per
     // message, never re-wrapped mid-sentence.
