@@ -54,7 +54,8 @@ fn check_elf_machine(path: &std::path::Path, cpu: &str, var: &str) -> Result<()>
         Ok(())
     } else {
         Err(miette!(
-            help = format!("point {var} at a static cairn-entrypoint built for {cpu}-unknown-linux-*"),
+            help =
+                format!("point {var} at a static cairn-entrypoint built for {cpu}-unknown-linux-*"),
             "{var}={} is not an ELF executable for {cpu}",
             path.display()
         ))
