@@ -11,7 +11,7 @@
 //!
 //! Image assembly is `image.rs`; which packages share a layer is `group.rs`.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
@@ -54,6 +54,21 @@ impl Compression {
             Compression::Zstd => "zstd",
         }
     }
+}
+
+/// The tar inside a layer blob, decompressed as its media type says (gzip,
+/// zstd, or an uncompressed `…tar`).
+pub(crate) fn layer_tar_reader<'a>(
+    blob: impl Read + 'a,
+    media_type: &str,
+) -> std::io::Result<Box<dyn Read + 'a>> {
+    Ok(if media_type.ends_with("zstd") {
+        Box::new(zstd::stream::read::Decoder::new(blob)?)
+    } else if media_type.ends_with("gzip") {
+        Box::new(flate2::read::GzDecoder::new(blob))
+    } else {
+        Box::new(blob)
+    })
 }
 
 /// Options shared by every layer of an image.
@@ -598,10 +613,7 @@ mod tests {
 
     fn list_layer(layer: &BuiltLayer) -> Vec<(String, Listed)> {
         let blob = fs_err::File::open(&layer.blob_path).unwrap();
-        let reader: Box<dyn Read> = match layer.media_type.ends_with("zstd") {
-            true => Box::new(zstd::stream::read::Decoder::new(blob).unwrap()),
-            false => Box::new(flate2::read::GzDecoder::new(blob)),
-        };
+        let reader = layer_tar_reader(blob, &layer.media_type).unwrap();
         let mut archive = tar::Archive::new(reader);
         let mut out = Vec::new();
         for entry in archive.entries().unwrap() {

@@ -60,6 +60,18 @@ pub fn run_entrypoint(activation: &Activation, args: Vec<OsString>) -> Result<i3
     exec_command(&env, &["bash".into()]).map(|never| match never {})
 }
 
+/// `cairn activate [-- CMD]` in a running container (`docker exec` bypasses
+/// the entrypoint): activates, then execs the command, or else an
+/// interactive shell. Returns only on an error.
+pub fn run_activated(activation: &Activation, args: &[OsString]) -> Result<i32> {
+    let env = activate::activate(activation, &current_env())?;
+    if args.is_empty() {
+        exec_interactive(activation, &env).map(|never| match never {})
+    } else {
+        exec_command(&env, args).map(|never| match never {})
+    }
+}
+
 /// Supervises every service in the foreground until a stop signal, a
 /// `services stop` with no names, or until none is left running; output lines
 /// go to `out`, prefixed. With `control`, `cairn services …` can reach it

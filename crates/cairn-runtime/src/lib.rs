@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use activate::{ENV_PATH, activate, activation_env, exec_command, exec_interactive};
-pub use entrypoint::run_entrypoint;
+pub use entrypoint::{run_activated, run_entrypoint};
 pub use host::{Bind, assemble_rootfs, run_in_rootfs};
 pub use process::{ServiceLauncher, ServiceState, ServiceStatus};
 

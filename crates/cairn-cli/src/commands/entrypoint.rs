@@ -2,7 +2,7 @@
 //! in the image and runs the command, a shell, or the services.
 
 use crate::cli::EntrypointArgs;
-use cairn_runtime::{ACTIVATION_FILE, CONTAINER_ENV_DIR, activate};
+use cairn_runtime::{ACTIVATION_FILE, CONTAINER_ENV_DIR};
 use miette::{Result, miette};
 use std::ffi::OsString;
 use std::path::Path;
@@ -17,14 +17,7 @@ pub fn run(args: EntrypointArgs) -> Result<ExitCode> {
 /// entrypoint): the command, or else an interactive shell, activated.
 pub fn run_activated(command: Vec<OsString>) -> Result<ExitCode> {
     let activation = image_activation()?;
-    let run = || -> cairn_runtime::Result<i32> {
-        let env = activate::activate(&activation, &activate::current_env())?;
-        match command.is_empty() {
-            true => activate::exec_interactive(&activation, &env).map(|never| match never {}),
-            false => activate::exec_command(&env, &command).map(|never| match never {}),
-        }
-    };
-    outcome(run())
+    outcome(cairn_runtime::run_activated(&activation, &command))
 }
 
 fn image_activation() -> Result<cairn_runtime::Activation> {

@@ -218,13 +218,7 @@ fn read_layer_files(
     wanted: &[&str],
 ) -> std::io::Result<std::collections::BTreeMap<String, Vec<u8>>> {
     use std::io::Read;
-    let reader: Box<dyn Read + '_> = if media_type.ends_with("+zstd") {
-        Box::new(zstd::stream::read::Decoder::new(blob)?)
-    } else if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-        Box::new(flate2::read::GzDecoder::new(blob))
-    } else {
-        Box::new(blob)
-    };
+    let reader = crate::layer::layer_tar_reader(blob, media_type)?;
     let mut found = std::collections::BTreeMap::new();
     for entry in tar::Archive::new(reader).entries()? {
         let entry = entry?;
