@@ -4,9 +4,12 @@
 //! store: version ordering ([`version`]), relationship fields ([`relation`]),
 //! deb822 paragraphs ([`deb822`]), archive keys ([`keyring`]), signed
 //! `InRelease` files ([`release`]),
-//! `Packages` indices ([`index`]), dependency resolution ([`resolve`]) and
-//! downloading ([`fetch`]). It never prints; progress goes through [`Reporter`].
+//! `Packages` indices ([`index`]), dependency resolution ([`resolve`]),
+//! downloading ([`fetch`]), and reading and safely unpacking the `.deb` files
+//! themselves ([`deb`], as rattler_package_streaming does for conda packages).
+//! It never prints; progress goes through [`Reporter`].
 
+pub mod deb;
 pub mod deb822;
 pub mod error;
 pub mod fetch;
@@ -21,6 +24,10 @@ pub mod version;
 #[cfg(test)]
 mod testing;
 
+pub use deb::{
+    ControlFiles, DebEntry, DebError, EntryKind, MERGED_USR_DIRS, read_control, unpack_deb,
+    visit_data,
+};
 pub use error::ArchiveError;
 pub use fetch::{ArchiveClient, DebToFetch, NoReporter, Reporter, Source};
 pub use index::PackageIndex;

@@ -408,7 +408,7 @@ fn parse_digest(digest: &str) -> Result<Digest> {
 }
 
 /// `sha256:<hex>` of some bytes.
-pub(crate) fn digest_of(bytes: &[u8]) -> String {
+pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", cairn_store::sha256_hex(bytes))
 }
 

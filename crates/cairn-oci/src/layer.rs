@@ -18,9 +18,9 @@ use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::deb::{EntryKind, visit_data};
 use crate::tree::{Node, Tree};
 use crate::{OciError, Result};
+use cairn_debian::deb::{EntryKind, visit_data};
 
 /// Bumped whenever the bytes of a layer built from the same inputs would change
 /// (normalisation, ordering, headers, compressor settings), so stale cache
@@ -58,7 +58,7 @@ impl Compression {
 
 /// The tar inside a layer blob, decompressed as its media type says (gzip,
 /// zstd, or an uncompressed `…tar`).
-pub(crate) fn layer_tar_reader<'a>(
+pub fn layer_tar_reader<'a>(
     blob: impl Read + 'a,
     media_type: &str,
 ) -> std::io::Result<Box<dyn Read + 'a>> {
@@ -242,7 +242,7 @@ fn add_deb(tree: &mut Tree, deb: &Path, clamp: Option<u64>) -> Result<()> {
             data.reserve_exact(usize::try_from(entry.size).unwrap_or(0));
             reader
                 .read_to_end(&mut data)
-                .map_err(|e| crate::deb::read_error(deb, e))?;
+                .map_err(|e| cairn_debian::deb::read_error(deb, e))?;
         }
         let node = Node {
             kind: entry.kind.clone(),
@@ -589,7 +589,7 @@ fn hash_through<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deb::tests::sample_deb;
+    use cairn_debian::deb::fixtures::sample_deb;
     use std::collections::BTreeMap;
     use std::io::Read;
 

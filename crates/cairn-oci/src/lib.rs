@@ -1,33 +1,27 @@
 //! OCI images built from Debian packages, without a daemon or a base image.
 //!
 //! The pipeline, one module per step:
-//! - [`deb`]: read a `.deb` (ar + compressed tars), normalise its entries
-//!   (relative paths, merged `/usr`), and [`unpack_deb`] them safely.
 //! - [`layer`]: deterministic, cached, per-package (or per-group) layers.
 //! - [`group`]: which packages share a layer when there are too many.
 //! - [`image`]: the image config and manifest.
 //! - [`archive`]: the hybrid OCI + `docker load` archive and the OCI directory.
 //! - [`runtime`]: piping an archive into `docker load` / `podman load`.
-//! - [`registry`]: pushing an image to an OCI distribution registry.
 //!
 //! It knows nothing about manifests or the Debian archive: callers pass plain
-//! data (paths of locked `.deb` files, names, versions).
+//! data (paths of locked `.deb` files, names, versions), and package contents
+//! are read through `cairn_debian::deb`.
 
 pub mod archive;
-pub mod deb;
 pub mod group;
 pub mod image;
 pub mod layer;
 mod pgzip;
-pub mod registry;
 pub mod runtime;
 mod tree;
-mod unpack;
 
 use std::path::PathBuf;
 
 pub use archive::{ArchiveFormat, Archived, write_archive, write_oci_dir};
-pub use deb::{ControlFiles, DebEntry, EntryKind, MERGED_USR_DIRS, read_control, visit_data};
 pub use group::{PackageNode, plan_layers};
 pub use image::{
     Image, ImageRef, ImageSpec, MultiImage, RuntimeConfig, build_image, build_multi_image,
@@ -36,9 +30,7 @@ pub use layer::{
     BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,
     build_custom_layer, build_group_layer, build_layers, build_package_layer, merged_usr_symlinks,
 };
-pub use registry::{PushImage, PushSummary, Reference, RegistryClient, RegistryError};
 pub use runtime::{ContainerRuntime, detect_runtime, load_into};
-pub use unpack::unpack_deb;
 
 /// Errors from reading packages, building layers and images, and loading them.
 #[derive(Debug, thiserror::Error)]
@@ -47,24 +39,8 @@ pub enum OciError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] cairn_store::StoreError),
-    #[error("cannot read {deb}: {source}")]
-    ReadDeb {
-        deb: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{deb} is not a valid Debian package: {reason}")]
-    InvalidDeb { deb: PathBuf, reason: String },
-    #[error(
-        "{deb}: member '{member}' uses a compression cairn cannot read (it reads gzip, xz, zstd and plain tar)"
-    )]
-    UnsupportedCompression { deb: PathBuf, member: String },
-    #[error("{deb}: entry '{entry}' is unsafe: {reason}; refusing to use this package")]
-    UnsafeEntry {
-        deb: PathBuf,
-        entry: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    Deb(#[from] cairn_debian::DebError),
     #[error("layer '{layer}': hardlink '{path}' points to '{target}', which is not in the layer")]
     BrokenHardlink {
         layer: String,

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::deb::EntryKind;
 use crate::{OciError, Result};
+use cairn_debian::deb::EntryKind;
 
 /// One entry of a layer, with its contents in memory (packages are at most
 /// tens of MB, so sorting in memory is simpler than spooling and fast enough).

@@ -116,7 +116,7 @@ fn unpacked_tree(store: &Store, sha256: &str, deb: &Path) -> Result<PathBuf> {
     let staging = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(&bucket)?;
-    cairn_oci::unpack_deb(deb, staging.path()).map_err(|e| RuntimeError::Unpack {
+    cairn_debian::unpack_deb(deb, staging.path()).map_err(|e| RuntimeError::Unpack {
         deb: deb.to_path_buf(),
         message: e.to_string(),
     })?;

@@ -76,10 +76,10 @@ impl BuiltImage {
     }
 
     /// What a registry push sends.
-    pub fn push_record(&self) -> Result<cairn_oci::PushImage> {
+    pub fn push_record(&self) -> Result<cairn_registry::PushImage> {
         match self {
-            BuiltImage::Single(image) => cairn_oci::PushImage::from_image(image),
-            BuiltImage::Multi(multi) => cairn_oci::PushImage::from_multi(multi),
+            BuiltImage::Single(image) => cairn_registry::PushImage::from_image(image),
+            BuiltImage::Multi(multi) => cairn_registry::PushImage::from_multi(multi),
         }
         .map_err(|e| miette!("{e}"))
     }

@@ -7,7 +7,7 @@ use super::containerize::copy;
 use crate::cli::PushArgs;
 use crate::environment::Environment;
 use crate::{locking, output};
-use cairn_oci::registry::{PushImage, Reference};
+use cairn_registry::{PushImage, Reference};
 use miette::{Result, miette};
 use std::process::ExitCode;
 

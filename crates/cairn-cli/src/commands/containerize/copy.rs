@@ -4,13 +4,13 @@
 //!
 //! Owns the skopeo-style `--copy-args`, recording the last built image for
 //! `cairn push`, the push progress display, and turning registry errors into
-//! hinted reports. The protocol itself is `cairn_oci::registry`.
+//! hinted reports. The protocol itself is `cairn_registry`.
 
 use super::{BuildPlan, BuiltImage};
 use crate::cli::ContainerizeArgs;
 use crate::environment::Environment;
 use crate::output;
-use cairn_oci::registry::{
+use cairn_registry::{
     BlobOutcome, ClientOptions, Credentials, KnownBlobs, PushImage, PushOptions, PushReporter,
     PushSummary, Reference, RegistryClient, RegistryError,
 };
@@ -215,7 +215,7 @@ pub fn push(
     let client = RegistryClient::connect(reference, client_options).map_err(report)?;
     let known = Mutex::new(KnownBlobs::load(store, &reference.registry).map_err(report)?);
     let progress = PushProgress::new(&shown);
-    let pushed = cairn_oci::registry::push_image(
+    let pushed = cairn_registry::push_image(
         &client,
         reference,
         image,
@@ -259,7 +259,7 @@ pub fn client_options(
 ) -> Result<ClientOptions, RegistryError> {
     let credentials = match &options.credentials {
         Some(creds) => Some(creds.clone()),
-        None => cairn_oci::registry::find_credentials(&reference.registry, &reference.repository)?,
+        None => cairn_registry::find_credentials(&reference.registry, &reference.repository)?,
     };
     let defaults = ClientOptions::default();
     Ok(ClientOptions {

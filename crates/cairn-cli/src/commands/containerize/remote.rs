@@ -9,7 +9,7 @@
 use super::BuiltImage;
 use super::copy::{client_options, parse_registry_args};
 use crate::output;
-use cairn_oci::registry::{PulledEnvironment, Reference, RegistryClient};
+use cairn_registry::{PulledEnvironment, Reference, RegistryClient};
 use miette::{IntoDiagnostic, Result, miette};
 use std::path::PathBuf;
 
@@ -34,7 +34,7 @@ pub fn fetch(
         "--remote-args",
         remote_args.map(|a| a.0.as_str()).unwrap_or_default(),
     )?;
-    let report = |e: cairn_oci::RegistryError| miette!("{e}");
+    let report = |e: cairn_registry::RegistryError| miette!("{e}");
     let client = RegistryClient::connect(
         &reference,
         client_options(&reference, &options).map_err(report)?,
@@ -42,7 +42,7 @@ pub fn fetch(
     .map_err(report)?;
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let arch = cairn_manifest::debian_arch(system).unwrap_or("amd64");
-    let pulled = cairn_oci::registry::pull_environment(&client, &reference, arch).map_err(|e| {
+    let pulled = cairn_registry::pull_environment(&client, &reference, arch).map_err(|e| {
         miette!(
             help = "-r takes an image that `cairn containerize` built and `cairn push` sent, e.g. HOST:5000/team/app:1.0",
             "{e}"

@@ -72,5 +72,5 @@ fn image_path(rel: &Path) -> Result<Option<String>> {
     if text.is_empty() {
         return Ok(None);
     }
-    cairn_oci::deb::normalize_path(&text).map_err(|why| miette!("copy-to-root: {text}: {why}"))
+    cairn_debian::deb::normalize_path(&text).map_err(|why| miette!("copy-to-root: {text}: {why}"))
 }

@@ -192,7 +192,7 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
         CustomEntry::dir("var/lib/dpkg/status.d", 0o755),
     ];
     for input in inputs {
-        let control = cairn_oci::read_control(&input.deb_path).map_err(|e| miette!("{e}"))?;
+        let control = cairn_debian::read_control(&input.deb_path).map_err(|e| miette!("{e}"))?;
         let base = format!("var/lib/dpkg/status.d/{}", input.name);
         let mut text = control.control;
         if !text.ends_with('\n') {

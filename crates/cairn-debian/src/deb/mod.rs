@@ -8,13 +8,49 @@
 //! themselves are dropped. Symlink targets are kept verbatim (they resolve
 //! through the image's symlinks); hardlink targets are rewritten like paths.
 //!
-//! Writing tars lives in `tree.rs`, extracting to disk in `unpack.rs`.
+//! Writing layer tars is cairn-oci's; extracting to disk safely is [`unpack`].
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use crate::{OciError, Result};
+pub mod unpack;
+
+pub use unpack::unpack_deb;
+
+/// Errors from reading a `.deb`. Each names the package file.
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("cannot read {deb}: {source}")]
+    Read {
+        deb: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{deb} is not a valid Debian package: {reason}")]
+    Invalid {
+        deb: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(
+        "{deb}: member '{member}' uses a compression cairn cannot read (it reads gzip, xz, zstd and plain tar)"
+    )]
+    UnsupportedCompression {
+        deb: std::path::PathBuf,
+        member: String,
+    },
+    #[error("{deb}: entry '{entry}' is unsafe: {reason}; refusing to use this package")]
+    UnsafeEntry {
+        deb: std::path::PathBuf,
+        entry: String,
+        reason: String,
+    },
+}
+
+/// Shorthand for results carrying a [`DebError`].
+pub type Result<T, E = DebError> = std::result::Result<T, E>;
 
 /// Top-level directories that merged-`/usr` systems replace with symlinks into `usr/`.
 pub const MERGED_USR_DIRS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
@@ -98,10 +134,13 @@ pub fn normalize_path(raw: &str) -> Result<Option<String>, &'static str> {
 
 /// Streams the normalised entries of a package's data tar to `visit`, with a
 /// reader over each entry's contents. Entries come in archive order, unsorted.
-pub fn visit_data(
+///
+/// The visitor's error type is the caller's, so a layer writer or unpacker can
+/// fail with its own errors; reading errors convert from [`DebError`].
+pub fn visit_data<E: From<DebError>>(
     deb: &Path,
-    mut visit: impl FnMut(&DebEntry, &mut dyn Read) -> Result<()>,
-) -> Result<()> {
+    mut visit: impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
+) -> Result<(), E> {
     with_member(deb, "data.tar", |reader| {
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(|e| read_error(deb, e))? {
@@ -159,12 +198,12 @@ fn control_files(deb: &Path, mut files: BTreeMap<String, Vec<u8>>) -> Result<Con
 
 /// Opens the ar member whose name starts with `prefix` (`data.tar`,
 /// `control.tar`), decompresses it by its suffix, and hands it to `read`.
-fn with_member<T>(
+fn with_member<T, E: From<DebError>>(
     deb: &Path,
     prefix: &str,
-    read: impl FnOnce(&mut dyn Read) -> Result<T>,
-) -> Result<T> {
-    let file = fs_err::File::open(deb)?;
+    read: impl FnOnce(&mut dyn Read) -> Result<T, E>,
+) -> Result<T, E> {
+    let file = fs_err::File::open(deb).map_err(DebError::from)?;
     let mut ar = ar::Archive::new(BufReader::with_capacity(256 * 1024, file));
     let mut first = true;
     while let Some(member) = ar.next_entry() {
@@ -174,7 +213,8 @@ fn with_member<T>(
             return Err(invalid(
                 deb,
                 format!("first member is '{name}', not 'debian-binary'"),
-            ));
+            )
+            .into());
         }
         first = false;
         if let Some(suffix) = name.strip_prefix(prefix) {
@@ -182,7 +222,7 @@ fn with_member<T>(
             return read(&mut *reader);
         }
     }
-    Err(invalid(deb, format!("no {prefix} member")))
+    Err(invalid(deb, format!("no {prefix} member")).into())
 }
 
 fn member_name(identifier: &[u8]) -> String {
@@ -205,7 +245,7 @@ fn decompress<'a>(
             Box::new(zstd::stream::read::Decoder::new(member).map_err(|e| read_error(deb, e))?)
         }
         _ => {
-            return Err(OciError::UnsupportedCompression {
+            return Err(DebError::UnsupportedCompression {
                 deb: deb.to_path_buf(),
                 member: name.to_owned(),
             });
@@ -216,7 +256,7 @@ fn decompress<'a>(
 fn normalize_entry<R: Read>(deb: &Path, entry: &tar::Entry<'_, R>) -> Result<Option<DebEntry>> {
     let header = entry.header();
     let raw_path = utf8(deb, &entry.path_bytes())?;
-    let unsafe_entry = |reason: &str| OciError::UnsafeEntry {
+    let unsafe_entry = |reason: &str| DebError::UnsafeEntry {
         deb: deb.to_path_buf(),
         entry: raw_path.clone(),
         reason: reason.to_owned(),
@@ -288,61 +328,29 @@ fn utf8(deb: &Path, bytes: &[u8]) -> Result<String> {
     })
 }
 
-pub(crate) fn read_error(deb: &Path, source: std::io::Error) -> OciError {
-    OciError::ReadDeb {
+/// A read error of `deb`, naming it.
+pub fn read_error(deb: &Path, source: std::io::Error) -> DebError {
+    DebError::Read {
         deb: deb.to_path_buf(),
         source,
     }
 }
 
-fn invalid(deb: &Path, reason: impl Into<String>) -> OciError {
-    OciError::InvalidDeb {
+fn invalid(deb: &Path, reason: impl Into<String>) -> DebError {
+    DebError::Invalid {
         deb: deb.to_path_buf(),
         reason: reason.into(),
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// Packages built with dpkg-deb for tests here and in other crates.
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures {
     use std::process::Command;
 
-    #[test]
-    fn normalize_makes_paths_relative_and_merges_usr() {
-        let cases = [
-            ("./usr/bin/x", Some("usr/bin/x")),
-            ("usr//share/./doc/", Some("usr/share/doc")),
-            ("./bin/ls", Some("usr/bin/ls")),
-            ("./sbin/init", Some("usr/sbin/init")),
-            (
-                "./lib/x86_64-linux-gnu/libc.so.6",
-                Some("usr/lib/x86_64-linux-gnu/libc.so.6"),
-            ),
-            (
-                "./lib64/ld-linux-x86-64.so.2",
-                Some("usr/lib64/ld-linux-x86-64.so.2"),
-            ),
-            ("./libx32/a", Some("usr/libx32/a")),
-            ("./lib32/a", Some("usr/lib32/a")),
-            ("./library/a", Some("library/a")),
-            ("./bin/", None),
-            ("./lib64", None),
-            ("./", None),
-            (".", None),
-            ("./etc/binfmt", Some("etc/binfmt")),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(normalize_path(raw).unwrap().as_deref(), want, "{raw}");
-        }
-        assert!(normalize_path("../evil").is_err());
-        assert!(normalize_path("./usr/../../evil").is_err());
-        assert!(normalize_path("/etc/passwd").is_err());
-    }
-
-    /// Builds a small .deb with `dpkg-deb --build` from a tree that exercises
-    /// normalisation: a file under ./bin, a symlink, a hardlink, a setuid file
-    /// and a path longer than 100 bytes. Returns (tempdir, deb path).
-    pub(crate) fn sample_deb(compression: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    /// A small `.deb` built with dpkg-deb: setuid, hardlinks, a merged-/usr
+    /// move, a symlink and a long name (`compression` as dpkg-deb's `-Z`).
+    pub fn sample_deb(compression: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         use std::os::unix::fs::{PermissionsExt, symlink};
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("pkg");
@@ -383,6 +391,44 @@ pub(crate) mod tests {
         assert!(status.success());
         (tmp, deb)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::sample_deb;
+    use super::*;
+
+    #[test]
+    fn normalize_makes_paths_relative_and_merges_usr() {
+        let cases = [
+            ("./usr/bin/x", Some("usr/bin/x")),
+            ("usr//share/./doc/", Some("usr/share/doc")),
+            ("./bin/ls", Some("usr/bin/ls")),
+            ("./sbin/init", Some("usr/sbin/init")),
+            (
+                "./lib/x86_64-linux-gnu/libc.so.6",
+                Some("usr/lib/x86_64-linux-gnu/libc.so.6"),
+            ),
+            (
+                "./lib64/ld-linux-x86-64.so.2",
+                Some("usr/lib64/ld-linux-x86-64.so.2"),
+            ),
+            ("./libx32/a", Some("usr/libx32/a")),
+            ("./lib32/a", Some("usr/lib32/a")),
+            ("./library/a", Some("library/a")),
+            ("./bin/", None),
+            ("./lib64", None),
+            ("./", None),
+            (".", None),
+            ("./etc/binfmt", Some("etc/binfmt")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_path(raw).unwrap().as_deref(), want, "{raw}");
+        }
+        assert!(normalize_path("../evil").is_err());
+        assert!(normalize_path("./usr/../../evil").is_err());
+        assert!(normalize_path("/etc/passwd").is_err());
+    }
 
     #[test]
     fn visit_yields_normalised_entries_for_every_compression() {
@@ -393,7 +439,7 @@ pub(crate) mod tests {
                 let mut body = Vec::new();
                 r.read_to_end(&mut body)?;
                 seen.insert(e.path.clone(), (e.kind.clone(), e.mode, body));
-                Ok(())
+                Ok::<(), DebError>(())
             })
             .unwrap();
             assert!(
@@ -436,7 +482,9 @@ pub(crate) mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let bogus = tmp.path().join("bogus.deb");
         std::fs::write(&bogus, b"hello").unwrap();
-        let err = visit_data(&bogus, |_, _| Ok(())).unwrap_err().to_string();
+        let err = visit_data(&bogus, |_, _| Ok::<(), DebError>(()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bogus.deb"), "{err}");
     }
 }

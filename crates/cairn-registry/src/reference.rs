@@ -5,12 +5,12 @@
 //! Names follow Docker's rules: the first component is a registry only if it
 //! has a `.` or `:` or is `localhost`; otherwise the registry is Docker Hub and
 //! a one-component name gets `library/`. Name and tag grammar is checked by
-//! [`crate::ImageRef`]. Talking to the registry is `client.rs`.
+//! [`cairn_oci::ImageRef`]. Talking to the registry is `client.rs`.
 
 use std::fmt;
 
-use super::{RegistryError, Result};
-use crate::image::ImageRef;
+use crate::{RegistryError, Result};
+use cairn_oci::image::ImageRef;
 
 /// Docker Hub's name in references and credential stores.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -50,7 +50,7 @@ impl Reference {
         let (registry, repository) = split_registry(name);
         let full_name = format!("{registry}/{repository}");
         let checked = ImageRef::new(&full_name, tag.unwrap_or("latest")).map_err(|e| match e {
-            crate::OciError::InvalidReference { reason, .. } => invalid(&reason),
+            cairn_oci::OciError::InvalidReference { reason, .. } => invalid(&reason),
             other => invalid(&other.to_string()),
         })?;
         Ok(Reference {

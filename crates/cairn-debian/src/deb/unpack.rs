@@ -16,8 +16,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::deb::{DebEntry, EntryKind, visit_data};
-use crate::{OciError, Result};
+use super::{DebEntry, DebError, EntryKind, Result, visit_data};
 
 /// Extracts the normalised data tree of `deb` into `dest` (created if
 /// missing; existing files are replaced, existing directories kept).
@@ -27,7 +26,7 @@ pub fn unpack_deb(deb: &Path, dest: &Path) -> Result<()> {
     // read-only directory does not stop its own contents from being written.
     let mut dirs: Vec<(PathBuf, u32, u64)> = Vec::new();
     visit_data(deb, |entry, data| {
-        let unsafe_entry = |reason: String| OciError::UnsafeEntry {
+        let unsafe_entry = |reason: String| DebError::UnsafeEntry {
             deb: deb.to_path_buf(),
             entry: entry.path.clone(),
             reason,
@@ -170,7 +169,7 @@ fn set_mtime(path: &Path, secs: u64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deb::tests::sample_deb;
+    use crate::deb::fixtures::sample_deb;
     use std::os::unix::fs::MetadataExt;
 
     #[test]
@@ -241,7 +240,7 @@ mod tests {
         let deb = hostile_deb(tmp.path(), entries);
         let dest = tmp.path().join("root");
         let err = unpack_deb(&deb, &dest).unwrap_err();
-        assert!(matches!(err, OciError::UnsafeEntry { .. }), "{err}");
+        assert!(matches!(err, DebError::UnsafeEntry { .. }), "{err}");
         assert!(!tmp.path().join("evil").exists());
         assert_eq!(
             fs_err::read_dir(&outside).unwrap().count(),

@@ -18,13 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use super::auth::{pull_scope, push_scope};
-use super::client::{
+use crate::auth::{pull_scope, push_scope};
+use crate::client::{
     Method, Payload, RegistryClient, Reply, Request, resolve_location, status_error, with_query,
 };
-use super::record::{KnownBlobs, PushImage};
-use super::reference::Reference;
-use super::{RegistryError, Result};
+use crate::record::{KnownBlobs, PushImage};
+use crate::reference::Reference;
+use crate::{RegistryError, Result};
 
 /// What happened to one blob.
 #[derive(Debug, Clone, PartialEq, Eq)]

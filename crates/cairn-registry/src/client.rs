@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use ureq::http;
 
-use super::auth::{self, Challenge, Token};
-use super::credentials::Credentials;
-use super::reference::Reference;
-use super::{RegistryError, Result};
+use crate::auth::{self, Challenge, Token};
+use crate::credentials::Credentials;
+use crate::reference::Reference;
+use crate::{RegistryError, Result};
 
 /// Registry error bodies are small JSON; this bounds a misbehaving server.
 const MAX_REPLY_BYTES: u64 = 1 << 20;

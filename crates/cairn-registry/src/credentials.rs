@@ -18,8 +18,8 @@ use std::process::{Command, Stdio};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::reference::DOCKER_HUB;
-use super::{RegistryError, Result};
+use crate::reference::DOCKER_HUB;
+use crate::{RegistryError, Result};
 
 /// The key docker uses for Docker Hub in `auths` and for credential helpers.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use cairn_store::{Bucket, Store, sha256_hex, write_atomic};
 use serde::{Deserialize, Serialize};
 
-use super::{RegistryError, Result};
-use crate::image::{Image, MultiImage};
+use crate::{RegistryError, Result};
+use cairn_oci::image::{Image, MultiImage};
 
 /// One blob of an image, on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,13 +3,13 @@
 //! index, for one platform), its config, and single blobs. Every byte is
 //! checked against the digest that names it before it is returned.
 
-use crate::image::digest_of;
+use cairn_oci::image::digest_of;
 use oci_spec::image::{ImageIndex, ImageManifest};
 
-use super::auth::pull_scope;
-use super::client::{Method, Payload, RegistryClient, Reply, Request, status_error};
-use super::reference::Reference;
-use super::{RegistryError, Result};
+use crate::auth::pull_scope;
+use crate::client::{Method, Payload, RegistryClient, Reply, Request, status_error};
+use crate::reference::Reference;
+use crate::{RegistryError, Result};
 
 /// Manifest media types cairn reads: OCI and Docker, image and index.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -218,7 +218,7 @@ fn read_layer_files(
     wanted: &[&str],
 ) -> std::io::Result<std::collections::BTreeMap<String, Vec<u8>>> {
     use std::io::Read;
-    let reader = crate::layer::layer_tar_reader(blob, media_type)?;
+    let reader = cairn_oci::layer::layer_tar_reader(blob, media_type)?;
     let mut found = std::collections::BTreeMap::new();
     for entry in tar::Archive::new(reader).entries()? {
         let entry = entry?;
