@@ -4,7 +4,6 @@
 //! library errors into located, hinted reports; it is the only one that knows
 //! about terminals.
 
-mod activation;
 mod cli;
 mod commands;
 mod environment;

@@ -55,7 +55,7 @@ pub fn requests_for(manifest: &Manifest, system: &str) -> Result<Vec<Request>> {
         requests.push(Request { relation });
     }
     let has_bash = requests.iter().any(|r| r.relation.name == "bash");
-    if crate::activation::needs_bash(manifest) && !has_bash {
+    if cairn_manifest::activation::needs_bash(manifest) && !has_bash {
         requests.push(Request {
             relation: Relation::named("bash"),
         });
@@ -173,7 +173,7 @@ fn record_archives(lock: &mut Lock, sys: &SystemIndex) {
 /// profiles and services need.
 pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
     lock.is_fresh_for(manifest)
-        && (!crate::activation::needs_bash(manifest)
+        && (!cairn_manifest::activation::needs_bash(manifest)
             || lock.packages.iter().any(|p| p.name == "bash"))
 }
 

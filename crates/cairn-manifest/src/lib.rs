@@ -5,6 +5,7 @@
 //! This crate does no network or archive work: resolving the manifest into a
 //! lock is `cairn-debian`'s job, and writing files atomically is the CLI's.
 
+pub mod activation;
 mod diagnostics;
 mod edit;
 mod lock;

@@ -5,8 +5,8 @@
 //! service supervisor (foreground in containers, detached on the host), and
 //! host activation through unprivileged user+mount namespaces over a rootfs
 //! hardlinked from the store. It knows nothing about manifests or the CLI:
-//! callers hand it an [`Activation`], plain data that the CLI derives from the
-//! manifest and lock, and that images carry as `/opt/cairn/env/activation.json`.
+//! callers hand it an [`Activation`], plain data derived from the manifest
+//! (`cairn_manifest::activation`), and that images carry as `/opt/cairn/env/activation.json`.
 
 pub mod activate;
 pub mod entrypoint;
@@ -19,94 +19,15 @@ pub mod supervisor;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 pub use activate::{ENV_PATH, activate, activation_env, exec_command, exec_interactive};
 pub use entrypoint::{run_activated, run_entrypoint};
 pub use host::{Bind, assemble_rootfs, run_in_rootfs};
 pub use process::{ServiceLauncher, ServiceState, ServiceStatus};
 
-/// Where an image keeps its environment: manifest, lock and `activation.json`.
-pub const CONTAINER_ENV_DIR: &str = "/opt/cairn/env";
-/// Where an image keeps the cairn binary.
-pub const CONTAINER_CAIRN_EXE: &str = "/opt/cairn/bin/cairn";
-/// File name of the serialized [`Activation`] inside an env directory.
-pub const ACTIVATION_FILE: &str = "activation.json";
-/// Where the in-image supervisor (PID 1) listens for `cairn services …`; the
-/// image creates it owned by the configured user.
-pub const CONTAINER_RUN_DIR: &str = "/run/cairn";
-
-/// Everything needed to activate an environment, derived by the CLI from the
-/// manifest and lock. Serialized as `activation.json` in images.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Activation {
-    /// Environment name, shown in the prompt and exported as `CAIRN_ENV_NAME`.
-    pub env_name: String,
-    /// The environment's directory on the host, exported as `CAIRN_ENV` so that
-    /// `cairn` commands run inside the activation find the same environment
-    /// (`CAIRN_ENV` is where the CLI looks first). `None` in images, where the
-    /// CLI finds `/opt/cairn/env` by itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env_dir: Option<PathBuf>,
-    /// `[vars]`, exported in this order.
-    #[serde(default)]
-    pub vars: Vec<(String, String)>,
-    /// `[hook] on-activate`, a bash script whose exported variables are kept.
-    #[serde(default)]
-    pub hook: Option<String>,
-    /// `[profile]` scripts sourced by interactive shells.
-    #[serde(default)]
-    pub profile: Profile,
-    /// Whether PATH is the environment's alone or prepended to the caller's.
-    #[serde(default)]
-    pub mode: Mode,
-    /// `[services]`, in declaration order.
-    #[serde(default)]
-    pub services: Vec<ServiceSpec>,
-    /// Exported as `CAIRN_CONTAINER` when set (the image name).
-    #[serde(default)]
-    pub container: Option<String>,
-}
-
-/// `[profile]`: scripts sourced by interactive shells, `common` first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    pub common: Option<String>,
-    pub bash: Option<String>,
-    pub zsh: Option<String>,
-    pub fish: Option<String>,
-}
-
-/// How PATH is built.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// PATH is the environment's directories only.
-    #[default]
-    Run,
-    /// The environment's directories are prepended to the inherited PATH.
-    Dev,
-}
-
-/// One `[services.<name>]` entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSpec {
-    pub name: String,
-    /// Run by `bash -c` when bash exists, else split with shell-words rules.
-    pub command: String,
-    /// Extra variables for this service only.
-    #[serde(default)]
-    pub vars: Vec<(String, String)>,
-    /// The command forks a daemon and exits; see [`supervisor`] for tracking.
-    #[serde(default)]
-    pub is_daemon: bool,
-    /// Run to stop the service instead of SIGTERM.
-    #[serde(default)]
-    pub shutdown_command: Option<String>,
-}
+pub use cairn_manifest::activation::{
+    ACTIVATION_FILE, Activation, CONTAINER_CAIRN_EXE, CONTAINER_ENV_DIR, CONTAINER_RUN_DIR, Mode,
+    Profile, ServiceSpec,
+};
 
 /// Errors from the runtime.
 #[derive(Debug, thiserror::Error)]

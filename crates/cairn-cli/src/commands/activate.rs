@@ -2,10 +2,10 @@
 //! hardlinks from the store, entered through unprivileged user+mount
 //! namespaces, so Debian's absolute paths work unchanged.
 
-use crate::activation::activation_for;
 use crate::cli::{ActivateArgs, DirArg};
 use crate::environment::Environment;
 use crate::locking;
+use cairn_manifest::activation::activation_for;
 use cairn_runtime::{Activation, Bind, CONTAINER_CAIRN_EXE, CONTAINER_ENV_DIR};
 use miette::{IntoDiagnostic, Result, miette};
 use std::ffi::OsString;

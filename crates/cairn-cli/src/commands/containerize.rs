@@ -184,7 +184,7 @@ fn plan(
     let overrides = named::overrides_for(manifest, container, &locked)?;
     let packages = match named::runtime_roots(manifest, container) {
         Some(mut roots) => {
-            if crate::activation::needs_bash(manifest) {
+            if cairn_manifest::activation::needs_bash(manifest) {
                 roots.push("bash".to_string());
             }
             named::closure(&locked, &roots)

@@ -4,7 +4,7 @@
 
 use super::BuildPlan;
 use super::foreign::{self, ForeignEntrypoint};
-use crate::activation::activation_for;
+use cairn_manifest::activation::activation_for;
 use cairn_oci::{
     BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig,
 };
