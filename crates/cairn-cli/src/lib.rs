@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod diagnostic;
 mod environment;
 pub mod in_image;
 mod locking;

@@ -2,6 +2,7 @@
 //! sources, resolves `[install]` per system, records the result as a lock, and
 //! fetches the locked `.deb`s into the store.
 
+use crate::diagnostic::Diagnose;
 use crate::progress::DownloadProgress;
 use cairn_debian::fetch::{DebToFetch, Keyring};
 use cairn_debian::{ArchiveClient, PackageIndex, Relation, Request, Source};
@@ -76,9 +77,7 @@ pub fn load_index(client: &ArchiveClient, sources: &[Source], system: &str) -> R
         .ok_or_else(|| miette!("unsupported system '{system}'"))?
         .to_string();
     let progress = DownloadProgress::new("Indices", 0);
-    let (index, releases) = client
-        .fetch_index(sources, &arch, &progress)
-        .map_err(|e| miette!("{e}"))?;
+    let (index, releases) = client.fetch_index(sources, &arch, &progress).diagnose()?;
     progress.finish();
     Ok(SystemIndex {
         arch,
@@ -98,8 +97,8 @@ pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> 
     for system in manifest.systems_or_host() {
         let sys = load_index(&client, &sources, &system)?;
         let requests = requests_for(manifest, &system)?;
-        let resolution = cairn_debian::resolve::resolve(&sys.index, &requests, &sys.arch)
-            .map_err(|e| miette!(help = resolve_help(&e), "{e}"))?;
+        let resolution =
+            cairn_debian::resolve::resolve(&sys.index, &requests, &sys.arch).diagnose()?;
         record_archives(&mut lock, &sys);
         let requested: Vec<&str> = manifest.install.values().map(|e| e.pkg.as_str()).collect();
         for (name, chosen) in &resolution.packages {
@@ -128,20 +127,6 @@ pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> 
     }
     lock.normalize();
     Ok(lock)
-}
-
-fn resolve_help(err: &cairn_debian::ResolveError) -> String {
-    match err {
-        cairn_debian::ResolveError::NotFound { .. } => {
-            "check the spelling with `cairn search NAME`".to_string()
-        }
-        cairn_debian::ResolveError::NoMatchingVersion { name, .. } => {
-            format!("see the available versions with `cairn show {name}`")
-        }
-        cairn_debian::ResolveError::Unsatisfiable { .. } => {
-            "relax a version constraint or remove a conflicting package".to_string()
-        }
-    }
 }
 
 fn multi_arch_name(m: cairn_debian::MultiArch) -> &'static str {
@@ -192,15 +177,12 @@ pub fn fetch_debs(store: &Store, packages: &[&LockedPackage]) -> Result<Vec<Path
     let total = items.iter().map(|i| i.size).sum();
     let progress = DownloadProgress::new("Fetching", total);
     let client = ArchiveClient::new(store.clone());
-    let paths = client
-        .fetch_debs(&items, &progress)
-        .map_err(|e| miette!("{e}"))?;
+    let paths = client.fetch_debs(&items, &progress).diagnose()?;
     progress.finish();
     Ok(paths)
 }
 
 /// Opens the cache, naming the variable to set when there is none.
 pub fn open_store() -> Result<Store> {
-    Store::from_env()
-        .map_err(|e| miette!(help = "set CAIRN_CACHE_DIR to a writable directory", "{e}"))
+    Store::from_env().diagnose()
 }

@@ -7,3 +7,19 @@
 //! layers and an image config through cairn-oci. It never prints and knows
 //! nothing about terminals or the command line: the CLI builds a plan and
 //! reports what this crate returns.
+
+pub mod build;
+mod elf;
+mod error;
+pub mod foreign;
+pub mod named;
+pub mod plan;
+mod root_copy;
+pub mod top_layer;
+pub mod users;
+
+pub use build::{BuildReporter, BuiltImage, NoReporter, build_all, build_image};
+pub use error::{ImageError, Result};
+pub use foreign::foreign_entrypoint_var;
+pub use named::Overrides;
+pub use plan::{BuildPlan, Entrypoints, PlanRequest, image_name};

@@ -3,6 +3,7 @@
 //! namespaces, so Debian's absolute paths work unchanged.
 
 use crate::cli::{ActivateArgs, DirArg};
+use crate::diagnostic::Diagnose;
 use crate::environment::Environment;
 use crate::locking;
 use cairn_manifest::activation::activation_for;
@@ -59,7 +60,7 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let mut shas: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
     shas.sort_unstable();
     let key = cairn_store::sha256_hex(shas.join("\n").as_bytes());
-    let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, &key).map_err(|e| miette!("{e}"))?;
+    let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, &key).diagnose()?;
     let activation = host_activation(&manifest, &env);
     Ok(Prepared {
         env,

@@ -1,89 +1,25 @@
-//! `cairn containerize`: the locked environment as an OCI image, one layer per
-//! package plus a small top layer, written to a file, stdout, or a runtime.
+//! `cairn containerize`: the flags and the reporting. What goes into the image
+//! is cairn-image's ([`cairn_image::BuildPlan`], [`cairn_image::build_all`]);
+//! this module gathers the plan's inputs from the command line and the
+//! environment, makes sure the `.deb`s are in the store, and writes, loads or
+//! pushes the result.
 
 pub(super) mod copy;
-mod elf;
-mod foreign;
-mod named;
 mod remote;
-mod root_copy;
-mod top_layer;
-mod users;
 
 use crate::cli::{ArchiveFormat, CompressionArg, ContainerizeArgs, Runtime};
+use crate::diagnostic::Diagnose;
 use crate::environment::Environment;
 use crate::{locking, output};
+use cairn_image::{BuildPlan, BuiltImage, Entrypoints, PlanRequest};
 use cairn_manifest::{LockedPackage, Manifest};
-use cairn_oci::{Compression, LayerInput, LayerOptions};
+use cairn_oci::Compression;
 use cairn_store::Store;
 use miette::{IntoDiagnostic, Result, miette};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// What to build for one system: the environment, its lock and the chosen options.
-#[derive(Clone)]
-pub struct BuildPlan {
-    pub env: Environment,
-    pub manifest: Manifest,
-    /// `x86_64-linux`, `aarch64-linux`.
-    pub system: String,
-    pub packages: Vec<LockedPackage>,
-    pub name: String,
-    pub tag: String,
-    pub epoch: i64,
-    pub max_layers: usize,
-    pub compression: Compression,
-    pub container: Option<String>,
-    pub overrides: named::Overrides,
-    /// `docker run -it` the image after loading it.
-    pub docker_run: bool,
-}
-
-impl BuildPlan {
-    /// The image architecture (GOARCH style, which Debian's names match).
-    pub fn architecture(&self) -> &'static str {
-        cairn_manifest::debian_arch(&self.system).unwrap_or("amd64")
-    }
-
-    /// Whether the image is for the machine cairn runs on.
-    pub fn is_host_system(&self) -> bool {
-        cairn_manifest::host_system() == Some(self.system.as_str())
-    }
-}
-
-/// The image(s) built: one platform, or several joined by an index.
-pub enum BuiltImage {
-    Single(cairn_oci::Image),
-    Multi(cairn_oci::MultiImage),
-}
-
-impl BuiltImage {
-    /// What archives carry.
-    pub fn archived(&self) -> cairn_oci::Archived<'_> {
-        match self {
-            BuiltImage::Single(image) => image.into(),
-            BuiltImage::Multi(multi) => multi.into(),
-        }
-    }
-
-    /// The image a local engine loads and runs: the host's platform (first).
-    pub fn primary(&self) -> &cairn_oci::Image {
-        match self {
-            BuiltImage::Single(image) => image,
-            BuiltImage::Multi(multi) => &multi.images[0],
-        }
-    }
-
-    /// What a registry push sends.
-    pub fn push_record(&self) -> Result<cairn_registry::PushImage> {
-        match self {
-            BuiltImage::Single(image) => cairn_registry::PushImage::from_image(image),
-            BuiltImage::Multi(multi) => cairn_registry::PushImage::from_multi(multi),
-        }
-        .map_err(|e| miette!("{e}"))
-    }
-}
 
 pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     let stdout_target = args.file.as_deref() == Some(Path::new("-"));
@@ -110,27 +46,60 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
         },
         None => args,
     };
-    let plans = plans(&args)?;
+    let env = Environment::find(&args.dir)?;
+    let plans = plans(&args, &env)?;
     let store = locking::open_store()?;
-    let image = build_all(&store, &plans)?;
+    for plan in &plans {
+        ensure_debs(&store, &plan.packages)?;
+    }
+    let image = cairn_image::build_all(&store, &plans, &LayerLog).diagnose()?;
+    report_built(&plans, &image);
     if let Some(remote) = &remote {
         remote::compare(remote, &image);
     }
     let plan = &plans[0];
-    copy::record_image(&store, plan, &image);
+    copy::record_image(&store, &env, plan, &image);
     match (&args.file, args.runtime) {
         _ if args.copy => copy::run(&store, &image, plan, &args)?,
         (Some(_), _) if stdout_target => write_to_stdout(&image, &args)?,
         (Some(path), _) => write_to_file(&image, path, &args)?,
-        (None, runtime) => load_or_write(&image, runtime, plan)?,
+        (None, runtime) => load_or_write(&image, runtime, plan, args.docker_run)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Layer progress at `-v`; the image summary is [`report_built`].
+struct LayerLog;
+impl cairn_image::BuildReporter for LayerLog {}
+
+/// `✓ built NAME:TAG for SYSTEM (N layers, M packages)` per image, and the index.
+fn report_built(plans: &[BuildPlan], image: &BuiltImage) {
+    let images: Vec<&cairn_oci::Image> = match image {
+        BuiltImage::Single(image) => vec![image],
+        BuiltImage::Multi(multi) => multi.images.iter().collect(),
+    };
+    for (plan, built) in plans.iter().zip(images) {
+        output::status(format!(
+            "✓ built {}:{} for {} ({} layers, {} packages)",
+            plan.name,
+            plan.tag,
+            plan.system,
+            built.layers.len(),
+            plan.packages.len()
+        ));
+    }
+    if let BuiltImage::Multi(multi) = image {
+        output::status(format!(
+            "✓ indexed {} platforms as {}",
+            multi.images.len(),
+            multi.index_digest
+        ));
+    }
+}
+
 /// One plan per system to build, the host's first (it is the one a local
 /// engine loads and Docker's `manifest.json` names).
-fn plans(args: &ContainerizeArgs) -> Result<Vec<BuildPlan>> {
-    let env = Environment::find(&args.dir)?;
+fn plans(args: &ContainerizeArgs, env: &Environment) -> Result<Vec<BuildPlan>> {
     let manifest = env.load_manifest()?;
     let lock = env.load_lock()?;
     if !crate::locking::lock_is_fresh(&lock, &manifest) {
@@ -142,10 +111,47 @@ fn plans(args: &ContainerizeArgs) -> Result<Vec<BuildPlan>> {
     let mut systems = selected_systems(&manifest, &args.systems)?;
     let host = cairn_manifest::host_system();
     systems.sort_by_key(|s| Some(s.as_str()) != host);
+    let request = plan_request(args, env, &manifest)?;
     systems
-        .into_iter()
-        .map(|system| plan(args, &env, &manifest, &lock, system))
+        .iter()
+        .map(|system| BuildPlan::new(&manifest, &lock, system, &request).diagnose())
         .collect()
+}
+
+/// The edge's inputs to a plan: flags, files and environment variables.
+fn plan_request(
+    args: &ContainerizeArgs,
+    env: &Environment,
+    manifest: &Manifest,
+) -> Result<PlanRequest> {
+    let mut artifacts = BTreeMap::new();
+    for container in manifest.containers.values() {
+        for name in &container.artifacts {
+            if args.container.as_deref().is_some_and(|c| {
+                manifest
+                    .containers
+                    .get(c)
+                    .is_some_and(|x| x.artifacts.contains(name))
+            }) {
+                artifacts.insert(name.clone(), super::build::artifact_dir(env, name)?);
+            }
+        }
+    }
+    Ok(PlanRequest {
+        project_dir: env.root.clone(),
+        manifest_bytes: fs_err::read(env.manifest_path()).into_diagnostic()?,
+        lock_bytes: fs_err::read(env.lock_path()).into_diagnostic()?,
+        container: args.container.clone(),
+        tag: args.tag.clone(),
+        compression: args.compression.map(|c| match c {
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Gzip => Compression::Gzip,
+        }),
+        default_name: env.default_name(),
+        source_date_epoch: source_date_epoch()?,
+        artifacts,
+        entrypoints: entrypoints()?,
+    })
 }
 
 /// `--system` values (checked against `[options] systems`), or all of those.
@@ -172,221 +178,44 @@ fn selected_systems(manifest: &Manifest, wanted: &[String]) -> Result<Vec<String
     }
 }
 
-fn plan(
-    args: &ContainerizeArgs,
-    env: &Environment,
-    manifest: &Manifest,
-    lock: &cairn_manifest::Lock,
-    system: String,
-) -> Result<BuildPlan> {
-    let locked: Vec<LockedPackage> = lock.packages_for(&system).cloned().collect();
-    let container = args.container.as_deref();
-    let overrides = named::overrides_for(manifest, container, &locked)?;
-    let packages = match named::runtime_roots(manifest, container) {
-        Some(mut roots) => {
-            if cairn_manifest::activation::needs_bash(manifest) {
-                roots.push("bash".to_string());
-            }
-            named::closure(&locked, &roots)
-        }
-        None => named::without_excluded(locked, &overrides.exclude),
-    };
-    let cz = &manifest.containerize;
-    let name = overrides
-        .image_name
-        .clone()
-        .or_else(|| cz.name.clone())
-        .or_else(|| manifest.name.clone())
-        .unwrap_or_else(|| env.default_name());
-    let compression = match args.compression {
-        Some(CompressionArg::Zstd) => Compression::Zstd,
-        Some(CompressionArg::Gzip) => Compression::Gzip,
-        None => compression_from(cz.compression),
-    };
-    Ok(BuildPlan {
-        epoch: source_date_epoch(lock)?,
-        tag: args
-            .tag
-            .clone()
-            .or_else(|| overrides.tag.clone())
-            .or_else(|| cz.tag.clone())
-            .unwrap_or_else(|| "latest".into()),
-        max_layers: manifest.max_layers_for(container) as usize,
-        container: args.container.clone(),
-        name: image_name(&name),
-        env: env.clone(),
-        manifest: manifest.clone(),
-        system,
-        packages,
-        compression,
-        overrides,
-        docker_run: args.docker_run,
-    })
-}
-
-fn compression_from(c: cairn_manifest::Compression) -> Compression {
-    match c {
-        cairn_manifest::Compression::Gzip => Compression::Gzip,
-        cairn_manifest::Compression::Zstd => Compression::Zstd,
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` when set, else the newest archive date in the lock.
-fn source_date_epoch(lock: &cairn_manifest::Lock) -> Result<i64> {
+/// `SOURCE_DATE_EPOCH`, when set.
+fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
+        Ok(v) if !v.is_empty() => v.trim().parse().map(Some).map_err(|_| {
             miette!(
                 help = "use seconds since 1970, e.g. 1700000000",
                 "SOURCE_DATE_EPOCH='{v}' is not a number"
             )
         }),
-        _ => Ok(lock.source_date_epoch()),
-    }
-}
-
-/// Image names are lowercase; environment names may not be.
-fn image_name(name: &str) -> String {
-    let cleaned: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-/".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    cleaned.trim_matches(['-', '.', '_']).to_string()
-}
-
-/// Builds every plan's image; several are joined by an image index.
-fn build_all(store: &Store, plans: &[BuildPlan]) -> Result<BuiltImage> {
-    let mut images = plans
-        .iter()
-        .map(|plan| build_image(store, plan))
-        .collect::<Result<Vec<_>>>()?;
-    if images.len() == 1 {
-        return Ok(BuiltImage::Single(images.remove(0)));
-    }
-    let multi = cairn_oci::build_multi_image(images).map_err(|e| miette!("{e}"))?;
-    output::status(format!(
-        "✓ indexed {} platforms as {}",
-        multi.images.len(),
-        multi.index_digest
-    ));
-    Ok(BuiltImage::Multi(multi))
-}
-
-fn build_image(store: &Store, plan: &BuildPlan) -> Result<cairn_oci::Image> {
-    let debs = deb_paths(store, &plan.packages)?;
-    let inputs: Vec<LayerInput> = plan
-        .packages
-        .iter()
-        .zip(&debs)
-        .map(|(p, path)| LayerInput {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            deb_path: path.clone(),
-            deb_sha256: p.sha256.clone(),
-        })
-        .collect();
-    let opts = LayerOptions {
-        compression: plan.compression,
-        mtime_clamp: explicit_clamp()?,
-    };
-    let groups = layer_groups(plan)?;
-    let grouped: Vec<Vec<LayerInput>> = groups
-        .iter()
-        .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
-        .collect();
-    // cairn's own layers (its 15 MB binary to compress on a cold cache, the
-    // environment's files) build beside the package layers, filling the cores
-    // their longest one leaves idle.
-    let (layers, own) = std::thread::scope(|scope| {
-        let own = scope.spawn(|| own_layers(store, plan, &inputs));
-        let layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
-            tracing::debug!("layer {} {}", layer.digest, layer.created_by);
-        });
-        let own = own
-            .join()
-            .unwrap_or_else(|_| Err(miette!("building cairn's own layers panicked")));
-        (layers, own)
-    });
-    let mut layers = layers.map_err(|e| miette!("{e}"))?;
-    layers.extend(own?);
-    let spec = top_layer::image_spec(plan)?;
-    let image = cairn_oci::build_image(&spec, &layers).map_err(|e| miette!("{e}"))?;
-    output::status(format!(
-        "✓ built {}:{} for {} ({} layers, {} packages)",
-        plan.name,
-        plan.tag,
-        plan.system,
-        layers.len(),
-        plan.packages.len()
-    ));
-    Ok(image)
-}
-
-/// The layers above the packages: cairn's entrypoint, copy-to-root (if
-/// any), and the environment's top layer.
-fn own_layers(
-    store: &Store,
-    plan: &BuildPlan,
-    inputs: &[LayerInput],
-) -> Result<Vec<cairn_oci::BuiltLayer>> {
-    let mut layers = vec![top_layer::build_binary_layer(store, plan)?];
-    if !plan.overrides.copy_to_root.is_empty() {
-        let entries = root_copy::entries(&plan.env, &plan.overrides.copy_to_root)?;
-        let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))
-            .map_err(|e| miette!("{e}"))?;
-        layer.created_by = "cairn: copy-to-root".to_string();
-        layers.push(layer);
-    }
-    layers.push(top_layer::build(store, plan, inputs)?);
-    Ok(layers)
-}
-
-/// Package layers keep the .deb's own mtimes unless SOURCE_DATE_EPOCH is set,
-/// so a package's layer is the same in every environment (see the README).
-fn explicit_clamp() -> Result<Option<u64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| miette!("SOURCE_DATE_EPOCH='{v}' is not a number")),
         _ => Ok(None),
     }
 }
 
-/// Groups packages into the layers `max-layers` leaves once cairn's own are
-/// counted (its entrypoint, the environment, and copy-to-root if any), most
-/// depended-upon first.
-fn layer_groups(plan: &BuildPlan) -> Result<Vec<Vec<usize>>> {
-    let own = 2 + usize::from(!plan.overrides.copy_to_root.is_empty());
-    let budget = plan.max_layers.saturating_sub(own);
-    if budget == 0 {
-        return Err(miette!(
-            help = format!("raise max-layers in manifest.toml to at least {}", own + 1),
-            "max-layers = {} leaves no layer for packages: cairn needs {own} of its own",
-            plan.max_layers
-        ));
-    }
-    let nodes: Vec<cairn_oci::PackageNode> = plan
-        .packages
-        .iter()
-        .map(|p| cairn_oci::PackageNode {
-            name: p.name.clone(),
-            depends: p.depends.clone(),
+/// The in-image cairn: `$CAIRN_ENTRYPOINT_BIN`, else the `cairn-entrypoint`
+/// installed beside this cairn (a few MB: see `in_image`), else this cairn
+/// itself; foreign CPUs from `CAIRN_ENTRYPOINT_BIN_<CPU>`.
+fn entrypoints() -> Result<Entrypoints> {
+    let host = match std::env::var_os("CAIRN_ENTRYPOINT_BIN").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let exe = std::env::current_exe().into_diagnostic()?;
+            let slim = exe.with_file_name("cairn-entrypoint");
+            if slim.is_file() { slim } else { exe }
+        }
+    };
+    let foreign = ["x86_64", "aarch64"]
+        .into_iter()
+        .filter_map(|cpu| {
+            std::env::var_os(cairn_image::foreign_entrypoint_var(cpu))
+                .filter(|p| !p.is_empty())
+                .map(|p| (cpu.to_string(), PathBuf::from(p)))
         })
         .collect();
-    // plan_layers counts one layer on top of the package layers it plans.
-    Ok(cairn_oci::plan_layers(&nodes, budget + 1))
+    Ok(Entrypoints { host, foreign })
 }
 
-/// The cached .deb for each package, downloading only those not yet cached.
-fn deb_paths(store: &Store, packages: &[LockedPackage]) -> Result<Vec<PathBuf>> {
+/// Downloads the `.deb`s of `packages` that are not in the store yet.
+fn ensure_debs(store: &Store, packages: &[LockedPackage]) -> Result<()> {
     let missing: Vec<&LockedPackage> = packages
         .iter()
         .filter(|p| {
@@ -399,10 +228,7 @@ fn deb_paths(store: &Store, packages: &[LockedPackage]) -> Result<Vec<PathBuf>> 
     if !missing.is_empty() {
         locking::fetch_debs(store, &missing)?;
     }
-    packages
-        .iter()
-        .map(|p| store.deb_path(&p.sha256).into_diagnostic())
-        .collect()
+    Ok(())
 }
 
 fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {
@@ -419,20 +245,19 @@ fn write_to_stdout(image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    cairn_oci::write_archive(image.archived(), format, &mut out).map_err(|e| miette!("{e}"))?;
+    cairn_oci::write_archive(image.archived(), format, &mut out).diagnose()?;
     out.flush().into_diagnostic()
 }
 
 fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
     let format = archive_format(args);
     if args.format == Some(ArchiveFormat::OciDir) {
-        cairn_oci::write_oci_dir(image.archived(), path).map_err(|e| miette!("{e}"))?;
+        cairn_oci::write_oci_dir(image.archived(), path).diagnose()?;
     } else {
         let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
         {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-            cairn_oci::write_archive(image.archived(), format, &mut out)
-                .map_err(|e| miette!("{e}"))?;
+            cairn_oci::write_archive(image.archived(), format, &mut out).diagnose()?;
             out.flush().into_diagnostic()?;
         }
         file.commit().into_diagnostic()?;
@@ -441,7 +266,12 @@ fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Re
     Ok(())
 }
 
-fn load_or_write(image: &BuiltImage, runtime: Option<Runtime>, plan: &BuildPlan) -> Result<()> {
+fn load_or_write(
+    image: &BuiltImage,
+    runtime: Option<Runtime>,
+    plan: &BuildPlan,
+    docker_run: bool,
+) -> Result<()> {
     let detected = match runtime {
         Some(Runtime::Docker) => Some(cairn_oci::ContainerRuntime::Docker),
         Some(Runtime::Podman) => Some(cairn_oci::ContainerRuntime::Podman),
@@ -456,7 +286,7 @@ fn load_or_write(image: &BuiltImage, runtime: Option<Runtime>, plan: &BuildPlan)
             cairn_oci::ArchiveFormat::Hybrid,
             &mut file,
         )
-        .map_err(|e| miette!("{e}"))?;
+        .diagnose()?;
         file.commit().into_diagnostic()?;
         output::status(format!("✓ wrote {}", path.display()));
         return Ok(());
@@ -471,10 +301,10 @@ fn load_or_write(image: &BuiltImage, runtime: Option<Runtime>, plan: &BuildPlan)
     let loaded = cairn_oci::load_into(runtime, |w| {
         cairn_oci::write_archive(image.primary(), cairn_oci::ArchiveFormat::Hybrid, w)
     })
-    .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
+    .diagnose()?;
     output::status(format!("✓ loaded into {program}:"));
     println!("{loaded}");
-    if plan.docker_run {
+    if docker_run {
         run_interactively(program, &loaded)?;
     }
     Ok(())

@@ -5,6 +5,7 @@
 
 use super::containerize::copy;
 use crate::cli::PushArgs;
+use crate::diagnostic::Diagnose;
 use crate::environment::Environment;
 use crate::{locking, output};
 use cairn_registry::{PushImage, Reference};
@@ -46,7 +47,7 @@ fn last_image(
     container: Option<&str>,
 ) -> Result<PushImage> {
     let key = copy::image_key(env, container);
-    let loaded = PushImage::load(store, &key).map_err(|e| miette!("{e}"))?;
+    let loaded = PushImage::load(store, &key).diagnose()?;
     loaded.ok_or_else(|| {
         let command = match container {
             Some(name) => format!("cairn containerize --container {name}"),

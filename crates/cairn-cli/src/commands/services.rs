@@ -3,6 +3,7 @@
 
 use super::activate::{Prepared, prepare};
 use crate::cli::{ServiceNames, ServicesCommand, ServicesLogsArgs, ServicesStatusArgs};
+use crate::diagnostic::Diagnose;
 use crate::environment::Environment;
 use crate::output;
 use cairn_runtime::ServiceStatus;
@@ -49,8 +50,8 @@ fn start_services(prepared: &Prepared, names: &[String]) -> Result<Vec<ServiceSt
         .map(OsString::from)
         .chain([prepared.env.root.clone().into_os_string()])
         .collect();
-    supervisor::spawn_supervisor(&exe, &args, &run_dir).map_err(|e| miette!("{e}"))?;
-    supervisor::start(&run_dir, names).map_err(|e| miette!("{e}"))
+    supervisor::spawn_supervisor(&exe, &args, &run_dir).diagnose()?;
+    supervisor::start(&run_dir, names).diagnose()
 }
 
 fn check_names(prepared: &Prepared, names: &[String]) -> Result<()> {
@@ -85,8 +86,7 @@ fn supervise(args: ServiceNames) -> Result<ExitCode> {
         env: cairn_runtime::activate::current_env(),
         use_bash: prepared.rootfs.join("usr/bin/bash").exists(),
     };
-    supervisor::supervise(&prepared.env.run_dir(), &prepared.activation, launcher)
-        .map_err(|e| miette!("{e}"))?;
+    supervisor::supervise(&prepared.env.run_dir(), &prepared.activation, launcher).diagnose()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,7 +95,7 @@ pub(crate) type ControlFn =
 
 pub(crate) fn control(args: ServiceNames, op: ControlFn, verb: &str) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
-    let statuses = op(&env.run_dir(), &args.names).map_err(|e| miette!("{e}"))?;
+    let statuses = op(&env.run_dir(), &args.names).diagnose()?;
     print_statuses(&statuses, verb);
     Ok(ExitCode::SUCCESS)
 }
@@ -115,7 +115,7 @@ fn state_name(s: &ServiceStatus) -> String {
 
 pub(crate) fn status(args: ServicesStatusArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
-    let statuses = supervisor::status(&env.run_dir()).map_err(|e| miette!("{e}"))?;
+    let statuses = supervisor::status(&env.run_dir()).diagnose()?;
     if args.json {
         output::print_json(&statuses)?;
         return Ok(ExitCode::SUCCESS);
@@ -153,7 +153,6 @@ pub(crate) fn logs(args: ServicesLogsArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    supervisor::logs(&env.run_dir(), &args.name, args.follow, &mut out)
-        .map_err(|e| miette!("{e}"))?;
+    supervisor::logs(&env.run_dir(), &args.name, args.follow, &mut out).diagnose()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -345,6 +345,7 @@ fn invalid(deb: &Path, reason: impl Into<String>) -> DebError {
 
 /// Packages built with dpkg-deb for tests here and in other crates.
 #[cfg(any(test, feature = "test-fixtures"))]
+#[allow(clippy::unwrap_used)] // a broken fixture is a test failure
 pub mod fixtures {
     use std::process::Command;
 

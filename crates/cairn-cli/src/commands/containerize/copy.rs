@@ -6,10 +6,11 @@
 //! `cairn push`, the push progress display, and turning registry errors into
 //! hinted reports. The protocol itself is `cairn_registry`.
 
-use super::{BuildPlan, BuiltImage};
 use crate::cli::ContainerizeArgs;
+use crate::diagnostic::Diagnose;
 use crate::environment::Environment;
 use crate::output;
+use cairn_image::{BuildPlan, BuiltImage};
 use cairn_registry::{
     BlobOutcome, ClientOptions, Credentials, KnownBlobs, PushImage, PushOptions, PushReporter,
     PushSummary, Reference, RegistryClient, RegistryError,
@@ -144,13 +145,20 @@ pub fn image_key(env: &Environment, container: Option<&str>) -> String {
     cairn_store::sha256_hex(&id)
 }
 
+/// What a registry push sends of `image`.
+pub fn push_record(image: &BuiltImage) -> Result<PushImage> {
+    match image {
+        BuiltImage::Single(image) => PushImage::from_image(image),
+        BuiltImage::Multi(multi) => PushImage::from_multi(multi),
+    }
+    .diagnose()
+}
+
 /// Remembers `image` as the last one built here, for `cairn push`. A failure
 /// only costs `cairn push` its input, so it warns instead of failing the build.
-pub fn record_image(store: &Store, plan: &BuildPlan, image: &BuiltImage) {
-    let key = image_key(&plan.env, plan.container.as_deref());
-    let saved = image
-        .push_record()
-        .and_then(|record| record.save(store, &key).map_err(|e| miette!("{e}")));
+pub fn record_image(store: &Store, env: &Environment, plan: &BuildPlan, image: &BuiltImage) {
+    let key = image_key(env, plan.container.as_deref());
+    let saved = push_record(image).and_then(|record| record.save(store, &key).diagnose());
     if let Err(e) = saved {
         tracing::warn!("cannot record the image for `cairn push`: {e}");
     }
@@ -184,7 +192,7 @@ pub fn run(
         Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman),
         Destination::Registry(prefix) => {
             let options = parse_copy_args(&copy_args)?;
-            let record = image.push_record()?;
+            let record = push_record(image)?;
             let reference = Reference::with_prefix(&prefix, &record.name_and_tag())
                 .map_err(|e| registry_report(e, &prefix))?;
             push(store, &record, &reference, &options).map(|_| ())
@@ -197,7 +205,7 @@ fn load(image: &cairn_oci::Image, runtime: cairn_oci::ContainerRuntime) -> Resul
     let loaded = cairn_oci::load_into(runtime, |w| {
         cairn_oci::write_archive(image, cairn_oci::ArchiveFormat::Hybrid, w)
     })
-    .map_err(|e| miette!(help = format!("check that `{program} info` works"), "{e}"))?;
+    .diagnose()?;
     output::status(format!("✓ loaded into {program}: {loaded}"));
     Ok(())
 }

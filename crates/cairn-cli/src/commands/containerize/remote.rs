@@ -8,6 +8,7 @@
 
 use super::BuiltImage;
 use super::copy::{client_options, parse_registry_args};
+use crate::diagnostic::Diagnose;
 use crate::output;
 use cairn_registry::{PulledEnvironment, Reference, RegistryClient};
 use miette::{IntoDiagnostic, Result, miette};
@@ -34,12 +35,9 @@ pub fn fetch(
         "--remote-args",
         remote_args.map(|a| a.0.as_str()).unwrap_or_default(),
     )?;
-    let report = |e: cairn_registry::RegistryError| miette!("{e}");
-    let client = RegistryClient::connect(
-        &reference,
-        client_options(&reference, &options).map_err(report)?,
-    )
-    .map_err(report)?;
+    let client =
+        RegistryClient::connect(&reference, client_options(&reference, &options).diagnose()?)
+            .diagnose()?;
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let arch = cairn_manifest::debian_arch(system).unwrap_or("amd64");
     let pulled = cairn_registry::pull_environment(&client, &reference, arch).map_err(|e| {

@@ -11,10 +11,11 @@
 //! - else no entrypoint: with no hook, profile or services there is nothing
 //!   to activate beyond the image's `Env`, which already has `[vars]` and PATH.
 
-use super::BuildPlan;
+use std::path::{Path, PathBuf};
+
 use cairn_oci::{CustomEntry, FileContent};
-use miette::{Result, miette};
-use std::path::PathBuf;
+
+use crate::{BuildPlan, ImageError, Result};
 
 /// What starts containers of a foreign-architecture image.
 pub enum ForeignEntrypoint {
@@ -28,12 +29,10 @@ pub enum ForeignEntrypoint {
 
 /// Picks the entrypoint for `plan`'s (foreign) system.
 pub fn entrypoint_for(plan: &BuildPlan) -> Result<ForeignEntrypoint> {
-    let cpu = plan.system.split('-').next().unwrap_or_default();
-    let var = format!("CAIRN_ENTRYPOINT_BIN_{}", cpu.to_uppercase());
-    if let Some(path) = std::env::var_os(&var).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        check_elf_machine(&path, cpu, &var)?;
-        return Ok(ForeignEntrypoint::Binary(path));
+    let cpu = plan.cpu();
+    if let Some(path) = plan.entrypoints.foreign.get(cpu) {
+        check_elf_machine(path, cpu)?;
+        return Ok(ForeignEntrypoint::Binary(path.clone()));
     }
     if plan.packages.iter().any(|p| p.name == "bash") {
         Ok(ForeignEntrypoint::Script)
@@ -43,28 +42,31 @@ pub fn entrypoint_for(plan: &BuildPlan) -> Result<ForeignEntrypoint> {
 }
 
 /// Refuses a binary built for another CPU than the image's.
-fn check_elf_machine(path: &std::path::Path, cpu: &str, var: &str) -> Result<()> {
+fn check_elf_machine(path: &Path, cpu: &str) -> Result<()> {
     let expected: u16 = match cpu {
         "x86_64" => 62,
         "aarch64" => 183,
-        other => return Err(miette!("no known ELF machine for CPU '{other}'")),
+        other => return Err(ImageError::UnknownCpu { cpu: other.into() }),
     };
-    let machine = super::elf::machine(path).map_err(|e| miette!("{var}: {e}"))?;
-    if machine == Some(expected) {
+    if crate::elf::machine(path)? == Some(expected) {
         Ok(())
     } else {
-        Err(miette!(
-            help =
-                format!("point {var} at a static cairn-entrypoint built for {cpu}-unknown-linux-*"),
-            "{var}={} is not an ELF executable for {cpu}",
-            path.display()
-        ))
+        Err(ImageError::ForeignEntrypointMachine {
+            var: foreign_entrypoint_var(cpu),
+            path: path.to_path_buf(),
+            cpu: cpu.to_string(),
+        })
     }
+}
+
+/// The variable naming a foreign entrypoint: `CAIRN_ENTRYPOINT_BIN_AARCH64`.
+pub fn foreign_entrypoint_var(cpu: &str) -> String {
+    format!("CAIRN_ENTRYPOINT_BIN_{}", cpu.to_uppercase())
 }
 
 /// The activation script, at cairn's path in the image.
 pub fn script(plan: &BuildPlan) -> Vec<u8> {
-    let cpu = plan.system.split('-').next().unwrap_or_default();
+    let cpu = plan.cpu();
     format!(
         r#"#!/bin/bash
 # cairn's activation for {system} images, where cairn's own binary cannot run:

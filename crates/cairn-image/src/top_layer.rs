@@ -2,16 +2,17 @@
 //! by every image built with the same cairn), and the small top layer with
 //! users, dpkg metadata for scanners, the manifest, the lock and activation data.
 
-use super::BuildPlan;
-use super::foreign::{self, ForeignEntrypoint};
-use cairn_manifest::activation::activation_for;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use cairn_manifest::activation::{CONTAINER_RUN_DIR, activation_for};
 use cairn_oci::{
     BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig,
 };
 use cairn_store::Store;
-use miette::{IntoDiagnostic, Result, miette};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+
+use crate::foreign::{self, ForeignEntrypoint};
+use crate::{BuildPlan, ImageError, Result};
 
 /// Where cairn lives inside images.
 pub const CAIRN_BIN: &str = "/opt/cairn/bin/cairn";
@@ -29,7 +30,7 @@ pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer>
     ];
     let (content, what) = match foreign_entrypoint(plan)? {
         None => (
-            Some(FileContent::Path(entrypoint_binary()?)),
+            Some(FileContent::Path(entrypoint_binary(plan)?)),
             "entrypoint".to_string(),
         ),
         Some(ForeignEntrypoint::Binary(path)) => (
@@ -51,8 +52,7 @@ pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer>
         compression: plan.compression,
         mtime_clamp: None,
     };
-    let mut layer =
-        cairn_oci::build_custom_layer(store, entries, &opts).map_err(|e| miette!("{e}"))?;
+    let mut layer = cairn_oci::build_custom_layer(store, entries, &opts)?;
     layer.created_by = format!("cairn {} {what}", env!("CARGO_PKG_VERSION"));
     Ok(layer)
 }
@@ -67,12 +67,12 @@ pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<B
     if matches!(foreign_entrypoint(plan)?, Some(ForeignEntrypoint::Script)) {
         entries.extend(foreign::script_files(plan));
     }
-    let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))
-        .map_err(|e| miette!("{e}"))?;
+    let mut layer = cairn_oci::build_custom_layer(store, entries, &options(plan))?;
     layer.created_by = format!("cairn: environment {}", plan.name);
     Ok(layer)
 }
 
+/// Options of the layers cairn generates: dated by the plan's epoch.
 pub fn options(plan: &BuildPlan) -> LayerOptions {
     LayerOptions {
         compression: plan.compression,
@@ -89,29 +89,16 @@ fn foreign_entrypoint(plan: &BuildPlan) -> Result<Option<ForeignEntrypoint>> {
     }
 }
 
-/// The in-image cairn: `$CAIRN_ENTRYPOINT_BIN`, else the `cairn-entrypoint`
-/// installed beside this cairn (a few MB: see `in_image`), else this cairn
-/// itself. Whichever it is must be static, as images have no libc of ours.
-fn entrypoint_binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CAIRN_ENTRYPOINT_BIN").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().into_diagnostic()?;
-    let slim = exe.with_file_name(ENTRYPOINT_BIN_NAME);
-    let chosen = if slim.is_file() { slim } else { exe };
-    if super::elf::is_dynamic(&chosen).into_diagnostic()? {
-        return Err(miette!(
-            help = "build cairn from the repository (its .cargo/config.toml links statically), or set CAIRN_ENTRYPOINT_BIN to a static cairn-entrypoint",
-            "{} is dynamically linked and cannot run inside an image without a libc",
-            chosen.display()
-        ));
+/// The in-image cairn for the host's architecture (see
+/// [`crate::Entrypoints`]). It must be static, as images have no libc of ours.
+fn entrypoint_binary(plan: &BuildPlan) -> Result<PathBuf> {
+    let chosen = plan.entrypoints.host.clone();
+    if crate::elf::is_dynamic(&chosen)? {
+        return Err(ImageError::DynamicEntrypoint { path: chosen });
     }
     tracing::debug!("in-image cairn: {}", chosen.display());
     Ok(chosen)
 }
-
-/// The binary built from `src/bin/cairn-entrypoint.rs`.
-const ENTRYPOINT_BIN_NAME: &str = "cairn-entrypoint";
 
 /// Merged-/usr symlinks and the directories every image has.
 fn base_entries() -> Vec<CustomEntry> {
@@ -157,7 +144,7 @@ fn user_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
     let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
     let mut entries = Vec::new();
     if let Some(user) = plan.manifest.containerize.config.user.as_ref() {
-        let account = super::users::account_for(user);
+        let account = crate::users::account_for(user);
         if let Some(line) = account.passwd_line() {
             passwd.push_str(&line);
         }
@@ -192,7 +179,7 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
         CustomEntry::dir("var/lib/dpkg/status.d", 0o755),
     ];
     for input in inputs {
-        let control = cairn_debian::read_control(&input.deb_path).map_err(|e| miette!("{e}"))?;
+        let control = cairn_debian::read_control(&input.deb_path)?;
         let base = format!("var/lib/dpkg/status.d/{}", input.name);
         let mut text = control.control;
         if !text.ends_with('\n') {
@@ -217,10 +204,13 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
 /// The manifest, lock and activation data under /opt/cairn/env, plus the
 /// working directory and volumes owned by the configured user.
 fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
-    let manifest = fs_err::read(plan.env.manifest_path()).into_diagnostic()?;
-    let lock = fs_err::read(plan.env.lock_path()).into_diagnostic()?;
+    let manifest = plan.manifest_bytes.clone();
+    let lock = plan.lock_bytes.clone();
     let activation = activation_for(&plan.manifest, &plan.name, plan.container.as_deref());
-    let activation = serde_json::to_vec_pretty(&activation).into_diagnostic()?;
+    let activation = serde_json::to_vec_pretty(&activation).map_err(|source| ImageError::Json {
+        what: "activation data",
+        source,
+    })?;
     let mut entries = vec![
         CustomEntry::dir("opt", 0o755),
         CustomEntry::dir("opt/cairn", 0o755),
@@ -246,7 +236,7 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         .user
         .as_ref()
         .map(|u| {
-            let a = super::users::account_for(u);
+            let a = crate::users::account_for(u);
             (a.uid, a.gid)
         })
         .unwrap_or((0, 0));
@@ -256,13 +246,13 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         .as_ref()
         .or(config.working_dir.as_ref());
     // The entrypoint's control socket lives here, so it must be the user's.
-    let run_dir = cairn_runtime::CONTAINER_RUN_DIR.to_owned();
+    let run_dir = CONTAINER_RUN_DIR.to_owned();
     let owned = working_dir
         .into_iter()
         .chain(config.volumes.iter())
         .chain([&run_dir]);
     for dir in owned {
-        for parent in super::users::parents(dir) {
+        for parent in crate::users::parents(dir) {
             entries.push(CustomEntry::dir(&parent, 0o755));
         }
         entries.push(CustomEntry::dir(dir.trim_start_matches('/'), 0o755).owned_by(uid, gid));

@@ -4,27 +4,27 @@
 //! paths get the same merged-`/usr` rewrite as packages, so `bin/x` cannot
 //! shadow the `bin -> usr/bin` symlink.
 
-use crate::environment::Environment;
-use cairn_manifest::CopySource;
-use cairn_oci::{CustomEntry, FileContent};
-use miette::{IntoDiagnostic, Result, miette};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use cairn_manifest::CopySource;
+use cairn_oci::{CustomEntry, FileContent};
+
+use crate::{BuildPlan, ImageError, Result};
+
 /// The entries for all `sources`.
-pub fn entries(env: &Environment, sources: &[CopySource]) -> Result<Vec<CustomEntry>> {
+pub fn entries(plan: &BuildPlan, sources: &[CopySource]) -> Result<Vec<CustomEntry>> {
     let mut out = Vec::new();
     for source in sources {
         let (root, respect_ignore) = match source {
-            CopySource::Path(p) => (env.root.join(p), true),
-            CopySource::Build(name) => (super::super::build::artifact_dir(env, name)?, false),
+            CopySource::Path(p) => (plan.project_dir.join(p), true),
+            CopySource::Build(name) => match plan.artifacts.get(name) {
+                Some(dir) => (dir.clone(), false),
+                None => return Err(ImageError::BuildOutputMissing { name: name.clone() }),
+            },
         };
         if !root.exists() {
-            return Err(miette!(
-                help = "copy-to-root paths are relative to the environment's directory",
-                "copy-to-root: {} does not exist",
-                root.display()
-            ));
+            return Err(ImageError::CopySourceMissing { path: root });
         }
         out.extend(walk(&root, respect_ignore)?);
     }
@@ -47,15 +47,18 @@ fn walk(root: &Path, respect_ignore: bool) -> Result<Vec<CustomEntry>> {
         .build();
     let mut entries = Vec::new();
     for item in walker {
-        let item = item.into_diagnostic()?;
+        let item = item.map_err(|source| ImageError::CopySourceWalk {
+            path: root.to_path_buf(),
+            source,
+        })?;
         let rel = item.path().strip_prefix(&base).unwrap_or(item.path());
         let Some(path) = image_path(rel)? else {
             continue;
         };
-        let meta = fs_err::symlink_metadata(item.path()).into_diagnostic()?;
+        let meta = fs_err::symlink_metadata(item.path())?;
         let mode = meta.permissions().mode() & 0o7777;
         let entry = if meta.file_type().is_symlink() {
-            let target = fs_err::read_link(item.path()).into_diagnostic()?;
+            let target = fs_err::read_link(item.path())?;
             CustomEntry::symlink(path, target.to_string_lossy().into_owned())
         } else if meta.is_dir() {
             CustomEntry::dir(path, mode)
@@ -72,5 +75,8 @@ fn image_path(rel: &Path) -> Result<Option<String>> {
     if text.is_empty() {
         return Ok(None);
     }
-    cairn_debian::deb::normalize_path(&text).map_err(|why| miette!("copy-to-root: {text}: {why}"))
+    cairn_debian::deb::normalize_path(&text).map_err(|why| ImageError::CopySourcePath {
+        path: text.to_string(),
+        reason: why.to_string(),
+    })
 }

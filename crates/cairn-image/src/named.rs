@@ -2,8 +2,8 @@
 //! ones: `shell` (the default: an activated environment) and `processes` (all
 //! services). Turns a choice into overrides of the default image.
 
+use crate::{ImageError, Result};
 use cairn_manifest::{CopySource, LockedPackage, Manifest, StartupCommand};
-use miette::{Result, miette};
 use std::collections::BTreeSet;
 
 /// What a named container changes about the default image.
@@ -50,21 +50,18 @@ pub fn overrides_for(
     }
     match name {
         "shell" => Ok(Overrides::default()),
-        "processes" if manifest.services.is_empty() => Err(miette!(
-            help = "declare services in [services.NAME] first",
-            "the `processes` container starts the environment's services, but it has none"
-        )),
+        "processes" if manifest.services.is_empty() => Err(ImageError::ProcessesWithoutServices),
         "processes" => Ok(Overrides {
             cmd: Some(Vec::new()),
             ..Overrides::default()
         }),
         other => {
-            let mut known: Vec<&str> = vec!["shell", "processes"];
-            known.extend(manifest.containers.keys().map(String::as_str));
-            Err(miette!(
-                help = format!("containers: {}", known.join(", ")),
-                "no container named '{other}' in [containers]"
-            ))
+            let mut known: Vec<String> = vec!["shell".into(), "processes".into()];
+            known.extend(manifest.containers.keys().cloned());
+            Err(ImageError::UnknownContainer {
+                name: other.to_string(),
+                known,
+            })
         }
     }
 }
@@ -80,10 +77,9 @@ fn startup_cmd(command: &StartupCommand, packages: &[LockedPackage]) -> Result<V
             } else if has("dash") {
                 "sh"
             } else {
-                return Err(miette!(
-                    help = "install bash, or write startup-command as a list: [\"prog\", \"arg\"]",
-                    "startup-command '{script}' is a shell string but the environment has no shell"
-                ));
+                return Err(ImageError::StartupNeedsShell {
+                    script: script.clone(),
+                });
             };
             Ok(vec![shell.to_string(), "-c".to_string(), script.clone()])
         }

@@ -1,0 +1,147 @@
+//! Assembling a plan into an image: one layer per package (or group, within
+//! `max-layers`), cairn's own layers beside them, and the image config, all
+//! through cairn-oci's cached, deterministic layer writer.
+
+use cairn_oci::{BuiltLayer, LayerInput, LayerOptions};
+use cairn_store::Store;
+
+use crate::{BuildPlan, ImageError, Result, root_copy, top_layer};
+
+/// Reports progress of a build; libraries never print.
+pub trait BuildReporter: Sync {
+    /// One layer is in the store (built or reused).
+    fn on_layer_done(&self, _layer: &BuiltLayer) {}
+}
+
+/// A reporter that ignores everything.
+pub struct NoReporter;
+impl BuildReporter for NoReporter {}
+
+/// The image(s) built: one platform, or several joined by an index.
+pub enum BuiltImage {
+    Single(cairn_oci::Image),
+    Multi(cairn_oci::MultiImage),
+}
+
+impl BuiltImage {
+    /// What archives carry.
+    pub fn archived(&self) -> cairn_oci::Archived<'_> {
+        match self {
+            BuiltImage::Single(image) => image.into(),
+            BuiltImage::Multi(multi) => multi.into(),
+        }
+    }
+
+    /// The image a local engine loads and runs: the host's platform (first).
+    pub fn primary(&self) -> &cairn_oci::Image {
+        match self {
+            BuiltImage::Single(image) => image,
+            BuiltImage::Multi(multi) => &multi.images[0],
+        }
+    }
+}
+
+/// Builds every plan's image; several are joined by an image index. The
+/// `.deb` of every planned package must already be in the store.
+pub fn build_all(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &dyn BuildReporter,
+) -> Result<BuiltImage> {
+    let mut images = plans
+        .iter()
+        .map(|plan| build_image(store, plan, reporter))
+        .collect::<Result<Vec<_>>>()?;
+    if images.len() == 1 {
+        return Ok(BuiltImage::Single(images.remove(0)));
+    }
+    Ok(BuiltImage::Multi(cairn_oci::build_multi_image(images)?))
+}
+
+/// Builds one plan's image.
+pub fn build_image(
+    store: &Store,
+    plan: &BuildPlan,
+    reporter: &dyn BuildReporter,
+) -> Result<cairn_oci::Image> {
+    let inputs = layer_inputs(store, plan)?;
+    let opts = LayerOptions {
+        compression: plan.compression,
+        mtime_clamp: plan.mtime_clamp,
+    };
+    let grouped: Vec<Vec<LayerInput>> = layer_groups(plan)?
+        .iter()
+        .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
+        .collect();
+    // cairn's own layers (its binary to compress on a cold cache, the
+    // environment's files) build beside the package layers, filling the cores
+    // their longest one leaves idle.
+    let (layers, own) = std::thread::scope(|scope| {
+        let own = scope.spawn(|| own_layers(store, plan, &inputs));
+        let layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
+            tracing::debug!("layer {} {}", layer.digest, layer.created_by);
+            reporter.on_layer_done(layer);
+        });
+        let own = own
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (layers, own)
+    });
+    let mut layers = layers?;
+    layers.extend(own?);
+    let spec = top_layer::image_spec(plan)?;
+    Ok(cairn_oci::build_image(&spec, &layers)?)
+}
+
+/// The layer inputs of the plan's packages, from the store's `.deb`s.
+fn layer_inputs(store: &Store, plan: &BuildPlan) -> Result<Vec<LayerInput>> {
+    plan.packages
+        .iter()
+        .map(|p| {
+            Ok(LayerInput {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                deb_path: store.deb_path(&p.sha256)?,
+                deb_sha256: p.sha256.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The layers above the packages: cairn's entrypoint, copy-to-root (if
+/// any), and the environment's top layer.
+fn own_layers(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<Vec<BuiltLayer>> {
+    let mut layers = vec![top_layer::build_binary_layer(store, plan)?];
+    if !plan.overrides.copy_to_root.is_empty() {
+        let entries = root_copy::entries(plan, &plan.overrides.copy_to_root)?;
+        let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))?;
+        layer.created_by = "cairn: copy-to-root".to_string();
+        layers.push(layer);
+    }
+    layers.push(top_layer::build(store, plan, inputs)?);
+    Ok(layers)
+}
+
+/// Groups packages into the layers `max-layers` leaves once cairn's own are
+/// counted (its entrypoint, the environment, and copy-to-root if any), most
+/// depended-upon first.
+pub fn layer_groups(plan: &BuildPlan) -> Result<Vec<Vec<usize>>> {
+    let own = 2 + usize::from(!plan.overrides.copy_to_root.is_empty());
+    let budget = plan.max_layers.saturating_sub(own);
+    if budget == 0 {
+        return Err(ImageError::MaxLayersTooLow {
+            max_layers: plan.max_layers,
+            own,
+        });
+    }
+    let nodes: Vec<cairn_oci::PackageNode> = plan
+        .packages
+        .iter()
+        .map(|p| cairn_oci::PackageNode {
+            name: p.name.clone(),
+            depends: p.depends.clone(),
+        })
+        .collect();
+    // plan_layers counts one layer on top of the package layers it plans.
+    Ok(cairn_oci::plan_layers(&nodes, budget + 1))
+}

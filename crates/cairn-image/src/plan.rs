@@ -1,0 +1,172 @@
+//! The build plan: everything that decides an image's bytes, gathered once
+//! from the manifest, the lock and the caller's choices. Assembly
+//! ([`crate::build`]) is a function of this plan and the store; nothing else
+//! (no environment variable, no working directory) is read after it is made.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use cairn_manifest::{Lock, LockedPackage, Manifest};
+use cairn_oci::Compression;
+
+use crate::Result;
+use crate::named::{self, Overrides};
+
+/// What the caller chose: the edge (CLI flags, environment variables) turned
+/// into plain values.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// The environment's directory: `copy-to-root` paths are relative to it.
+    pub project_dir: PathBuf,
+    /// The manifest's bytes as written, carried into the image verbatim.
+    pub manifest_bytes: Vec<u8>,
+    /// The lock's bytes as written, carried into the image verbatim.
+    pub lock_bytes: Vec<u8>,
+    /// `--container NAME`.
+    pub container: Option<String>,
+    /// `--tag`, winning over the manifest.
+    pub tag: Option<String>,
+    /// `--compression`, winning over the manifest.
+    pub compression: Option<Compression>,
+    /// The name when neither the manifest nor a container names the image.
+    pub default_name: String,
+    /// `SOURCE_DATE_EPOCH`, when set: the generated files' date, and a clamp
+    /// on package mtimes.
+    pub source_date_epoch: Option<i64>,
+    /// Build outputs by `[build]` name, for containers that ship artifacts.
+    pub artifacts: BTreeMap<String, PathBuf>,
+    /// The in-image cairn for the host's architecture, and any foreign ones.
+    pub entrypoints: Entrypoints,
+}
+
+/// Where the static in-image cairn binaries are.
+#[derive(Debug, Clone, Default)]
+pub struct Entrypoints {
+    /// For the host's own architecture.
+    pub host: PathBuf,
+    /// By CPU (`aarch64`): from `CAIRN_ENTRYPOINT_BIN_<CPU>`.
+    pub foreign: BTreeMap<String, PathBuf>,
+}
+
+/// What to build for one system: the environment, its lock and the chosen options.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub project_dir: PathBuf,
+    pub manifest: Manifest,
+    pub manifest_bytes: Vec<u8>,
+    pub lock_bytes: Vec<u8>,
+    /// `x86_64-linux`, `aarch64-linux`.
+    pub system: String,
+    /// The packages in this image, in lock order.
+    pub packages: Vec<LockedPackage>,
+    pub name: String,
+    pub tag: String,
+    /// The date of generated files and the image config.
+    pub epoch: i64,
+    /// Clamp on package mtimes (only with `SOURCE_DATE_EPOCH`, so a package's
+    /// layer is otherwise the same in every environment).
+    pub mtime_clamp: Option<u64>,
+    pub max_layers: usize,
+    pub compression: Compression,
+    pub container: Option<String>,
+    pub overrides: Overrides,
+    pub artifacts: BTreeMap<String, PathBuf>,
+    pub entrypoints: Entrypoints,
+}
+
+impl BuildPlan {
+    /// The plan for `system`, from the manifest, its lock and the request.
+    pub fn new(manifest: &Manifest, lock: &Lock, system: &str, req: &PlanRequest) -> Result<Self> {
+        let locked: Vec<LockedPackage> = lock.packages_for(system).cloned().collect();
+        let container = req.container.as_deref();
+        let overrides = named::overrides_for(manifest, container, &locked)?;
+        let packages = match named::runtime_roots(manifest, container) {
+            Some(mut roots) => {
+                if cairn_manifest::activation::needs_bash(manifest) {
+                    roots.push("bash".to_string());
+                }
+                named::closure(&locked, &roots)
+            }
+            None => named::without_excluded(locked, &overrides.exclude),
+        };
+        let cz = &manifest.containerize;
+        let name = overrides
+            .image_name
+            .clone()
+            .or_else(|| cz.name.clone())
+            .or_else(|| manifest.name.clone())
+            .unwrap_or_else(|| req.default_name.clone());
+        let compression = req.compression.unwrap_or(match cz.compression {
+            cairn_manifest::Compression::Gzip => Compression::Gzip,
+            cairn_manifest::Compression::Zstd => Compression::Zstd,
+        });
+        Ok(BuildPlan {
+            project_dir: req.project_dir.clone(),
+            manifest: manifest.clone(),
+            manifest_bytes: req.manifest_bytes.clone(),
+            lock_bytes: req.lock_bytes.clone(),
+            system: system.to_string(),
+            packages,
+            tag: req
+                .tag
+                .clone()
+                .or_else(|| overrides.tag.clone())
+                .or_else(|| cz.tag.clone())
+                .unwrap_or_else(|| "latest".into()),
+            epoch: req
+                .source_date_epoch
+                .unwrap_or_else(|| lock.source_date_epoch()),
+            mtime_clamp: req.source_date_epoch.map(|e| e.max(0) as u64),
+            max_layers: manifest.max_layers_for(container) as usize,
+            container: req.container.clone(),
+            name: image_name(&name),
+            compression,
+            overrides,
+            artifacts: req.artifacts.clone(),
+            entrypoints: req.entrypoints.clone(),
+        })
+    }
+
+    /// The image architecture (GOARCH style, which Debian's names match).
+    pub fn architecture(&self) -> &'static str {
+        cairn_manifest::debian_arch(&self.system).unwrap_or("amd64")
+    }
+
+    /// Whether the image is for the machine cairn runs on.
+    pub fn is_host_system(&self) -> bool {
+        cairn_manifest::host_system() == Some(self.system.as_str())
+    }
+
+    /// The CPU part of the system (`x86_64`).
+    pub fn cpu(&self) -> &str {
+        self.system.split('-').next().unwrap_or_default()
+    }
+}
+
+/// Image names are lowercase; environment names may not be.
+pub fn image_name(name: &str) -> String {
+    let cleaned: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-/".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    cleaned.trim_matches(['-', '.', '_']).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_are_lowercase_and_trimmed() {
+        assert_eq!(image_name("My App!"), "my-app");
+        assert_eq!(image_name("team/Web_1"), "team/web_1");
+        assert_eq!(image_name("--x--"), "x");
+    }
+}
