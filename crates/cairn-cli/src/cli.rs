@@ -103,6 +103,10 @@ pub struct InitArgs {
     /// Environment name (default: the directory's name)
     #[arg(long)]
     pub name: Option<String>,
+    /// Debian release codename (default: today's stable, read from Debian's
+    /// signed `stable` InRelease): bookworm, trixie, sid, …
+    #[arg(long, value_name = "CODENAME")]
+    pub release: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +169,13 @@ pub struct ShowArgs {
 pub struct UpgradeArgs {
     /// Only these packages (default: all)
     pub packages: Vec<String>,
+    /// Move the environment to another Debian release (codename), re-resolving
+    /// every package against it
+    #[arg(long, value_name = "CODENAME")]
+    pub release: Option<String>,
+    /// Show the change without writing the manifest or the lock
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

@@ -88,6 +88,21 @@ impl ManifestDoc {
         Manifest::parse(&self.path, &self.doc.to_string())
     }
 
+    /// Sets `release = "CODENAME"` (the Debian release of the default
+    /// sources), keeping the comments around an existing one.
+    pub fn set_release(&mut self, release: &str) {
+        match self.doc.get_mut("release").and_then(Item::as_value_mut) {
+            Some(existing) => {
+                let decor = existing.decor().clone();
+                *existing = toml_edit::Value::from(release);
+                *existing.decor_mut() = decor;
+            }
+            None => {
+                self.doc.insert("release", value(release));
+            }
+        }
+    }
+
     /// Adds (or updates) `[install]` entry `id` for Debian package `pkg`,
     /// written flox-style as `id.pkg = "pkg"`. An existing entry keeps its
     /// version constraint unless `version` is given.
@@ -293,7 +308,7 @@ GREETING = "hi"
 
     #[test]
     fn add_to_the_template_keeps_its_examples() {
-        let template = init_template("demo");
+        let template = init_template("demo", "trixie");
         let mut doc = open(&template);
         doc.add_package("hello", "hello", None);
         let text = doc.to_string();

@@ -11,6 +11,7 @@ mod edit;
 mod lock;
 mod parse;
 mod read;
+pub mod release;
 mod schema;
 mod template;
 mod validate;

@@ -25,6 +25,8 @@ pub struct Manifest {
     pub version: u32,
     /// The environment's name (`name = "..."`), if the manifest sets one.
     pub name: Option<String>,
+    /// `release = "trixie"`: the Debian release of the default sources.
+    pub release: Option<String>,
     /// `[install]`: install id -> package request.
     pub install: BTreeMap<String, InstallEntry>,
     /// `[sources]`, or `None` when absent (see [`Manifest::sources_or_default`]).
@@ -52,6 +54,7 @@ impl Default for Manifest {
         Manifest {
             version: MANIFEST_VERSION,
             name: None,
+            release: None,
             install: BTreeMap::new(),
             sources: None,
             vars: BTreeMap::new(),
@@ -311,37 +314,26 @@ pub fn host_system() -> Option<&'static str> {
     }
 }
 
-/// Debian's archives, used when the manifest has no `[sources]`.
+/// Debian's bookworm archives, the sources of manifests that name no release.
 pub fn default_sources() -> BTreeMap<String, SourceEntry> {
-    let source = |url: &str, suites: &[&str]| SourceEntry {
-        url: url.to_string(),
-        suites: suites.iter().map(|s| s.to_string()).collect(),
-        components: vec!["main".to_string()],
-        architectures: None,
-        keyring: Some("debian".to_string()),
-    };
-    BTreeMap::from([
-        (
-            "debian".to_string(),
-            source(
-                "http://deb.debian.org/debian",
-                &["bookworm", "bookworm-updates"],
-            ),
-        ),
-        (
-            "debian-security".to_string(),
-            source(
-                "http://deb.debian.org/debian-security",
-                &["bookworm-security"],
-            ),
-        ),
-    ])
+    crate::release::default_sources_for(crate::release::LEGACY_RELEASE)
 }
 
 impl Manifest {
-    /// `[sources]`, or Debian's bookworm archives when the manifest has none.
+    /// `[sources]`, or Debian's archives for the manifest's release when it
+    /// has none.
     pub fn sources_or_default(&self) -> BTreeMap<String, SourceEntry> {
-        self.sources.clone().unwrap_or_else(default_sources)
+        self.sources
+            .clone()
+            .unwrap_or_else(|| crate::release::default_sources_for(self.release_or_legacy()))
+    }
+
+    /// The `release` the manifest names, or bookworm for manifests that
+    /// predate the key.
+    pub fn release_or_legacy(&self) -> &str {
+        self.release
+            .as_deref()
+            .unwrap_or(crate::release::LEGACY_RELEASE)
     }
 
     /// `options.systems`, or the host's system (empty on an unsupported host).

@@ -1,5 +1,6 @@
 //! `cairn upgrade`: re-resolve against the archive as it is now and report
-//! what changed.
+//! what changed; `--release CODENAME` moves the environment to another Debian
+//! release, writing nothing until the new resolution succeeds.
 
 use crate::cli::UpgradeArgs;
 use crate::environment::Environment;
@@ -19,14 +20,32 @@ pub struct Change {
 
 pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
-    let manifest = env.load_manifest()?;
     let old = env.load_lock().ok();
+    let (manifest, manifest_text) = match &args.release {
+        Some(release) => with_release(&env, release, &args.packages)?,
+        None => (env.load_manifest()?, None),
+    };
     let pinned = pin_others(&manifest, old.as_ref(), &args.packages)?;
-    let mut lock = super::install::lock_and_fetch(&env, &pinned)?;
+    if args.release.is_some() {
+        check_packages_exist(&env, &manifest)?;
+    }
+    let mut lock = if args.dry_run {
+        let store = crate::locking::open_store()?;
+        crate::locking::resolve_lock(&pinned, &env.env_dir, &store)?
+    } else {
+        super::install::lock_and_fetch(&env, &pinned)?
+    };
     // The pins are a resolution device, not part of the environment.
     lock.manifest_hash = manifest.resolution_hash();
     let changes = diff(old.as_ref(), &lock);
-    env.save(None, &lock)?;
+    if args.dry_run {
+        output::status("dry run: nothing written");
+    } else {
+        env.save(manifest_text.as_deref(), &lock)?;
+        if let Some(release) = &args.release {
+            output::status(format!("✓ moved to Debian {release}"));
+        }
+    }
     if args.json {
         output::print_json(&changes)?;
     } else if changes.is_empty() {
@@ -39,6 +58,101 @@ pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The manifest moved to `release` (and its new text), checked before
+/// anything is resolved.
+fn with_release(
+    env: &Environment,
+    release: &str,
+    only: &[String],
+) -> Result<(Manifest, Option<String>)> {
+    cairn_manifest::release::check_release(release).map_err(|b| {
+        miette!(
+            help = b.help.unwrap_or_default(),
+            "--release {release}: {}",
+            b.message
+        )
+    })?;
+    if !only.is_empty() {
+        return Err(miette!(
+            help = "run `cairn upgrade --release CODENAME` alone: every package moves with the release",
+            "--release moves every package; it cannot be combined with package names"
+        ));
+    }
+    let current = env.load_manifest()?;
+    if current.sources.is_some() {
+        return Err(miette!(
+            help =
+                "edit the suites of [sources] in manifest.toml instead, then run `cairn upgrade`",
+            "this environment names its own [sources], so its release is theirs"
+        ));
+    }
+    let mut doc =
+        cairn_manifest::ManifestDoc::open(&env.manifest_path()).map_err(miette::Report::new)?;
+    doc.set_release(release);
+    let text = doc.to_string();
+    let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
+    Ok((manifest, Some(text)))
+}
+
+/// Every requested package must exist in the new release; those that do not
+/// are named together, each with the packages that take its place there
+/// (those whose `Breaks`/`Conflicts` name it, as Debian's renames declare),
+/// so one run says everything to change.
+fn check_packages_exist(env: &Environment, manifest: &Manifest) -> Result<()> {
+    let store = crate::locking::open_store()?;
+    let client = cairn_debian::ArchiveClient::new(store);
+    let sources = crate::locking::sources_for(manifest, &env.env_dir);
+    let mut missing = Vec::new();
+    for system in manifest.systems_or_host() {
+        let sys = crate::locking::load_index(&client, &sources, &system)?;
+        for (id, entry) in manifest.install_for(&system) {
+            let name = entry.pkg.as_str();
+            if sys.index.by_name(name).next().is_some()
+                || sys.index.providers(name).next().is_some()
+            {
+                continue;
+            }
+            let mut replacements: Vec<String> = sys
+                .index
+                .records
+                .iter()
+                .filter(|r| {
+                    r.breaks
+                        .iter()
+                        .chain(&r.conflicts)
+                        .any(|dep| dep.alternatives.iter().any(|d| d.name == name))
+                })
+                .map(|r| r.name.clone())
+                .collect();
+            replacements.sort();
+            replacements.dedup();
+            let line = match replacements.as_slice() {
+                [] => format!(
+                    "'{name}' ([install] {id}) is not in {}",
+                    manifest.release_or_legacy()
+                ),
+                found => format!(
+                    "'{name}' ([install] {id}) is not in {}; it is superseded by {}",
+                    manifest.release_or_legacy(),
+                    found.join(", ")
+                ),
+            };
+            if !missing.contains(&line) {
+                missing.push(line);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(miette!(
+        help = "change these [install] entries (e.g. `cairn uninstall OLD && cairn install NEW`), then retry; nothing was written",
+        "{} package(s) do not exist in the new release:\n  {}",
+        missing.len(),
+        missing.join("\n  ")
+    ))
 }
 
 /// With `upgrade PKG...`, every other requested package stays at its locked version.

@@ -20,6 +20,7 @@ use toml::de::DeTable;
 const ROOT_KEYS: &[&str] = &[
     "version",
     "name",
+    "release",
     "install",
     "sources",
     "vars",
@@ -49,6 +50,10 @@ pub(crate) fn manifest_from_str(text: &str) -> Result<Manifest, Problem> {
         name: root
             .get("name")
             .map(|f| checked(&f, validate::check_env_name))
+            .transpose()?,
+        release: root
+            .get("release")
+            .map(|f| checked(&f, crate::release::check_release))
             .transpose()?,
         install,
         sources: read_sources(&root)?,
