@@ -162,6 +162,114 @@ pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
             || lock.packages.iter().any(|p| p.name == "bash"))
 }
 
+/// The environment's lock, re-locked first when `manifest.toml` was edited
+/// by hand since (as flox does): entries already locked keep their versions,
+/// only new or changed entries are resolved, and nothing is upgraded (that is
+/// `cairn upgrade`). Removals alone re-lock offline, by pruning.
+pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) -> Result<Lock> {
+    let old = if env.lock_path().is_file() {
+        Some(env.load_lock()?)
+    } else {
+        None
+    };
+    if let Some(old) = &old
+        && lock_is_fresh(old, manifest)
+    {
+        return Ok(old.clone());
+    }
+    let lock = match old.as_ref().filter(|old| only_removals(old, manifest)) {
+        Some(old) => crate::commands::install::prune_lock(old, manifest),
+        None => {
+            let store = open_store()?;
+            let pinned = pin_locked(manifest, old.as_ref())?;
+            let mut lock = resolve_lock(&pinned, &env.env_dir, &store)?;
+            lock.manifest_hash = manifest.resolution_hash();
+            let all: Vec<_> = lock.packages.iter().collect();
+            fetch_debs(&store, &all)?;
+            lock
+        }
+    };
+    env.save(None, &lock)?;
+    crate::output::status(format!(
+        "✓ re-locked {} after manifest.toml changed ({} packages)",
+        env.lock_path().display(),
+        lock.packages.len()
+    ));
+    Ok(lock)
+}
+
+/// Whether every requested package is already locked for every system, so
+/// the edit only removed entries (and pruning the lock is enough).
+fn only_removals(old: &Lock, manifest: &Manifest) -> bool {
+    let systems = manifest.systems_or_host();
+    let locked_systems: std::collections::BTreeSet<&str> =
+        old.packages.iter().map(|p| p.system.as_str()).collect();
+    let same_systems = systems.len() == locked_systems.len()
+        && systems.iter().all(|s| locked_systems.contains(s.as_str()));
+    let bash_ok = !cairn_manifest::activation::needs_bash(manifest)
+        || old.packages.iter().any(|p| p.name == "bash");
+    same_systems
+        && bash_ok
+        && same_archives(old, manifest)
+        && systems.iter().all(|system| {
+            manifest.install_for(system).all(|(_, entry)| {
+                entry.version.is_none()
+                    && old
+                        .packages
+                        .iter()
+                        .any(|p| p.system == *system && p.requested && p.name == entry.pkg)
+            })
+        })
+}
+
+/// Whether the lock came from exactly the manifest's sources and suites.
+fn same_archives(old: &Lock, manifest: &Manifest) -> bool {
+    let locked: std::collections::BTreeSet<(&str, &str, &str)> = old
+        .archives
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.url.trim_end_matches('/'),
+                a.suite.as_str(),
+            )
+        })
+        .collect();
+    let sources = manifest.sources_or_default();
+    let wanted: std::collections::BTreeSet<(&str, &str, &str)> = sources
+        .iter()
+        .flat_map(|(name, s)| {
+            s.suites
+                .iter()
+                .map(move |suite| (name.as_str(), s.url.trim_end_matches('/'), suite.as_str()))
+        })
+        .collect();
+    locked == wanted
+}
+
+/// `manifest` with every entry that is already locked pinned to its locked
+/// version, so a re-lock resolves only what is new.
+fn pin_locked(manifest: &Manifest, old: Option<&Lock>) -> Result<Manifest> {
+    let mut pinned = manifest.clone();
+    let Some(old) = old else { return Ok(pinned) };
+    for entry in pinned.install.values_mut() {
+        if entry.version.is_some() {
+            continue;
+        }
+        if let Some(p) = old
+            .packages
+            .iter()
+            .find(|p| p.requested && p.name == entry.pkg)
+        {
+            entry.version = Some(
+                cairn_manifest::parse_version_constraint(&p.version)
+                    .map_err(|e| miette!("locked version of {}: {e:?}", p.name))?,
+            );
+        }
+    }
+    Ok(pinned)
+}
+
 /// Downloads (or verifies in the cache) every `.deb` of `packages`.
 pub fn fetch_debs(store: &Store, packages: &[&LockedPackage]) -> Result<Vec<PathBuf>> {
     let items: Vec<DebToFetch> = packages

@@ -25,13 +25,7 @@ pub struct Prepared {
 pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let env = Environment::find(dir)?;
     let manifest = env.load_manifest()?;
-    let lock = env.load_lock()?;
-    if !crate::locking::lock_is_fresh(&lock, &manifest) {
-        return Err(miette!(
-            help = "run `cairn upgrade` to re-lock",
-            "manifest.lock is out of date with manifest.toml"
-        ));
-    }
+    let lock = crate::locking::current_lock(&env, &manifest)?;
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let packages: Vec<_> = lock.packages_for(system).collect();
     let store = locking::open_store()?;

@@ -101,13 +101,7 @@ fn report_built(plans: &[BuildPlan], image: &BuiltImage) {
 /// engine loads and Docker's `manifest.json` names).
 fn plans(args: &ContainerizeArgs, env: &Environment) -> Result<Vec<BuildPlan>> {
     let manifest = env.load_manifest()?;
-    let lock = env.load_lock()?;
-    if !crate::locking::lock_is_fresh(&lock, &manifest) {
-        return Err(miette!(
-            help = "run `cairn upgrade` (or `cairn install`) to re-lock",
-            "manifest.lock is out of date with manifest.toml"
-        ));
-    }
+    let lock = crate::locking::current_lock(env, &manifest)?;
     let mut systems = selected_systems(&manifest, &args.systems)?;
     let host = cairn_manifest::host_system();
     systems.sort_by_key(|s| Some(s.as_str()) != host);

@@ -107,7 +107,7 @@ pub fn run_uninstall(args: UninstallArgs) -> Result<ExitCode> {
 
 /// Drops packages no longer reachable from a remaining request, keeping every
 /// other version exactly as locked (uninstall never upgrades).
-fn prune_lock(old: &Lock, manifest: &Manifest) -> Lock {
+pub(crate) fn prune_lock(old: &Lock, manifest: &Manifest) -> Lock {
     let requested: BTreeSet<&str> = manifest.install.values().map(|e| e.pkg.as_str()).collect();
     let mut lock = Lock {
         manifest_hash: manifest.resolution_hash(),

@@ -21,12 +21,7 @@ struct Row<'a> {
 pub fn run(args: ListArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let manifest = env.load_manifest()?;
-    let lock = env.load_lock()?;
-    if !crate::locking::lock_is_fresh(&lock, &manifest) {
-        tracing::warn!(
-            "the lock is out of date with manifest.toml; run `cairn upgrade` to re-lock"
-        );
-    }
+    let lock = crate::locking::current_lock(&env, &manifest)?;
     let mut rows: Vec<Row> = lock
         .packages
         .iter()

@@ -7,7 +7,7 @@ mod edit;
 pub(crate) mod entrypoint;
 mod generate;
 mod init;
-mod install;
+pub(crate) mod install;
 pub(crate) mod list;
 mod push;
 mod search;
