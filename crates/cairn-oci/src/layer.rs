@@ -785,3 +785,169 @@ mod tests {
         assert!(build_custom_layer(&store, bad, &opts).is_err());
     }
 }
+
+/// Layers built from generated packages, pinned to the digests the in-memory
+/// builder (before streaming) produced for them: streaming, spooling and the
+/// chunked gzip writer must not change a single byte of any layer.
+#[cfg(test)]
+mod digest_pins {
+    use super::*;
+    use crate::deb::tests::sample_deb;
+    use std::process::Command;
+
+    /// A package of a few MiB that crosses several gzip chunks and defeats
+    /// dpkg-deb's order: big pseudo-random and text files, entries under
+    /// `bin/` and `lib/` (moved under `usr/`), `usr/bin-extra` (which sorts
+    /// before `usr/bin/…`), and a hardlink whose target sorts after it.
+    pub(crate) fn big_deb(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let root = dir.join(format!("{name}-root"));
+        let write = |rel: &str, body: &[u8], mode: u32| {
+            let p = root.join(rel);
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(&p, body).unwrap();
+            fs_err::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        let control = format!(
+            "Package: {name}\nVersion: 2.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: big\n"
+        );
+        write("DEBIAN/control", control.as_bytes(), 0o644);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let random: Vec<u8> = (0..3 * (1 << 20) + 777)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let text: Vec<u8> = (0..5 * (1 << 20) + 4321)
+            .map(|i| b"cairn streams layers "[i % 21] ^ ((i / 65_536) as u8 & 3))
+            .collect();
+        write("bin/zz-random", &random, 0o755);
+        write("lib/x86_64-linux-gnu/libbig.so.1", &text, 0o644);
+        write("usr/bin/tool", b"tool", 0o755);
+        write("usr/bin-extra/helper", &random[..70_000], 0o755);
+        write("usr/share/big/text", &text[..1_500_000], 0o644);
+        write("usr/share/big/empty", b"", 0o644);
+        std::fs::hard_link(
+            root.join("usr/share/big/text"),
+            root.join("usr/share/big/a-text"),
+        )
+        .unwrap();
+        let deb = dir.join(format!("{name}_2.0_all.deb"));
+        let status = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "-z0", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("dpkg-deb is needed for these tests");
+        assert!(status.success());
+        deb
+    }
+
+    fn input(name: &str, deb: &Path) -> LayerInput {
+        LayerInput {
+            name: name.into(),
+            version: "1.0".into(),
+            deb_path: deb.to_path_buf(),
+            deb_sha256: cairn_store::sha256_file(deb).unwrap(),
+        }
+    }
+
+    /// (label, digest, diff_id) of every pinned layer.
+    fn pinned_layers() -> Vec<(String, String, String)> {
+        let (tmp, sample) = sample_deb("xz");
+        let big = big_deb(tmp.path(), "big");
+        let host_file = tmp.path().join("big-root/lib/x86_64-linux-gnu/libbig.so.1");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let mut out = Vec::new();
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let opts = LayerOptions {
+                compression,
+                mtime_clamp: Some(1_000),
+            };
+            let layers: Vec<(&str, Vec<LayerInput>)> = vec![
+                ("sample", vec![input("sample", &sample)]),
+                ("big", vec![input("big", &big)]),
+                ("group", vec![input("sample", &sample), input("big", &big)]),
+            ];
+            for (label, inputs) in layers {
+                let layer = build_group_layer(&store, &inputs, &opts).unwrap();
+                out.push((
+                    format!("{label} {compression:?}"),
+                    layer.digest,
+                    layer.diff_id,
+                ));
+            }
+            let entries = vec![
+                CustomEntry::file("usr/bin/cairn", 0o755, FileContent::Path(host_file.clone())),
+                CustomEntry::file("etc/motd", 0o644, FileContent::Bytes(b"hi".to_vec())),
+                CustomEntry::dir("home/app", 0o700).owned_by(1000, 1000),
+            ];
+            let layer = build_custom_layer(&store, entries, &opts).unwrap();
+            out.push((
+                format!("custom {compression:?}"),
+                layer.digest,
+                layer.diff_id,
+            ));
+        }
+        out
+    }
+
+    /// Recorded with the in-memory builder (commit b51ab54), mtimes clamped
+    /// to 1000 so the generated packages' build times do not matter.
+    const PINS: [(&str, &str, &str); 8] = [
+        (
+            "sample Gzip",
+            "sha256:2252799606c3ad4e7259ef04a9386de17428a517909200c09e262652f25c5dea",
+            "sha256:d8ca0096930d7a2261e97452dd39e373109183704476197ce1f68f14ee349048",
+        ),
+        (
+            "big Gzip",
+            "sha256:645fa0a03066faf65f599522fa4ad9965d1ec2abbcbfa442383a815d29ede6db",
+            "sha256:462de98438b17df8010bf91feed56bd3a10807c18c93c0969aa1cbfb5cad9460",
+        ),
+        (
+            "group Gzip",
+            "sha256:6ef1e3a45323eb5187f60f783272088887a6fef85276ac991078df84bccef2e2",
+            "sha256:441985af736af810196d38b1f1c2ca157c56a4373da152dc688a891986d0fa1b",
+        ),
+        (
+            "custom Gzip",
+            "sha256:1d373b0fc4c892b09351dc09e9cdbc836297b08c3534dc311e16f6ddfc2cca31",
+            "sha256:98a3d0a495c7882f2c65b6f25b212c1f86c1af887346b2d442b6ee374954e0e4",
+        ),
+        (
+            "sample Zstd",
+            "sha256:5a6c212a58dcbd30c3d840d6d05b19507d6949ddaf7deee8166e3dd73383e005",
+            "sha256:d8ca0096930d7a2261e97452dd39e373109183704476197ce1f68f14ee349048",
+        ),
+        (
+            "big Zstd",
+            "sha256:d8529dccce158769c08a061d7fb6ee5f79484f8dcdc2253d376533aa7ea78eec",
+            "sha256:462de98438b17df8010bf91feed56bd3a10807c18c93c0969aa1cbfb5cad9460",
+        ),
+        (
+            "group Zstd",
+            "sha256:af4a17a66c6165fd4ef4169918eb63db0272c85e911d408160395b697b0c3ff0",
+            "sha256:441985af736af810196d38b1f1c2ca157c56a4373da152dc688a891986d0fa1b",
+        ),
+        (
+            "custom Zstd",
+            "sha256:b27c84ba57ea85ca9cdc62493b8bc45fecd96ee31cebead07ffcf620817c4bbb",
+            "sha256:98a3d0a495c7882f2c65b6f25b212c1f86c1af887346b2d442b6ee374954e0e4",
+        ),
+    ];
+
+    #[test]
+    fn layers_are_byte_identical_to_the_in_memory_builder() {
+        let built = pinned_layers();
+        let pins: Vec<(String, String, String)> = PINS
+            .iter()
+            .map(|(l, d, i)| (l.to_string(), d.to_string(), i.to_string()))
+            .collect();
+        assert_eq!(built, pins);
+    }
+}
