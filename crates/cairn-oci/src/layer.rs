@@ -5,11 +5,17 @@
 //! it is cached under `layers-v1/<key>.json` (key = hash of the layer format
 //! version, the `.deb` sha256s, compression and mtime clamp) next to its blob
 //! `layers-v1/blobs/sha256/<digest>`. A hit reads one small JSON file and
-//! decompresses nothing. A miss streams: data.tar → sorted tree → tar →
-//! compressor → file, hashing the tar (diff_id) and the compressed bytes
-//! (digest) on the way.
+//! decompresses nothing. A miss streams in bounded memory: data.tar is read
+//! once, its metadata into a sorted tree and its file contents into a spool
+//! (`spool.rs`: memory up to a cap, then an unnamed temp file); then the tree
+//! is written as a tar with contents streamed from the spool, through the
+//! chunked parallel compressor, to a temp file, hashing the tar (diff_id) and
+//! the compressed bytes (digest) on the way. No whole layer and no whole
+//! file of a package is held in memory.
 //!
 //! Image assembly is `image.rs`; which packages share a layer is `group.rs`.
+
+pub(crate) mod spool;
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,13 +25,23 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::deb::{EntryKind, visit_data};
-use crate::tree::{Node, Tree};
+use crate::pgzip::GzipWriter;
+use crate::tree::{Data, Node, Tree};
 use crate::{OciError, Result};
+use spool::Spool;
 
 /// Bumped whenever the bytes of a layer built from the same inputs would change
 /// (normalisation, ordering, headers, compressor settings), so stale cache
 /// entries are never reused.
 const LAYER_FORMAT: &str = "cairn-layer-v2";
+
+/// File contents a layer build keeps in memory before spooling to disk: most
+/// packages fit, and two builds per core stay far below the memory goal.
+const SPOOL_MEMORY: usize = 8 << 20;
+
+/// gzip's level and zstd's, fixed for reproducibility.
+const GZIP_LEVEL: u32 = 6;
+const ZSTD_LEVEL: i32 = 3;
 
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -175,12 +191,13 @@ fn group_layer_unsynced(
         return built(store, hit, created_by, true);
     }
     let mut tree = Tree::default();
+    let mut spool = Spool::new(store.bucket(Bucket::Layers)?, SPOOL_MEMORY);
     for input in &inputs {
-        add_deb(&mut tree, &input.deb_path, opts.mtime_clamp)?;
+        add_deb(&mut tree, &mut spool, &input.deb_path, opts.mtime_clamp)?;
     }
+    spool.seal()?;
     tree.finish(&created_by, opts.mtime_clamp.unwrap_or(0))?;
-    let hint = tree.tar_size_hint();
-    let record = write_blob(store, opts.compression, hint, |out| tree.write_tar(out))?;
+    let record = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     tracing::debug!(%created_by, digest = %record.digest, "layer built");
     built(store, record, created_by, false)
@@ -228,7 +245,9 @@ fn created_by(inputs: &[&LayerInput]) -> String {
     format!("cairn: {}", packages.join(", "))
 }
 
-fn add_deb(tree: &mut Tree, deb: &Path, clamp: Option<u64>) -> Result<()> {
+/// Adds a package's entries to `tree`, copying file contents into `spool` as
+/// the data.tar streams past (read once, in archive order).
+fn add_deb(tree: &mut Tree, spool: &mut Spool, deb: &Path, clamp: Option<u64>) -> Result<()> {
     visit_data(deb, |entry, reader| {
         // A `.wh.` name would read as an overlay whiteout and delete files
         // from lower layers; no Debian package ships one on purpose.
@@ -237,13 +256,14 @@ fn add_deb(tree: &mut Tree, deb: &Path, clamp: Option<u64>) -> Result<()> {
             tracing::warn!(deb = %deb.display(), path = %entry.path, "skipping whiteout-like entry");
             return Ok(());
         }
-        let mut data = Vec::new();
-        if entry.kind == EntryKind::File {
-            data.reserve_exact(usize::try_from(entry.size).unwrap_or(0));
-            reader
-                .read_to_end(&mut data)
+        let data = if entry.kind == EntryKind::File && entry.size > 0 {
+            let spooled = spool
+                .append(reader, entry.size)
                 .map_err(|e| crate::deb::read_error(deb, e))?;
-        }
+            Data::Spooled(spooled)
+        } else {
+            Data::None
+        };
         let node = Node {
             kind: entry.kind.clone(),
             mode: entry.mode,
@@ -339,7 +359,8 @@ pub fn merged_usr_symlinks() -> Vec<CustomEntry> {
 /// Builds (or fetches from the cache) a layer of custom entries, with every
 /// mtime set to the clamp (or 0). The cache is keyed by the entries and their
 /// contents' sha256, so a hit (cairn's own 15 MB binary on every rebuild)
-/// costs one streamed hash and no tar; on a miss the tar is built in memory.
+/// costs one streamed hash and no tar; on a miss host files stream into the
+/// tar.
 pub fn build_custom_layer(
     store: &Store,
     entries: Vec<CustomEntry>,
@@ -358,11 +379,9 @@ pub fn build_custom_layer(
         tree.insert(path, node);
     }
     tree.finish("custom", mtime)?;
-    let mut tar = Vec::new();
-    tree.write_tar(&mut tar)?;
-    let record = write_blob(store, opts.compression, tar.len(), |out| {
-        out.write_all(&tar)
-    })?;
+    // Custom entries bring their own contents: the spool stays empty.
+    let spool = Spool::new(store.bucket(Bucket::Layers)?, 0);
+    let record = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     store.sync()?;
     built(store, record, created_by, false)
@@ -394,14 +413,20 @@ fn custom_node(entry: CustomEntry, mtime: u64) -> Result<(String, Node)> {
     };
     let path = custom_path(&entry.path).map_err(invalid)?;
     let (kind, data) = match &entry.kind {
-        CustomKind::Dir => (EntryKind::Dir, Vec::new()),
-        CustomKind::File(FileContent::Bytes(bytes)) => (EntryKind::File, bytes.clone()),
-        CustomKind::File(FileContent::Path(source)) => (EntryKind::File, fs_err::read(source)?),
+        CustomKind::Dir => (EntryKind::Dir, Data::None),
+        CustomKind::File(FileContent::Bytes(bytes)) => {
+            (EntryKind::File, Data::Bytes(bytes.clone()))
+        }
+        CustomKind::File(FileContent::Path(source)) => {
+            let len = fs_err::metadata(source)?.len();
+            let path = source.clone();
+            (EntryKind::File, Data::HostFile { path, len })
+        }
         CustomKind::Symlink { target } => (
             EntryKind::Symlink {
                 target: target.clone(),
             },
-            Vec::new(),
+            Data::None,
         ),
     };
     let root = entry.uid == 0 && entry.gid == 0;
@@ -516,7 +541,6 @@ fn built(
 fn write_blob(
     store: &Store,
     compression: Compression,
-    size_hint: usize,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<CacheRecord> {
     let dir = blobs_dir(store)?;
@@ -525,7 +549,7 @@ fn write_blob(
         .suffix(".tmp")
         .tempfile_in(&dir)?;
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
-    let (diff_id, out) = compress(compression, size_hint, out, fill)?;
+    let (diff_id, out) = compress(compression, out, fill)?;
     let (digest, size, out) = out.finish();
     // No fsync here: the caller syncs the store once for all layers.
     out.into_inner()
@@ -543,27 +567,21 @@ fn write_blob(
 
 /// Compresses what `fill` writes into `out`; returns the hex sha256 of the
 /// uncompressed stream and `out`. Settings are fixed for reproducibility:
-/// gzip level 6 in 1 MiB pieces (`pgzip`), mtime 0 and OS byte 255 in the header;
-/// zstd level 3, single-threaded, no checksum.
+/// gzip level 6 in 1 MiB pieces deflated on every core (`pgzip`), mtime 0 and
+/// OS byte 255 in the header; zstd level 3, single-threaded, no checksum.
 fn compress<W: Write>(
     compression: Compression,
-    size_hint: usize,
     out: W,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<(String, W)> {
     match compression {
         Compression::Gzip => {
-            // The whole tar in memory (its tree already is), so its chunks
-            // can be deflated on every core: a big layer is no longer one
-            // core's work while the other idles.
-            let mut tar = Vec::with_capacity(size_hint);
-            fill(&mut tar)?;
-            let mut out = out;
-            crate::pgzip::write_gzip(&tar, 6, &mut out)?;
-            Ok((sha256_hex(&tar), out))
+            let gzip = GzipWriter::new(out, GZIP_LEVEL)?;
+            let (diff_id, gzip) = hash_through(gzip, fill)?;
+            Ok((diff_id, gzip.finish()?))
         }
         Compression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+            let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
             encoder.include_checksum(false)?;
             let (diff_id, encoder) = hash_through(encoder, fill)?;
             Ok((diff_id, encoder.finish()?))
