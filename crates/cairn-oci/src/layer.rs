@@ -3,7 +3,8 @@
 //!
 //! A package layer is a pure function of the `.deb` bytes and the options, so
 //! it is cached under `layers-v1/<key>.json` (key = hash of the layer format
-//! version, the `.deb` sha256s, compression and mtime clamp) next to its blob
+//! version, the `.deb` sha256s, the compressor with its level and the locked
+//! versions of the crates doing it, and the mtime clamp) next to its blob
 //! `layers-v1/blobs/sha256/<digest>`. A hit reads one small JSON file and
 //! decompresses nothing. A miss streams in bounded memory: data.tar is read
 //! once, its metadata into a sorted tree and its file contents into a spool
@@ -176,13 +177,24 @@ fn group_layer_unsynced(
     inputs: &[LayerInput],
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
+    group_layer_keyed(store, inputs, opts, &compressor_id(opts.compression))
+}
+
+/// [`group_layer_unsynced`] with the compressor's identity given, so a test
+/// can stand in for another build of the compressor.
+fn group_layer_keyed(
+    store: &Store,
+    inputs: &[LayerInput],
+    opts: &LayerOptions,
+    compressor: &str,
+) -> Result<BuiltLayer> {
     let mut inputs: Vec<&LayerInput> = inputs.iter().collect();
     inputs.sort_by(|a, b| {
         (&a.name, &a.version, &a.deb_sha256).cmp(&(&b.name, &b.version, &b.deb_sha256))
     });
     let mut shas: Vec<&str> = inputs.iter().map(|i| i.deb_sha256.as_str()).collect();
     shas.sort_unstable();
-    let key = cache_key(&format!("debs:{}", shas.join(",")), opts);
+    let key = cache_key(&format!("debs:{}", shas.join(",")), opts, compressor);
     let created_by = created_by(&inputs);
 
     let _lock = store.lock_entry(Bucket::Layers, &key)?;
@@ -366,7 +378,12 @@ pub fn build_custom_layer(
     entries: Vec<CustomEntry>,
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
-    let key = cache_key(&format!("custom:{}", custom_key(&entries)?), opts);
+    let compressor = compressor_id(opts.compression);
+    let key = cache_key(
+        &format!("custom:{}", custom_key(&entries)?),
+        opts,
+        &compressor,
+    );
     let created_by = "cairn: custom layer".to_owned();
     let _lock = store.lock_entry(Bucket::Layers, &key)?;
     if let Some(hit) = read_cache(store, &key)? {
@@ -461,12 +478,37 @@ fn custom_path(raw: &str) -> Result<String, &'static str> {
     Ok(parts.join("/"))
 }
 
-fn cache_key(inputs: &str, opts: &LayerOptions) -> String {
+/// What produced a blob's compressed bytes: the method, its settings, and the
+/// versions of the code doing it (locked crate versions, recorded by
+/// build.rs, and the zstd library's own version). Two builds of cairn with
+/// different compressors may write different bytes for the same tar, so their
+/// cached layers must not mix: a cold build and a warm one of the same lock
+/// would otherwise disagree.
+fn compressor_id(compression: Compression) -> String {
+    match compression {
+        Compression::Gzip => format!(
+            "gzip level={GZIP_LEVEL} pgzip chunk={} flate2={} zlib-rs={}",
+            crate::pgzip::CHUNK,
+            env!("CAIRN_LOCKED_FLATE2"),
+            env!("CAIRN_LOCKED_ZLIB_RS"),
+        ),
+        Compression::Zstd => format!(
+            "zstd level={ZSTD_LEVEL} zstd={} zstd-safe={} zstd-sys={} libzstd={}",
+            env!("CAIRN_LOCKED_ZSTD"),
+            env!("CAIRN_LOCKED_ZSTD_SAFE"),
+            env!("CAIRN_LOCKED_ZSTD_SYS"),
+            zstd::zstd_safe::version_number(),
+        ),
+    }
+}
+
+fn cache_key(inputs: &str, opts: &LayerOptions, compressor: &str) -> String {
     let clamp = opts
         .mtime_clamp
         .map_or("none".to_owned(), |c| c.to_string());
     let compression = opts.compression.name();
-    sha256_hex(format!("{LAYER_FORMAT}\n{inputs}\n{compression}\nclamp:{clamp}\n").as_bytes())
+    let text = format!("{LAYER_FORMAT}\n{inputs}\n{compression}\n{compressor}\nclamp:{clamp}\n");
+    sha256_hex(text.as_bytes())
 }
 
 fn blobs_dir(store: &Store) -> Result<PathBuf> {
@@ -747,6 +789,52 @@ mod tests {
         let third = build_package_layer(&store, &input(&moved), &opts).unwrap();
         assert!(!third.from_cache);
         assert_eq!(third.digest, first.digest);
+    }
+
+    #[test]
+    fn the_compressor_identity_keys_the_cache() {
+        let gzip = compressor_id(Compression::Gzip);
+        let zstd = compressor_id(Compression::Zstd);
+        assert!(
+            gzip.contains("level=6") && gzip.contains("zlib-rs="),
+            "{gzip}"
+        );
+        assert!(
+            !gzip.contains("unlocked"),
+            "versions come from Cargo.lock: {gzip}"
+        );
+        assert!(
+            zstd.contains("level=3") && zstd.contains("libzstd=1"),
+            "{zstd}"
+        );
+        let (tmp, deb) = sample_deb("gzip");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let opts = LayerOptions::default();
+        let inputs = [input(&deb)];
+        let first = group_layer_keyed(&store, &inputs, &opts, &gzip).unwrap();
+        let hit = group_layer_keyed(&store, &inputs, &opts, &gzip).unwrap();
+        assert!(!first.from_cache && hit.from_cache);
+        // Another build of zlib-rs: a miss, and the layer is compressed again.
+        let bumped = gzip.replace("zlib-rs=", "zlib-rs=99.0.0-was-");
+        let rebuilt = group_layer_keyed(&store, &inputs, &opts, &bumped).unwrap();
+        assert!(!rebuilt.from_cache, "a compressor change must rebuild");
+        assert_eq!(rebuilt.digest, first.digest, "same code, same bytes");
+        let again = group_layer_keyed(&store, &inputs, &opts, &bumped).unwrap();
+        assert!(again.from_cache);
+        // Every key input separates entries.
+        let clamped = LayerOptions {
+            mtime_clamp: Some(5),
+            ..opts
+        };
+        let keys = [
+            cache_key("debs:a", &opts, &gzip),
+            cache_key("debs:a", &opts, &bumped),
+            cache_key("debs:b", &opts, &gzip),
+            cache_key("debs:a", &clamped, &gzip),
+            cache_key("debs:a", &opts, &gzip.replace("level=6", "level=9")),
+        ];
+        let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
     }
 
     #[test]
