@@ -50,10 +50,23 @@ impl Spool {
     /// an `UnexpectedEof` error.
     pub fn append(&mut self, reader: &mut dyn Read, len: u64) -> io::Result<Spooled> {
         let mut exact = exact(reader, len);
-        let fits = usize::try_from(len).is_ok_and(|n| self.memory.len() + n <= self.memory_cap);
-        if fits {
-            let offset = self.memory.len() as u64;
-            exact.read_to_end(&mut self.memory)?;
+        let fits = usize::try_from(len)
+            .ok()
+            .filter(|n| self.memory.len() + n <= self.memory_cap);
+        if let Some(n) = fits {
+            let start = self.memory.len();
+            if self.memory.capacity() < self.memory_cap {
+                // Once, the whole cap: untouched pages cost nothing, and the
+                // buffer never doubles past the cap.
+                self.memory.reserve_exact(self.memory_cap - start);
+            }
+            // One exact read into place, with no probing reads.
+            self.memory.resize(start + n, 0);
+            if let Err(e) = exact.read_exact(&mut self.memory[start..]) {
+                self.memory.truncate(start);
+                return Err(e);
+            }
+            let offset = start as u64;
             return Ok(Spooled {
                 in_memory: true,
                 offset,
