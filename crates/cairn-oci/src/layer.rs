@@ -37,7 +37,8 @@ use spool::Spool;
 const LAYER_FORMAT: &str = "cairn-layer-v2";
 
 /// File contents a layer build keeps in memory before spooling to disk: most
-/// packages fit, and two builds per core stay far below the memory goal.
+/// packages fit, and one build per pool thread stays far below the memory
+/// goal (200 MB for a cold containerize).
 const SPOOL_MEMORY: usize = 8 << 20;
 
 /// gzip's level and zstd's, fixed for reproducibility.
