@@ -14,8 +14,9 @@
 #   limit        decompress every package's data.tar and gzip it once at level 6,
 #                in parallel over all cores, with the crates cairn uses
 #                (crates/cairn-oci/examples/baseline.rs), run alternately with (a);
-#                (a) should be within 1.3x
-# Targets: (b) < 0.2 s; (a) <= 1.3 x limit.
+#                (a) should be within 1.15x (issue 10; it was 1.17-1.35x)
+# Targets: (b) < 0.2 s; (a) <= 1.15 x limit. The machine must be otherwise
+# idle: on a loaded VM the pairs scatter (0.8-1.6x) and the median says little.
 #
 # Environment:
 #   BENCH_DIR        work directory (default /tmp/cairn-bench): env/, cache/, out.tar
@@ -110,7 +111,7 @@ measure_cold_against_limit() {
     "$(printf '%s\n' "${cold[@]}" | median)" "${cold[*]}" | tee -a "$BENCH_DIR/results.txt"
   printf '%-34s median %6.3f s   runs: %s\n' "limit (decompress + gzip -6)" \
     "$(printf '%s\n' "${limit[@]}" | median)" "${limit[*]}" | tee -a "$BENCH_DIR/results.txt"
-  printf '%-34s median %6.3f x   runs: %s   (target <= 1.3)\n' "(a) / limit, per pair" \
+  printf '%-34s median %6.3f x   runs: %s   (target <= 1.15)\n' "(a) / limit, per pair" \
     "$(printf '%s\n' "${ratios[@]}" | median)" "${ratios[*]}" | tee -a "$BENCH_DIR/results.txt"
 }
 

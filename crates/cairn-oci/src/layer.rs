@@ -3,13 +3,20 @@
 //!
 //! A package layer is a pure function of the `.deb` bytes and the options, so
 //! it is cached under `layers-v1/<key>.json` (key = hash of the layer format
-//! version, the `.deb` sha256s, compression and mtime clamp) next to its blob
+//! version, the `.deb` sha256s, the compressor with its level and the locked
+//! versions of the crates doing it, and the mtime clamp) next to its blob
 //! `layers-v1/blobs/sha256/<digest>`. A hit reads one small JSON file and
-//! decompresses nothing. A miss streams: data.tar → sorted tree → tar →
-//! compressor → file, hashing the tar (diff_id) and the compressed bytes
-//! (digest) on the way.
+//! decompresses nothing. A miss streams in bounded memory: data.tar is read
+//! once, its metadata into a sorted tree and its file contents into a spool
+//! (`spool.rs`: memory up to a cap, then an unnamed temp file); then the tree
+//! is written as a tar with contents streamed from the spool, through the
+//! chunked parallel compressor, to a temp file, hashing the tar (diff_id) and
+//! the compressed bytes (digest) on the way. No whole layer and no whole
+//! file of a package is held in memory.
 //!
 //! Image assembly is `image.rs`; which packages share a layer is `group.rs`.
+
+pub(crate) mod spool;
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,14 +25,25 @@ use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::tree::{Node, Tree};
+use crate::pgzip::GzipWriter;
+use crate::tree::{Data, Node, Tree};
 use crate::{OciError, Result};
 use cairn_debian::deb::{EntryKind, visit_data};
+use spool::Spool;
 
 /// Bumped whenever the bytes of a layer built from the same inputs would change
 /// (normalisation, ordering, headers, compressor settings), so stale cache
 /// entries are never reused.
 const LAYER_FORMAT: &str = "cairn-layer-v2";
+
+/// File contents a layer build keeps in memory before spooling to disk: most
+/// packages fit, and one build per pool thread stays far below the memory
+/// goal (200 MB for a cold containerize).
+const SPOOL_MEMORY: usize = 8 << 20;
+
+/// gzip's level and zstd's, fixed for reproducibility.
+const GZIP_LEVEL: u32 = 6;
+const ZSTD_LEVEL: i32 = 3;
 
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,13 +178,24 @@ fn group_layer_unsynced(
     inputs: &[LayerInput],
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
+    group_layer_keyed(store, inputs, opts, &compressor_id(opts.compression))
+}
+
+/// [`group_layer_unsynced`] with the compressor's identity given, so a test
+/// can stand in for another build of the compressor.
+fn group_layer_keyed(
+    store: &Store,
+    inputs: &[LayerInput],
+    opts: &LayerOptions,
+    compressor: &str,
+) -> Result<BuiltLayer> {
     let mut inputs: Vec<&LayerInput> = inputs.iter().collect();
     inputs.sort_by(|a, b| {
         (&a.name, &a.version, &a.deb_sha256).cmp(&(&b.name, &b.version, &b.deb_sha256))
     });
     let mut shas: Vec<&str> = inputs.iter().map(|i| i.deb_sha256.as_str()).collect();
     shas.sort_unstable();
-    let key = cache_key(&format!("debs:{}", shas.join(",")), opts);
+    let key = cache_key(&format!("debs:{}", shas.join(",")), opts, compressor);
     let created_by = created_by(&inputs);
 
     let _lock = store.lock_entry(Bucket::Layers, &key)?;
@@ -175,12 +204,13 @@ fn group_layer_unsynced(
         return built(store, hit, created_by, true);
     }
     let mut tree = Tree::default();
+    let mut spool = Spool::new(store.bucket(Bucket::Layers)?, SPOOL_MEMORY);
     for input in &inputs {
-        add_deb(&mut tree, &input.deb_path, opts.mtime_clamp)?;
+        add_deb(&mut tree, &mut spool, &input.deb_path, opts.mtime_clamp)?;
     }
+    spool.seal()?;
     tree.finish(&created_by, opts.mtime_clamp.unwrap_or(0))?;
-    let hint = tree.tar_size_hint();
-    let record = write_blob(store, opts.compression, hint, |out| tree.write_tar(out))?;
+    let record = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     tracing::debug!(%created_by, digest = %record.digest, "layer built");
     built(store, record, created_by, false)
@@ -228,7 +258,9 @@ fn created_by(inputs: &[&LayerInput]) -> String {
     format!("cairn: {}", packages.join(", "))
 }
 
-fn add_deb(tree: &mut Tree, deb: &Path, clamp: Option<u64>) -> Result<()> {
+/// Adds a package's entries to `tree`, copying file contents into `spool` as
+/// the data.tar streams past (read once, in archive order).
+fn add_deb(tree: &mut Tree, spool: &mut Spool, deb: &Path, clamp: Option<u64>) -> Result<()> {
     visit_data(deb, |entry, reader| {
         // A `.wh.` name would read as an overlay whiteout and delete files
         // from lower layers; no Debian package ships one on purpose.
@@ -237,13 +269,14 @@ fn add_deb(tree: &mut Tree, deb: &Path, clamp: Option<u64>) -> Result<()> {
             tracing::warn!(deb = %deb.display(), path = %entry.path, "skipping whiteout-like entry");
             return Ok(());
         }
-        let mut data = Vec::new();
-        if entry.kind == EntryKind::File {
-            data.reserve_exact(usize::try_from(entry.size).unwrap_or(0));
-            reader
-                .read_to_end(&mut data)
+        let data = if entry.kind == EntryKind::File && entry.size > 0 {
+            let spooled = spool
+                .append(reader, entry.size)
                 .map_err(|e| cairn_debian::deb::read_error(deb, e))?;
-        }
+            Data::Spooled(spooled)
+        } else {
+            Data::None
+        };
         let node = Node {
             kind: entry.kind.clone(),
             mode: entry.mode,
@@ -339,13 +372,19 @@ pub fn merged_usr_symlinks() -> Vec<CustomEntry> {
 /// Builds (or fetches from the cache) a layer of custom entries, with every
 /// mtime set to the clamp (or 0). The cache is keyed by the entries and their
 /// contents' sha256, so a hit (cairn's own 15 MB binary on every rebuild)
-/// costs one streamed hash and no tar; on a miss the tar is built in memory.
+/// costs one streamed hash and no tar; on a miss host files stream into the
+/// tar.
 pub fn build_custom_layer(
     store: &Store,
     entries: Vec<CustomEntry>,
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
-    let key = cache_key(&format!("custom:{}", custom_key(&entries)?), opts);
+    let compressor = compressor_id(opts.compression);
+    let key = cache_key(
+        &format!("custom:{}", custom_key(&entries)?),
+        opts,
+        &compressor,
+    );
     let created_by = "cairn: custom layer".to_owned();
     let _lock = store.lock_entry(Bucket::Layers, &key)?;
     if let Some(hit) = read_cache(store, &key)? {
@@ -358,11 +397,9 @@ pub fn build_custom_layer(
         tree.insert(path, node);
     }
     tree.finish("custom", mtime)?;
-    let mut tar = Vec::new();
-    tree.write_tar(&mut tar)?;
-    let record = write_blob(store, opts.compression, tar.len(), |out| {
-        out.write_all(&tar)
-    })?;
+    // Custom entries bring their own contents: the spool stays empty.
+    let spool = Spool::new(store.bucket(Bucket::Layers)?, 0);
+    let record = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     store.sync()?;
     built(store, record, created_by, false)
@@ -394,14 +431,20 @@ fn custom_node(entry: CustomEntry, mtime: u64) -> Result<(String, Node)> {
     };
     let path = custom_path(&entry.path).map_err(invalid)?;
     let (kind, data) = match &entry.kind {
-        CustomKind::Dir => (EntryKind::Dir, Vec::new()),
-        CustomKind::File(FileContent::Bytes(bytes)) => (EntryKind::File, bytes.clone()),
-        CustomKind::File(FileContent::Path(source)) => (EntryKind::File, fs_err::read(source)?),
+        CustomKind::Dir => (EntryKind::Dir, Data::None),
+        CustomKind::File(FileContent::Bytes(bytes)) => {
+            (EntryKind::File, Data::Bytes(bytes.clone()))
+        }
+        CustomKind::File(FileContent::Path(source)) => {
+            let len = fs_err::metadata(source)?.len();
+            let path = source.clone();
+            (EntryKind::File, Data::HostFile { path, len })
+        }
         CustomKind::Symlink { target } => (
             EntryKind::Symlink {
                 target: target.clone(),
             },
-            Vec::new(),
+            Data::None,
         ),
     };
     let root = entry.uid == 0 && entry.gid == 0;
@@ -436,12 +479,37 @@ fn custom_path(raw: &str) -> Result<String, &'static str> {
     Ok(parts.join("/"))
 }
 
-fn cache_key(inputs: &str, opts: &LayerOptions) -> String {
+/// What produced a blob's compressed bytes: the method, its settings, and the
+/// versions of the code doing it (locked crate versions, recorded by
+/// build.rs, and the zstd library's own version). Two builds of cairn with
+/// different compressors may write different bytes for the same tar, so their
+/// cached layers must not mix: a cold build and a warm one of the same lock
+/// would otherwise disagree.
+fn compressor_id(compression: Compression) -> String {
+    match compression {
+        Compression::Gzip => format!(
+            "gzip level={GZIP_LEVEL} pgzip chunk={} flate2={} zlib-rs={}",
+            crate::pgzip::CHUNK,
+            env!("CAIRN_LOCKED_FLATE2"),
+            env!("CAIRN_LOCKED_ZLIB_RS"),
+        ),
+        Compression::Zstd => format!(
+            "zstd level={ZSTD_LEVEL} zstd={} zstd-safe={} zstd-sys={} libzstd={}",
+            env!("CAIRN_LOCKED_ZSTD"),
+            env!("CAIRN_LOCKED_ZSTD_SAFE"),
+            env!("CAIRN_LOCKED_ZSTD_SYS"),
+            zstd::zstd_safe::version_number(),
+        ),
+    }
+}
+
+fn cache_key(inputs: &str, opts: &LayerOptions, compressor: &str) -> String {
     let clamp = opts
         .mtime_clamp
         .map_or("none".to_owned(), |c| c.to_string());
     let compression = opts.compression.name();
-    sha256_hex(format!("{LAYER_FORMAT}\n{inputs}\n{compression}\nclamp:{clamp}\n").as_bytes())
+    let text = format!("{LAYER_FORMAT}\n{inputs}\n{compression}\n{compressor}\nclamp:{clamp}\n");
+    sha256_hex(text.as_bytes())
 }
 
 fn blobs_dir(store: &Store) -> Result<PathBuf> {
@@ -516,7 +584,6 @@ fn built(
 fn write_blob(
     store: &Store,
     compression: Compression,
-    size_hint: usize,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<CacheRecord> {
     let dir = blobs_dir(store)?;
@@ -525,7 +592,7 @@ fn write_blob(
         .suffix(".tmp")
         .tempfile_in(&dir)?;
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
-    let (diff_id, out) = compress(compression, size_hint, out, fill)?;
+    let (diff_id, out) = compress(compression, out, fill)?;
     let (digest, size, out) = out.finish();
     // No fsync here: the caller syncs the store once for all layers.
     out.into_inner()
@@ -543,27 +610,21 @@ fn write_blob(
 
 /// Compresses what `fill` writes into `out`; returns the hex sha256 of the
 /// uncompressed stream and `out`. Settings are fixed for reproducibility:
-/// gzip level 6 in 1 MiB pieces (`pgzip`), mtime 0 and OS byte 255 in the header;
-/// zstd level 3, single-threaded, no checksum.
+/// gzip level 6 in 1 MiB pieces deflated on every core (`pgzip`), mtime 0 and
+/// OS byte 255 in the header; zstd level 3, single-threaded, no checksum.
 fn compress<W: Write>(
     compression: Compression,
-    size_hint: usize,
     out: W,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<(String, W)> {
     match compression {
         Compression::Gzip => {
-            // The whole tar in memory (its tree already is), so its chunks
-            // can be deflated on every core: a big layer is no longer one
-            // core's work while the other idles.
-            let mut tar = Vec::with_capacity(size_hint);
-            fill(&mut tar)?;
-            let mut out = out;
-            crate::pgzip::write_gzip(&tar, 6, &mut out)?;
-            Ok((sha256_hex(&tar), out))
+            let gzip = GzipWriter::new(out, GZIP_LEVEL)?;
+            let (diff_id, gzip) = hash_through(gzip, fill)?;
+            Ok((diff_id, gzip.finish()?))
         }
         Compression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+            let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
             encoder.include_checksum(false)?;
             let (diff_id, encoder) = hash_through(encoder, fill)?;
             Ok((diff_id, encoder.finish()?))
@@ -732,6 +793,52 @@ mod tests {
     }
 
     #[test]
+    fn the_compressor_identity_keys_the_cache() {
+        let gzip = compressor_id(Compression::Gzip);
+        let zstd = compressor_id(Compression::Zstd);
+        assert!(
+            gzip.contains("level=6") && gzip.contains("zlib-rs="),
+            "{gzip}"
+        );
+        assert!(
+            !gzip.contains("unlocked"),
+            "versions come from Cargo.lock: {gzip}"
+        );
+        assert!(
+            zstd.contains("level=3") && zstd.contains("libzstd=1"),
+            "{zstd}"
+        );
+        let (tmp, deb) = sample_deb("gzip");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let opts = LayerOptions::default();
+        let inputs = [input(&deb)];
+        let first = group_layer_keyed(&store, &inputs, &opts, &gzip).unwrap();
+        let hit = group_layer_keyed(&store, &inputs, &opts, &gzip).unwrap();
+        assert!(!first.from_cache && hit.from_cache);
+        // Another build of zlib-rs: a miss, and the layer is compressed again.
+        let bumped = gzip.replace("zlib-rs=", "zlib-rs=99.0.0-was-");
+        let rebuilt = group_layer_keyed(&store, &inputs, &opts, &bumped).unwrap();
+        assert!(!rebuilt.from_cache, "a compressor change must rebuild");
+        assert_eq!(rebuilt.digest, first.digest, "same code, same bytes");
+        let again = group_layer_keyed(&store, &inputs, &opts, &bumped).unwrap();
+        assert!(again.from_cache);
+        // Every key input separates entries.
+        let clamped = LayerOptions {
+            mtime_clamp: Some(5),
+            ..opts
+        };
+        let keys = [
+            cache_key("debs:a", &opts, &gzip),
+            cache_key("debs:a", &opts, &bumped),
+            cache_key("debs:b", &opts, &gzip),
+            cache_key("debs:a", &clamped, &gzip),
+            cache_key("debs:a", &opts, &gzip.replace("level=6", "level=9")),
+        ];
+        let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
+    }
+
+    #[test]
     fn group_layer_merges_packages_and_parallel_build_keeps_order() {
         let (tmp, deb) = sample_deb("gzip");
         let store = Store::open(tmp.path().join("cache")).unwrap();
@@ -783,5 +890,171 @@ mod tests {
         assert_eq!(again.digest, layer.digest);
         let bad = vec![CustomEntry::dir("../x", 0o755)];
         assert!(build_custom_layer(&store, bad, &opts).is_err());
+    }
+}
+
+/// Layers built from generated packages, pinned to the digests the in-memory
+/// builder (before streaming) produced for them: streaming, spooling and the
+/// chunked gzip writer must not change a single byte of any layer.
+#[cfg(test)]
+mod digest_pins {
+    use super::*;
+    use cairn_debian::deb::fixtures::sample_deb;
+    use std::process::Command;
+
+    /// A package of a few MiB that crosses several gzip chunks and defeats
+    /// dpkg-deb's order: big pseudo-random and text files, entries under
+    /// `bin/` and `lib/` (moved under `usr/`), `usr/bin-extra` (which sorts
+    /// before `usr/bin/…`), and a hardlink whose target sorts after it.
+    pub(crate) fn big_deb(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let root = dir.join(format!("{name}-root"));
+        let write = |rel: &str, body: &[u8], mode: u32| {
+            let p = root.join(rel);
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(&p, body).unwrap();
+            fs_err::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        let control = format!(
+            "Package: {name}\nVersion: 2.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: big\n"
+        );
+        write("DEBIAN/control", control.as_bytes(), 0o644);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let random: Vec<u8> = (0..3 * (1 << 20) + 777)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let text: Vec<u8> = (0..5 * (1 << 20) + 4321)
+            .map(|i| b"cairn streams layers "[i % 21] ^ ((i / 65_536) as u8 & 3))
+            .collect();
+        write("bin/zz-random", &random, 0o755);
+        write("lib/x86_64-linux-gnu/libbig.so.1", &text, 0o644);
+        write("usr/bin/tool", b"tool", 0o755);
+        write("usr/bin-extra/helper", &random[..70_000], 0o755);
+        write("usr/share/big/text", &text[..1_500_000], 0o644);
+        write("usr/share/big/empty", b"", 0o644);
+        std::fs::hard_link(
+            root.join("usr/share/big/text"),
+            root.join("usr/share/big/a-text"),
+        )
+        .unwrap();
+        let deb = dir.join(format!("{name}_2.0_all.deb"));
+        let status = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "-z0", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("dpkg-deb is needed for these tests");
+        assert!(status.success());
+        deb
+    }
+
+    fn input(name: &str, deb: &Path) -> LayerInput {
+        LayerInput {
+            name: name.into(),
+            version: "1.0".into(),
+            deb_path: deb.to_path_buf(),
+            deb_sha256: cairn_store::sha256_file(deb).unwrap(),
+        }
+    }
+
+    /// (label, digest, diff_id) of every pinned layer.
+    fn pinned_layers() -> Vec<(String, String, String)> {
+        let (tmp, sample) = sample_deb("xz");
+        let big = big_deb(tmp.path(), "big");
+        let host_file = tmp.path().join("big-root/lib/x86_64-linux-gnu/libbig.so.1");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let mut out = Vec::new();
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let opts = LayerOptions {
+                compression,
+                mtime_clamp: Some(1_000),
+            };
+            let layers: Vec<(&str, Vec<LayerInput>)> = vec![
+                ("sample", vec![input("sample", &sample)]),
+                ("big", vec![input("big", &big)]),
+                ("group", vec![input("sample", &sample), input("big", &big)]),
+            ];
+            for (label, inputs) in layers {
+                let layer = build_group_layer(&store, &inputs, &opts).unwrap();
+                out.push((
+                    format!("{label} {compression:?}"),
+                    layer.digest,
+                    layer.diff_id,
+                ));
+            }
+            let entries = vec![
+                CustomEntry::file("usr/bin/cairn", 0o755, FileContent::Path(host_file.clone())),
+                CustomEntry::file("etc/motd", 0o644, FileContent::Bytes(b"hi".to_vec())),
+                CustomEntry::dir("home/app", 0o700).owned_by(1000, 1000),
+            ];
+            let layer = build_custom_layer(&store, entries, &opts).unwrap();
+            out.push((
+                format!("custom {compression:?}"),
+                layer.digest,
+                layer.diff_id,
+            ));
+        }
+        out
+    }
+
+    /// Recorded with the in-memory builder (commit b51ab54), mtimes clamped
+    /// to 1000 so the generated packages' build times do not matter.
+    const PINS: [(&str, &str, &str); 8] = [
+        (
+            "sample Gzip",
+            "sha256:2252799606c3ad4e7259ef04a9386de17428a517909200c09e262652f25c5dea",
+            "sha256:d8ca0096930d7a2261e97452dd39e373109183704476197ce1f68f14ee349048",
+        ),
+        (
+            "big Gzip",
+            "sha256:645fa0a03066faf65f599522fa4ad9965d1ec2abbcbfa442383a815d29ede6db",
+            "sha256:462de98438b17df8010bf91feed56bd3a10807c18c93c0969aa1cbfb5cad9460",
+        ),
+        (
+            "group Gzip",
+            "sha256:6ef1e3a45323eb5187f60f783272088887a6fef85276ac991078df84bccef2e2",
+            "sha256:441985af736af810196d38b1f1c2ca157c56a4373da152dc688a891986d0fa1b",
+        ),
+        (
+            "custom Gzip",
+            "sha256:1d373b0fc4c892b09351dc09e9cdbc836297b08c3534dc311e16f6ddfc2cca31",
+            "sha256:98a3d0a495c7882f2c65b6f25b212c1f86c1af887346b2d442b6ee374954e0e4",
+        ),
+        (
+            "sample Zstd",
+            "sha256:5a6c212a58dcbd30c3d840d6d05b19507d6949ddaf7deee8166e3dd73383e005",
+            "sha256:d8ca0096930d7a2261e97452dd39e373109183704476197ce1f68f14ee349048",
+        ),
+        (
+            "big Zstd",
+            "sha256:d8529dccce158769c08a061d7fb6ee5f79484f8dcdc2253d376533aa7ea78eec",
+            "sha256:462de98438b17df8010bf91feed56bd3a10807c18c93c0969aa1cbfb5cad9460",
+        ),
+        (
+            "group Zstd",
+            "sha256:af4a17a66c6165fd4ef4169918eb63db0272c85e911d408160395b697b0c3ff0",
+            "sha256:441985af736af810196d38b1f1c2ca157c56a4373da152dc688a891986d0fa1b",
+        ),
+        (
+            "custom Zstd",
+            "sha256:b27c84ba57ea85ca9cdc62493b8bc45fecd96ee31cebead07ffcf620817c4bbb",
+            "sha256:98a3d0a495c7882f2c65b6f25b212c1f86c1af887346b2d442b6ee374954e0e4",
+        ),
+    ];
+
+    #[test]
+    fn layers_are_byte_identical_to_the_in_memory_builder() {
+        let built = pinned_layers();
+        let pins: Vec<(String, String, String)> = PINS
+            .iter()
+            .map(|(l, d, i)| (l.to_string(), d.to_string(), i.to_string()))
+            .collect();
+        assert_eq!(built, pins);
     }
 }

@@ -4,6 +4,13 @@
 //! reach back) and ends in a sync flush, the last in a final block; the raw
 //! deflate pieces are joined under one gzip header and trailer.
 //!
+//! [`GzipWriter`] does this on a stream: it holds a small batch of chunks,
+//! deflates the batch on rayon's pool (the calling thread takes part, so a
+//! layer built on a pool thread never waits on a blocked pool), writes the
+//! pieces in order, and moves on. Memory stays at a few MiB per layer
+//! whatever the layer's size, and the bytes are those of deflating the whole
+//! input at once, since the cut points and dictionaries are the same.
+//!
 //! Hand-written on flate2's `Compress` (zlib-rs) because the crates that do
 //! parallel gzip (gzp) bring their own deflate backends and thread pools,
 //! while layers must keep flate2 + zlib-rs and share rayon's pool. The chunk
@@ -16,20 +23,143 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use rayon::prelude::*;
 
 /// Bytes of input per independently deflated piece.
-const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 /// Deflate's window: how far back a match may reach.
 const WINDOW: usize = 32 * 1024;
 /// ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255 (unknown), as the single
 /// stream encoder wrote it, so the header carries no time or host.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
-/// Writes `data` gzipped at `level` to `out`, deflating chunks in parallel.
+/// A gzip stream whose bytes are those of [`write_gzip`] over everything
+/// written to it, holding at most a batch of chunks (two per pool thread).
+pub(crate) struct GzipWriter<W: Write> {
+    out: W,
+    level: u32,
+    batch: usize,
+    /// Full chunks waiting to be deflated; more input followed each of them,
+    /// so none is the last.
+    full: Vec<Vec<u8>>,
+    /// The chunk being filled; the last one if the stream ends now.
+    current: Vec<u8>,
+    /// The 32 KiB of input before `full[0]` (or `current`): its dictionary.
+    window: Vec<u8>,
+    /// Emptied chunk buffers, reused so a long stream allocates once.
+    spare: Vec<Vec<u8>>,
+    crc: flate2::Crc,
+    total: u64,
+}
+
+impl<W: Write> GzipWriter<W> {
+    /// Starts a gzip stream at `level` on `out`, writing its header.
+    pub fn new(mut out: W, level: u32) -> io::Result<Self> {
+        out.write_all(&HEADER)?;
+        Ok(GzipWriter {
+            out,
+            level,
+            batch: (2 * rayon::current_num_threads()).max(2),
+            full: Vec::new(),
+            current: Vec::with_capacity(CHUNK),
+            window: Vec::new(),
+            spare: Vec::new(),
+            crc: flate2::Crc::new(),
+            total: 0,
+        })
+    }
+
+    /// Deflates what is left, the last chunk with a final block, writes the
+    /// trailer and returns `out`.
+    pub fn finish(mut self) -> io::Result<W> {
+        let last = std::mem::take(&mut self.current);
+        self.full.push(last);
+        self.deflate_full(true)?;
+        self.out.write_all(&self.crc.sum().to_le_bytes())?;
+        // ISIZE is the length modulo 2^32 (RFC 1952).
+        self.out.write_all(&(self.total as u32).to_le_bytes())?;
+        Ok(self.out)
+    }
+
+    /// Deflates `full` in parallel and writes the pieces in order; with
+    /// `ends`, its last chunk ends the stream.
+    fn deflate_full(&mut self, ends: bool) -> io::Result<()> {
+        let (full, window, level) = (&self.full, &self.window, self.level);
+        let count = full.len();
+        let pieces: Vec<io::Result<Vec<u8>>> = (0..count)
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|i| {
+                let dictionary = match i {
+                    0 => window.as_slice(),
+                    _ => tail(&full[i - 1]),
+                };
+                deflate_piece(dictionary, &full[i], ends && i + 1 == count, level)
+            })
+            .collect();
+        for piece in pieces {
+            self.out.write_all(&piece?)?;
+        }
+        if let Some(last) = self.full.last() {
+            self.window.clear();
+            self.window.extend_from_slice(tail(last));
+        }
+        for mut chunk in self.full.drain(..) {
+            chunk.clear();
+            self.spare.push(chunk);
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for GzipWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.current.len() == CHUNK {
+                // More input follows, so this chunk is not the last.
+                let fresh = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(CHUNK));
+                let chunk = std::mem::replace(&mut self.current, fresh);
+                self.full.push(chunk);
+                if self.full.len() == self.batch {
+                    self.deflate_full(false)?;
+                }
+            }
+            let take = (CHUNK - self.current.len()).min(rest.len());
+            self.current.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
+        self.crc.update(buf);
+        self.total += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Pieces are cut at fixed offsets, so a flush cannot end one early.
+        self.out.flush()
+    }
+}
+
+/// The last [`WINDOW`] bytes of a chunk: the next chunk's dictionary.
+fn tail(chunk: &[u8]) -> &[u8] {
+    &chunk[chunk.len().saturating_sub(WINDOW)..]
+}
+
+/// Writes `data` gzipped at `level` to `out` in one call, deflating chunks in
+/// parallel: the whole-buffer form, kept as the reference [`GzipWriter`] is
+/// tested against.
+#[cfg(test)]
 pub fn write_gzip(data: &[u8], level: u32, out: &mut impl Write) -> io::Result<()> {
     let pieces = data.len().div_ceil(CHUNK).max(1);
     let deflated: Vec<io::Result<Vec<u8>>> = (0..pieces)
         .into_par_iter()
         .with_max_len(1)
-        .map(|i| deflate_piece(data, i, i + 1 == pieces, level))
+        .map(|i| {
+            let start = i * CHUNK;
+            let input = &data[start..(start + CHUNK).min(data.len())];
+            let dictionary = &data[start.saturating_sub(WINDOW)..start];
+            deflate_piece(dictionary, input, i + 1 == pieces, level)
+        })
         .collect();
     out.write_all(&HEADER)?;
     for piece in deflated {
@@ -38,19 +168,22 @@ pub fn write_gzip(data: &[u8], level: u32, out: &mut impl Write) -> io::Result<(
     let mut crc = flate2::Crc::new();
     crc.update(data);
     out.write_all(&crc.sum().to_le_bytes())?;
-    // ISIZE is the length modulo 2^32 (RFC 1952).
     out.write_all(&(data.len() as u32).to_le_bytes())?;
     Ok(())
 }
 
-/// Raw deflate of chunk `index`, primed with the window before it.
-fn deflate_piece(data: &[u8], index: usize, last: bool, level: u32) -> io::Result<Vec<u8>> {
-    let start = index * CHUNK;
-    let mut input = &data[start..(start + CHUNK).min(data.len())];
+/// Raw deflate of one chunk, primed with the window before it (empty for
+/// the first chunk).
+fn deflate_piece(
+    dictionary: &[u8],
+    mut input: &[u8],
+    last: bool,
+    level: u32,
+) -> io::Result<Vec<u8>> {
     let mut deflate = Compress::new(Compression::new(level), false);
-    if start > 0 {
+    if !dictionary.is_empty() {
         deflate
-            .set_dictionary(&data[start.saturating_sub(WINDOW)..start])
+            .set_dictionary(dictionary)
             .map_err(io::Error::other)?;
     }
     let flush = if last {
@@ -107,6 +240,51 @@ mod tests {
             assert_eq!(gunzip(&a), data, "round trip at {len}");
             // GNU gzip accepts it too: the header, trailer and blocks are standard.
             assert_eq!(&a[..10], &HEADER);
+        }
+    }
+
+    #[test]
+    fn streaming_writer_is_byte_identical_to_the_whole_buffer_form() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let data: Vec<u8> = (0..5 * CHUNK + 4_321)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Half noise, half text: both stored and matched blocks.
+                if (i / 100_000) % 2 == 0 {
+                    state as u8
+                } else {
+                    b"layer "[i % 6]
+                }
+            })
+            .collect();
+        let sizes = [
+            0,
+            1,
+            WINDOW,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            2 * CHUNK,
+            data.len(),
+        ];
+        for len in sizes {
+            let mut reference = Vec::new();
+            write_gzip(&data[..len], 6, &mut reference).unwrap();
+            // Odd write sizes, so chunk edges fall inside writes.
+            for step in [1 << 20, 512, 70_001] {
+                let mut writer = GzipWriter::new(Vec::new(), 6).unwrap();
+                writer.batch = 2;
+                for piece in data[..len].chunks(step) {
+                    writer.write_all(piece).unwrap();
+                }
+                let streamed = writer.finish().unwrap();
+                assert!(
+                    streamed == reference,
+                    "differs at {len} bytes, writes of {step}"
+                );
+            }
         }
     }
 

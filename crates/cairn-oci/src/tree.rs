@@ -3,17 +3,20 @@
 //! Owns ordering and tar headers: entries sorted bytewise by path, missing
 //! parent directories synthesised, hardlinks rewritten so each points at an
 //! earlier entry, and headers written field by field so nothing of the build
-//! host (owner, atime, device numbers of the host) leaks in. It does not read
-//! packages (`deb.rs`) or compress (`layer.rs`).
+//! host (owner, atime, device numbers of the host) leaks in. The tree holds
+//! metadata and says where each file's contents are ([`Data`]); the contents
+//! stream into the tar when it is written, so a layer's size does not show in
+//! memory. It does not read packages (`deb.rs`) or compress (`layer.rs`).
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
 
+use crate::layer::spool::{Spool, Spooled, exact};
 use crate::{OciError, Result};
 use cairn_debian::deb::EntryKind;
 
-/// One entry of a layer, with its contents in memory (packages are at most
-/// tens of MB, so sorting in memory is simpler than spooling and fast enough).
+/// One entry of a layer: its metadata and where its contents are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
     pub kind: EntryKind,
@@ -23,7 +26,47 @@ pub(crate) struct Node {
     pub gid: u64,
     pub uname: String,
     pub gname: String,
-    pub data: Vec<u8>,
+    pub data: Data,
+}
+
+/// Where a regular file's contents come from when the tar is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Data {
+    /// No contents (directories, links, devices, empty files).
+    None,
+    /// These bytes (small custom files).
+    Bytes(Vec<u8>),
+    /// A range of the layer's spool (package files).
+    Spooled(Spooled),
+    /// A host file, `len` bytes long when the layer was planned.
+    HostFile { path: PathBuf, len: u64 },
+}
+
+impl Data {
+    /// Size of the contents in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Data::None => 0,
+            Data::Bytes(bytes) => bytes.len() as u64,
+            Data::Spooled(spooled) => spooled.len,
+            Data::HostFile { len, .. } => *len,
+        }
+    }
+
+    /// The contents, exactly [`Data::len`] bytes (a host file that shrank
+    /// since planning is an error, not a short tar entry).
+    fn reader<'a>(&'a self, spool: &'a Spool) -> io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Data::None => Box::new(io::empty()),
+            Data::Bytes(bytes) => Box::new(bytes.as_slice()),
+            Data::Spooled(spooled) => spool.reader(*spooled)?,
+            Data::HostFile { path, len } => {
+                // fs-err's reads name the file in their errors.
+                let file = fs_err::File::open(path)?;
+                Box::new(exact(io::BufReader::with_capacity(256 * 1024, file), *len))
+            }
+        })
+    }
 }
 
 impl Node {
@@ -37,7 +80,7 @@ impl Node {
             gid: 0,
             uname: "root".into(),
             gname: "root".into(),
-            data: Vec::new(),
+            data: Data::None,
         }
     }
 }
@@ -107,7 +150,7 @@ impl Tree {
                 kind: EntryKind::Hardlink {
                     target: first.clone(),
                 },
-                data: Vec::new(),
+                data: Data::None,
                 ..data_node.clone()
             };
             for path in links.into_iter().chain([carrier]) {
@@ -138,28 +181,24 @@ impl Tree {
         Err(broken())
     }
 
-    /// Writes the tree as a tar stream ending with two zero blocks.
-    /// About how many bytes [`Tree::write_tar`] writes (headers, padded data,
-    /// room for PAX records), so the buffer it fills is sized once.
-    pub fn tar_size_hint(&self) -> usize {
-        let entry = |(path, node): (&String, &Node)| {
-            let pax = if path.len() > 100 { 1536 } else { 0 };
-            512 + node.data.len().next_multiple_of(512) + pax
-        };
-        self.nodes.iter().map(entry).sum::<usize>() + 1024
-    }
-
-    pub fn write_tar(&self, out: impl Write) -> io::Result<()> {
+    /// Writes the tree as a tar stream ending with two zero blocks, file
+    /// contents streamed from where [`Data`] says (`spool` for package files).
+    pub fn write_tar(&self, out: impl Write, spool: &Spool) -> io::Result<()> {
         let mut builder = tar::Builder::new(out);
         for (path, node) in &self.nodes {
-            append_node(&mut builder, path, node)?;
+            append_node(&mut builder, path, node, spool)?;
         }
         builder.into_inner()?;
         Ok(())
     }
 }
 
-fn append_node<W: Write>(builder: &mut tar::Builder<W>, path: &str, node: &Node) -> io::Result<()> {
+fn append_node<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &str,
+    node: &Node,
+    spool: &Spool,
+) -> io::Result<()> {
     // GNU headers: long names go into ././@LongLink entries that every reader
     // (Go's archive/tar, containerd, umoci, GNU tar) understands.
     let mut header = tar::Header::new_gnu();
@@ -178,7 +217,7 @@ fn append_node<W: Write>(builder: &mut tar::Builder<W>, path: &str, node: &Node)
         EntryKind::Dir => header.set_entry_type(T::Directory),
         EntryKind::File => {
             header.set_entry_type(T::Regular);
-            header.set_size(node.data.len() as u64);
+            header.set_size(node.data.len());
         }
         EntryKind::Symlink { target } => {
             header.set_entry_type(T::Symlink);
@@ -196,7 +235,7 @@ fn append_node<W: Write>(builder: &mut tar::Builder<W>, path: &str, node: &Node)
         }
         EntryKind::Fifo => header.set_entry_type(T::Fifo),
     }
-    builder.append_data(&mut header, path, node.data.as_slice())
+    builder.append_data(&mut header, path, node.data.reader(spool)?)
 }
 
 fn append_link<W: Write>(
@@ -222,7 +261,7 @@ mod tests {
     fn file(body: &[u8]) -> Node {
         Node {
             kind: EntryKind::File,
-            data: body.to_vec(),
+            data: Data::Bytes(body.to_vec()),
             ..Node::dir(0o644, 7)
         }
     }
@@ -238,7 +277,8 @@ mod tests {
 
     fn listing(tree: &Tree) -> Vec<(String, tar::EntryType, String, Vec<u8>)> {
         let mut bytes = Vec::new();
-        tree.write_tar(&mut bytes).unwrap();
+        let spool = Spool::new(std::env::temp_dir(), 0);
+        tree.write_tar(&mut bytes, &spool).unwrap();
         let mut archive = tar::Archive::new(bytes.as_slice());
         let mut out = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -356,7 +396,8 @@ mod tests {
         let mut tree = Tree::default();
         tree.insert("f".into(), file(b"hi"));
         let mut bytes = Vec::new();
-        tree.write_tar(&mut bytes).unwrap();
+        let spool = Spool::new(std::env::temp_dir(), 0);
+        tree.write_tar(&mut bytes, &spool).unwrap();
         assert_eq!(bytes.len(), 512 + 512 + 1024);
         assert!(bytes[1024..].iter().all(|b| *b == 0));
         let header = tar::Header::from_byte_slice(&bytes[..512]);
