@@ -407,3 +407,69 @@ fn commands_outside_an_environment_explain_how_to_create_one() {
     let stderr = stderr_of(&out);
     assert!(stderr.contains("cairn init"), "{stderr}");
 }
+
+/// `cairn completions fish | true`: a reader that goes away ends cairn
+/// quietly (exit 141, like `cat`), never with a panic.
+#[test]
+fn a_closed_stdout_ends_cairn_quietly() {
+    let ctx = TestContext::new();
+    let mut child = ctx
+        .cairn()
+        .args(["completions", "fish"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cairn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for cairn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(141)),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
+
+/// flox's guides append tables with `cat >> manifest.toml`; after `init`
+/// that must work for every table, and the next command re-locks by itself.
+#[test]
+fn init_manifest_takes_appended_tables_and_relocks_by_itself() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    let path = ctx.manifest_path();
+    let mut text = fs_err::read_to_string(&path).unwrap();
+    text.push_str(
+        "\n[vars]\nGREETING = \"hi\"\n\n[containerize.config]\nexposed-ports = [\"5000/tcp\"]\n",
+    );
+    text = text.replacen(
+        "[install]\n",
+        "[install]\ncowsay-lite.pkg = \"cowsay-lite\"\n",
+        1,
+    );
+    fs_err::write(&path, text).unwrap();
+    let hello_before = ctx.read_lock().to_string();
+    let listed = ctx.run_ok(&["list"]);
+    assert!(
+        stdout_of(&listed).contains("cowsay-lite"),
+        "{}",
+        stdout_of(&listed)
+    );
+    assert!(
+        stderr_of(&listed).contains("re-locked"),
+        "{}",
+        stderr_of(&listed)
+    );
+    let version_of = |lock: &str, name: &str| {
+        let at = lock
+            .find(&format!("name = \"{name}\""))
+            .expect("package in lock");
+        lock[at..].lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        version_of(&hello_before, "hello"),
+        version_of(&ctx.read_lock().to_string(), "hello")
+    );
+}

@@ -18,22 +18,31 @@ use std::process::ExitCode;
 
 /// `cairn`'s main.
 pub fn main() -> ExitCode {
-    restore_default_sigpipe();
+    quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     output::init(&cli.global);
     report(commands::run(cli))
 }
 
 /// A closed stdout (`cairn list | head -1`, `cairn completions fish | true`)
-/// ends cairn quietly, as it ends `cat` or `tar`, instead of a panic in
-/// `println!`. Rust ignores SIGPIPE by default; the default action is what
-/// pipelines expect. Only the host `cairn` does this: the in-image entrypoint
-/// (PID 1) keeps its own signal handling.
-fn restore_default_sigpipe() {
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: called first thing in main, before any thread exists, and
-    // SIG_DFL installs no Rust code as a handler.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+/// ends cairn quietly with 141 (128 + SIGPIPE), as it ends `cat`, instead of
+/// a panic in `println!`. SIGPIPE itself stays ignored, so a write to a child
+/// that died (`docker load`, a credential helper) is still an error that cairn
+/// reports with what the child said.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") || message.contains("BrokenPipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Turns a command's outcome into the process's exit code, printing the report.
