@@ -132,6 +132,27 @@ fn container_shell_commands_and_exec() {
         "cairn list in an activated container: {}",
         shown(&out)
     );
+    // A host project mounted over the working directory (as flox's guide
+    // mounts $(pwd) at /app) does not replace the environment the image carries.
+    let host_project = tempfile::tempdir().expect("tempdir");
+    let host_env = host_project.path().join(".cairn/env");
+    fs_err::create_dir_all(&host_env).unwrap();
+    fs_err::write(
+        host_env.join("manifest.toml"),
+        "version = 1\n[install]\nzzz.pkg = \"zzz-host-only\"\n",
+    )
+    .unwrap();
+    let mount = format!("{}:/app", host_project.path().display());
+    let out = docker(&[
+        "run", "--rm", "-v", &mount, "-w", "/app", img, "cairn", "list",
+    ]);
+    assert!(
+        out.status.success()
+            && stdout_of(&out).contains("hello")
+            && !stdout_of(&out).contains("zzz"),
+        "cairn list with a host project mounted at the working dir: {}",
+        shown(&out)
+    );
     // `docker exec` skips the entrypoint; `cairn activate --` runs the hook.
     let out = docker(&[
         "exec",
@@ -324,6 +345,26 @@ fn redis_and_http_answer_and_stop_in_reverse_order() {
     let body = http_get_until(&format!("http://{web}/"), SERVICE_DEADLINE)
         .unwrap_or_else(|e| panic!("{e}\n{}", container.logs()));
     assert!(body.contains("Directory listing"), "{body}");
+
+    // `cmd = []` starts the services with a terminal attached too
+    // (`docker run -it IMAGE`), not a shell.
+    let with_tty = Container::start(
+        Engine::Docker,
+        &["-i", "-t", "-p", "127.0.0.1::6379", &image.reference],
+    );
+    let tty_redis = with_tty.published("6379/tcp");
+    let tty_port = tty_redis.rsplit(':').next().unwrap_or_default().to_owned();
+    wait_for(
+        "redis to answer PONG in a container with a terminal",
+        SERVICE_DEADLINE,
+        || {
+            stdout_of(&redis_ping(&tty_port))
+                .contains("PONG")
+                .then_some(())
+        },
+        || with_tty.logs(),
+    );
+    drop(with_tty);
 
     // `docker exec … cairn services` reaches the supervisor that is PID 1.
     let states = |container: &Container| -> Vec<(String, String, Option<u64>)> {

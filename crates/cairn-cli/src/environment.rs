@@ -57,19 +57,24 @@ impl Environment {
         if let Some(dir) = std::env::var_os("CAIRN_ENV").filter(|d| !d.is_empty()) {
             return existing(Environment::at(absolute(Path::new(&dir))?));
         }
+        // Inside a cairn image, the environment the image carries wins over
+        // a `.cairn/` in a host directory mounted at the working directory
+        // (`docker run -v "$PWD:/app" -w /app`): that one is the host's.
+        let image = Path::new(IMAGE_ENV_DIR);
+        if image.join(cairn_runtime::ACTIVATION_FILE).is_file()
+            && image.join("manifest.toml").is_file()
+        {
+            return Ok(Environment {
+                root: PathBuf::from("/"),
+                env_dir: image.to_path_buf(),
+            });
+        }
         let cwd = std::env::current_dir().into_diagnostic()?;
         for dir in cwd.ancestors() {
             let env = Environment::at(dir);
             if env.exists() {
                 return Ok(env);
             }
-        }
-        let image = Path::new(IMAGE_ENV_DIR);
-        if image.join("manifest.toml").is_file() {
-            return Ok(Environment {
-                root: PathBuf::from("/"),
-                env_dir: image.to_path_buf(),
-            });
         }
         Err(miette!(
             help = "run `cairn init` here, or pass `-d DIR` / set CAIRN_ENV",

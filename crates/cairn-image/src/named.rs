@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 /// What a named container changes about the default image.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// An explicit `name` of `[containers.NAME]`; otherwise the image is
+    /// named `ENV-NAME` (see `BuildPlan::new`).
     pub image_name: Option<String>,
     pub tag: Option<String>,
     pub cmd: Option<Vec<String>>,
@@ -36,7 +38,7 @@ pub fn overrides_for(
         let mut copy_to_root = custom.copy_to_root.clone();
         copy_to_root.extend(custom.artifacts.iter().cloned().map(CopySource::Build));
         return Ok(Overrides {
-            image_name: Some(custom.name.clone().unwrap_or_else(|| name.to_string())),
+            image_name: custom.name.clone(),
             tag: custom.version.clone(),
             cmd: custom
                 .startup_command

@@ -90,12 +90,18 @@ impl BuildPlan {
             None => named::without_excluded(locked, &overrides.exclude),
         };
         let cz = &manifest.containerize;
-        let name = overrides
-            .image_name
+        let base = cz
+            .name
             .clone()
-            .or_else(|| cz.name.clone())
             .or_else(|| manifest.name.clone())
             .unwrap_or_else(|| req.default_name.clone());
+        // A named container never takes the main image's name, nor a bare
+        // `api:latest` that another project's `api` would overwrite.
+        let name = match (&overrides.image_name, container) {
+            (Some(explicit), _) => explicit.clone(),
+            (None, Some(container)) => format!("{base}-{container}"),
+            (None, None) => base,
+        };
         let compression = req.compression.unwrap_or(match cz.compression {
             cairn_manifest::Compression::Gzip => Compression::Gzip,
             cairn_manifest::Compression::Zstd => Compression::Zstd,
@@ -162,6 +168,31 @@ pub fn image_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan_for(manifest: &str, container: Option<&str>) -> BuildPlan {
+        let manifest =
+            Manifest::parse(std::path::Path::new("manifest.toml"), manifest).expect("manifest");
+        let req = PlanRequest {
+            container: container.map(str::to_string),
+            default_name: "dir".into(),
+            ..PlanRequest::default()
+        };
+        BuildPlan::new(&manifest, &Lock::default(), "x86_64-linux", &req).expect("plan")
+    }
+
+    #[test]
+    fn named_containers_get_names_of_their_own() {
+        let text = "version = 1\nname = \"web\"\n[install]\n[services.a]\ncommand = \"true\"\n[containers.api]\nstartup-command = [\"true\"]\n[containers.pinned]\nname = \"exact\"\n";
+        assert_eq!(plan_for(text, None).name, "web");
+        assert_eq!(plan_for(text, Some("processes")).name, "web-processes");
+        assert_eq!(plan_for(text, Some("shell")).name, "web-shell");
+        assert_eq!(plan_for(text, Some("api")).name, "web-api");
+        assert_eq!(plan_for(text, Some("pinned")).name, "exact");
+        assert_eq!(
+            plan_for(text, Some("processes")).overrides.cmd,
+            Some(vec![])
+        );
+    }
 
     #[test]
     fn image_names_are_lowercase_and_trimmed() {

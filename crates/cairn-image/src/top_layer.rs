@@ -206,7 +206,8 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
 fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
     let manifest = plan.manifest_bytes.clone();
     let lock = plan.lock_bytes.clone();
-    let activation = activation_for(&plan.manifest, &plan.name, plan.container.as_deref());
+    let mut activation = activation_for(&plan.manifest, &plan.name, plan.container.as_deref());
+    activation.start_services = starts_services(plan);
     let activation = serde_json::to_vec_pretty(&activation).map_err(|source| ImageError::Json {
         what: "activation data",
         source,
@@ -258,6 +259,17 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         entries.push(CustomEntry::dir(dir.trim_start_matches('/'), 0o755).owned_by(uid, gid));
     }
     Ok(entries)
+}
+
+/// Whether the image's command is `[]` (the `processes` container, or
+/// `cmd = []`) and there are services to start.
+fn starts_services(plan: &BuildPlan) -> bool {
+    let cmd = plan
+        .overrides
+        .cmd
+        .as_ref()
+        .or(plan.manifest.containerize.config.cmd.as_ref());
+    cmd.is_some_and(|c| c.is_empty()) && !plan.manifest.services.is_empty()
 }
 
 /// The OCI config: cairn's entrypoint, `[vars]` and PATH in Env, and the

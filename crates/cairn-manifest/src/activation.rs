@@ -51,6 +51,11 @@ pub struct Activation {
     /// Exported as `CAIRN_CONTAINER` when set (the image name).
     #[serde(default)]
     pub container: Option<String>,
+    /// The image's command is `cmd = []`: with no command given, the
+    /// container starts the services even when a terminal is attached
+    /// (`docker run -it IMAGE`), as devenv's process containers do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_services: bool,
 }
 
 /// `[profile]`: scripts sourced by interactive shells, `common` first.
@@ -125,6 +130,7 @@ pub fn activation_for(manifest: &Manifest, env_name: &str, container: Option<&st
             })
             .collect(),
         container: container.map(str::to_string),
+        start_services: false,
     }
 }
 

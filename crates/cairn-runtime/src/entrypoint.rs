@@ -2,11 +2,13 @@
 //!
 //! Decides what a container runs, in this order:
 //! 1. a command was given → activate, then exec it (its exit code is the container's);
-//! 2. no command and stdin is a terminal (`docker run -it img`) → an interactive
+//! 2. no command, and the image's command is `cmd = []` with services → supervise
+//!    them in the foreground as PID 1, terminal or not (`docker run -it img`);
+//! 3. no command and stdin is a terminal (`docker run -it img`) → an interactive
 //!    bash with the profile (error suggesting a command when there is no bash);
-//! 3. no command and the environment has services → supervise them in the
-//!    foreground as PID 1, prefixing their output, until SIGTERM/SIGINT;
-//! 4. otherwise → exec `bash` reading stdin, like `docker run img` of a Debian
+//! 4. no command and the environment has services → supervise them as in 2,
+//!    prefixing their output, until SIGTERM/SIGINT;
+//! 5. otherwise → exec `bash` reading stdin, like `docker run img` of a Debian
 //!    image (exits at once when stdin is empty; `docker run -i img < script`
 //!    runs the script); without bash, an error suggesting a command.
 //!
@@ -44,10 +46,11 @@ pub fn run_entrypoint(activation: &Activation, args: Vec<OsString>) -> Result<i3
     if !args.is_empty() {
         return exec_command(&env, &args).map(|never| match never {});
     }
-    if activate::stdin_is_tty() {
+    let services = !activation.services.is_empty();
+    if activate::stdin_is_tty() && !(services && activation.start_services) {
         return exec_interactive(activation, &env).map(|never| match never {});
     }
-    if !activation.services.is_empty() {
+    if services {
         let stdout: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(std::io::stdout()));
         let control = Some(std::path::Path::new(crate::CONTAINER_RUN_DIR));
         return run_services_foreground(activation, env, stdout, control);

@@ -299,15 +299,29 @@ fn load_or_write(
     output::status(format!("✓ loaded into {program}:"));
     println!("{loaded}");
     if docker_run {
-        run_interactively(program, &loaded)?;
+        let ports: Vec<String> = plan
+            .manifest
+            .containerize
+            .config
+            .exposed_ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        run_interactively(program, &loaded, &ports)?;
     }
     Ok(())
 }
 
-/// `docker run --rm -it REF`, handing the terminal over.
-fn run_interactively(program: &str, reference: &str) -> Result<()> {
+/// `docker run --rm -it -p PORT:PORT… REF`, handing the terminal over and
+/// publishing the exposed ports on the same host ports, as `devenv container
+/// run` does.
+fn run_interactively(program: &str, reference: &str, exposed: &[String]) -> Result<()> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(["run", "--rm"]);
+    for port in exposed {
+        let (number, proto) = port.split_once('/').unwrap_or((port.as_str(), "tcp"));
+        cmd.arg("-p").arg(format!("{number}:{number}/{proto}"));
+    }
     if std::io::stdin().is_terminal() {
         cmd.arg("-it");
     }
