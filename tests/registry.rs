@@ -217,6 +217,35 @@ fn hello_pushes_over_http_then_skips_mounts_and_runs_in_podman() {
     }
 }
 
+/// `--tag` takes a full reference, as CI pipelines pass `$CI_REGISTRY_IMAGE:$TAG`;
+/// `--copy` without `--registry` pushes there, and a bad tag fails before
+/// anything is built.
+#[test]
+fn a_full_reference_tag_names_the_image_and_the_push() {
+    let Some(env) = PushEnv::local() else {
+        return;
+    };
+    let registry = Registry::start(
+        &env.ctx.root.path().join("registry"),
+        &RegistryAuth::Anonymous,
+        None,
+    );
+    let reference = format!("{}/team/app:v1.0", registry.host);
+    let out = env.ok(&["containerize", "--tag", &reference, "--copy", INSECURE]);
+    assert!(
+        stderr_of(&out).contains(&format!("pushed {reference}@sha256:")),
+        "{}",
+        stderr_of(&out)
+    );
+    skopeo_inspect(&reference, &[]);
+    let bad = env.err(&["containerize", "--tag", "Bad:Tag!", "-f", "/dev/null"]);
+    assert!(
+        stderr_of(&bad).contains("Bad:Tag!") && !stderr_of(&bad).contains("built"),
+        "{}",
+        stderr_of(&bad)
+    );
+}
+
 #[test]
 fn only_changed_blobs_are_uploaded() {
     let Some(mut env) = PushEnv::local() else {

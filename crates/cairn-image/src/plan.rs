@@ -26,6 +26,9 @@ pub struct PlanRequest {
     pub container: Option<String>,
     /// `--tag`, winning over the manifest.
     pub tag: Option<String>,
+    /// The image name from a `--tag NAME:TAG` or a full reference, winning
+    /// over the manifest and the container's.
+    pub name: Option<String>,
     /// `--compression`, winning over the manifest.
     pub compression: Option<Compression>,
     /// The name when neither the manifest nor a container names the image.
@@ -98,6 +101,7 @@ impl BuildPlan {
         // A named container never takes the main image's name, nor a bare
         // `api:latest` that another project's `api` would overwrite.
         let name = match (&overrides.image_name, container) {
+            _ if req.name.is_some() => req.name.clone().unwrap_or_default(),
             (Some(explicit), _) => explicit.clone(),
             (None, Some(container)) => format!("{base}-{container}"),
             (None, None) => base,
@@ -125,7 +129,11 @@ impl BuildPlan {
             mtime_clamp: req.source_date_epoch.map(|e| e.max(0) as u64),
             max_layers: manifest.max_layers_for(container) as usize,
             container: req.container.clone(),
-            name: image_name(&name),
+            name: if req.name.is_some() {
+                name
+            } else {
+                image_name(&name)
+            },
             compression,
             overrides,
             artifacts: req.artifacts.clone(),
@@ -147,6 +155,24 @@ impl BuildPlan {
     pub fn cpu(&self) -> &str {
         self.system.split('-').next().unwrap_or_default()
     }
+}
+
+/// What `--tag` says: a tag (`v1.0`), a name and tag (`myapp:latest`), or a
+/// full reference (`registry.company.com/team/app:v1.0`, as CI pipelines pass
+/// `$CI_REGISTRY_IMAGE:$TAG`). Returns (name, tag), checked by the
+/// distribution spec's grammar before anything is built.
+pub fn split_tag_arg(arg: &str) -> Result<(Option<String>, String), cairn_oci::OciError> {
+    let last = arg.rsplit('/').next().unwrap_or(arg);
+    let (name, tag) = match last.rsplit_once(':') {
+        Some((_, tag)) => {
+            let name = &arg[..arg.len() - tag.len() - 1];
+            (Some(name.to_string()), tag.to_string())
+        }
+        None if arg.contains('/') => (Some(arg.to_string()), "latest".to_string()),
+        None => (None, arg.to_string()),
+    };
+    cairn_oci::ImageRef::new(name.as_deref().unwrap_or("x"), &tag)?;
+    Ok((name, tag))
 }
 
 /// Image names are lowercase; environment names may not be.
@@ -192,6 +218,25 @@ mod tests {
             plan_for(text, Some("processes")).overrides.cmd,
             Some(vec![])
         );
+    }
+
+    #[test]
+    fn tag_arguments_take_the_forms_ci_pipelines_pass() {
+        let ok = |arg: &str| split_tag_arg(arg).expect(arg);
+        assert_eq!(ok("v1.0"), (None, "v1.0".into()));
+        assert_eq!(ok("myapp:latest"), (Some("myapp".into()), "latest".into()));
+        assert_eq!(
+            ok("registry.company.com/team/app:v1.0"),
+            (Some("registry.company.com/team/app".into()), "v1.0".into())
+        );
+        assert_eq!(
+            ok("localhost:5000/app:2"),
+            (Some("localhost:5000/app".into()), "2".into())
+        );
+        assert_eq!(ok("team/app"), (Some("team/app".into()), "latest".into()));
+        for bad in ["UPPER:1", "app:", "a b", "app:bad tag"] {
+            assert!(split_tag_arg(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -131,12 +131,20 @@ fn plan_request(
             }
         }
     }
+    let (name, tag) = match &args.tag {
+        Some(arg) => {
+            let (name, tag) = cairn_image::split_tag_arg(arg).diagnose()?;
+            (name, Some(tag))
+        }
+        None => (None, None),
+    };
     Ok(PlanRequest {
         project_dir: env.root.clone(),
         manifest_bytes: fs_err::read(env.manifest_path()).into_diagnostic()?,
         lock_bytes: fs_err::read(env.lock_path()).into_diagnostic()?,
         container: args.container.clone(),
-        tag: args.tag.clone(),
+        tag,
+        name,
         compression: args.compression.map(|c| match c {
             CompressionArg::Zstd => Compression::Zstd,
             CompressionArg::Gzip => Compression::Gzip,

@@ -145,6 +145,15 @@ pub fn image_key(env: &Environment, container: Option<&str>) -> String {
     cairn_store::sha256_hex(&id)
 }
 
+/// Whether an image name starts with a registry host (`HOST.DOMAIN/…`,
+/// `HOST:PORT/…`, `localhost/…`), as docker decides.
+fn has_registry_domain(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
 /// What a registry push sends of `image`.
 pub fn push_record(image: &BuiltImage) -> Result<PushImage> {
     match image {
@@ -179,14 +188,22 @@ pub fn run(
     let destination = args
         .registry
         .clone()
-        .or_else(|| named.and_then(|c| c.registry.clone()))
-        .ok_or_else(|| {
-            miette!(
-                help = "pass --registry docker://HOST[:PORT]/PATH/ (or set registry in [containers.NAME])",
-                "--copy needs a destination"
-            )
-        })?;
+        .or_else(|| named.and_then(|c| c.registry.clone()));
     let copy_args = copy_args_for(args.copy_args.as_ref(), named);
+    // `--tag registry.example.com/team/app:1.0 --copy`: the reference is the destination.
+    let Some(destination) = destination else {
+        let full = format!("{}:{}", plan.name, plan.tag);
+        if !has_registry_domain(&plan.name) {
+            return Err(miette!(
+                help = "pass --registry docker://HOST[:PORT]/PATH/, set registry in [containers.NAME], or tag with a full reference (--tag HOST/PATH/NAME:TAG)",
+                "--copy needs a destination"
+            ));
+        }
+        let options = parse_copy_args(&copy_args)?;
+        let record = push_record(image)?;
+        let reference = Reference::parse(&full).map_err(|e| registry_report(e, &full))?;
+        return push(store, &record, &reference, &options).map(|_| ());
+    };
     match parse_destination(&destination)? {
         Destination::DockerDaemon => load(image.primary(), cairn_oci::ContainerRuntime::Docker),
         Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman),
