@@ -11,6 +11,7 @@ pub mod deb822;
 pub mod error;
 pub mod fetch;
 pub mod index;
+pub mod index_cache;
 pub mod keyring;
 pub mod package;
 pub mod relation;
@@ -23,7 +24,7 @@ mod testing;
 
 pub use error::ArchiveError;
 pub use fetch::{ArchiveClient, DebToFetch, NoReporter, Reporter, Source};
-pub use index::PackageIndex;
+pub use index::{IndexPart, PackageIndex, Records};
 pub use keyring::Keyring;
 pub use package::{MultiArch, PackageRecord};
 pub use relation::{Dependency, Relation, VersionOp};

@@ -1,0 +1,668 @@
+//! The parsed-index cache: each verified `Packages` index parsed once, then
+//! loaded as binary records instead of decompressed and parsed again.
+//!
+//! Owns the entry format, its key and its validation. It does not decide
+//! which index bytes are trusted (that is [`crate::fetch`], against the signed
+//! InRelease) nor how text becomes records (that is [`crate::index`]).
+//!
+//! An entry is keyed by what determines the parse: the sha256 of the index
+//! file as listed in a verified InRelease, the architecture (it filters records
+//! and evaluates `[arch]` restrictions), and [`FORMAT_VERSION`]. The source
+//! position (`origin`) is not part of the key: it is a tag set on load.
+//!
+//! Layout of `<index-sha256>.<arch>.records-v<FORMAT_VERSION>`:
+//!
+//! ```text
+//! magic "CAIRNIDX" | format version u32 LE | payload length u64 LE |
+//! CRC-32 of payload u32 LE | payload
+//! payload = postcard(CachedIndex): key, each record encoded on its own,
+//!           name -> positions and provided name -> positions, sorted by name
+//! ```
+//!
+//! The payload is checked against its length and CRC before anything is
+//! decoded, so a truncated or bit-rotten entry is never trusted: the caller
+//! re-parses the verified text and rewrites it. The CRC guards against
+//! accidents (crash, disk); someone who can write to the cache could rewrite
+//! any checksum, as they could any other cache entry, so a cryptographic hash
+//! would cost 10 ms per load for nothing.
+//!
+//! Why this shape: decoding all 63k bookworm records into owned
+//! [`PackageRecord`]s and building hash maps over them costs ~0.3 s (millions
+//! of small allocations, then as many frees), which is the whole budget of a
+//! warm install. So an entry is loaded by validating it and noting where
+//! things are; lookups binary-search the sorted name tables in place, and a
+//! record is decoded only when someone asks for it.
+//!
+//! The encoding is postcard (serde): small, maintained, with a documented
+//! stable wire format and no alignment requirements, so reading the file into
+//! a `Vec` is enough and borrowed `&str`/`&[u8]` decode without copies. rkyv
+//! would make the tables zero-copy too, but needs aligned buffers and either
+//! a full validation pass or `unsafe` access; the tables are one small pass here.
+
+use crate::package::{MultiArch, PackageRecord};
+use crate::relation::{Dependency, Relation, VersionOp};
+use crate::version::Version;
+use cairn_store::write_atomic;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the cached form or the parse that produces it changes, so
+/// entries from older cairn versions are ignored rather than misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"CAIRNIDX";
+/// Magic, format version, payload length, payload CRC-32.
+const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+
+/// Why an entry was not used; logged, then the index is parsed again.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheEntryError {
+    #[error("{path}: not a parsed-index entry (bad magic)")]
+    BadMagic { path: PathBuf },
+    #[error("{path}: format version {found}, expected {FORMAT_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("{path}: {actual} payload bytes, header says {expected} (truncated?)")]
+    Length {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{path}: payload checksum mismatch (corrupt entry)")]
+    Checksum { path: PathBuf },
+    #[error("{path}: cannot decode: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    #[error("{path}: entry is for index {found}, expected {expected}")]
+    Key {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The key of one entry: which verified index, parsed for which architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey<'a> {
+    /// Lowercase hex sha256 of the index file, from the verified InRelease.
+    pub index_sha256: &'a str,
+    pub arch: &'a str,
+}
+
+impl CacheKey<'_> {
+    /// The entry's file name inside the indices bucket.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{}.{}.records-v{FORMAT_VERSION}",
+            self.index_sha256, self.arch
+        )
+    }
+
+    /// The entry's path inside `dir`.
+    pub fn path_in(&self, dir: &Path) -> PathBuf {
+        dir.join(self.file_name())
+    }
+}
+
+/// One verified `Packages` index in its cached form: the entry's bytes, plus
+/// where each record and each name's record list sits in them. Records are
+/// decoded one at a time, on first use ([`crate::index::Records`]), so a warm
+/// `cairn install` decodes the few hundred it looks at rather than all 63k.
+pub struct EncodedPart {
+    bytes: Vec<u8>,
+    /// Where the entry came from, for errors.
+    path: PathBuf,
+    origin: usize,
+    /// Byte range of each record (a postcard [`CachedRecord`]).
+    records: Vec<Range<usize>>,
+    /// Sorted by name: byte ranges of the name and of its positions (u32 LE).
+    names: Vec<(Range<usize>, Range<usize>)>,
+    provides: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl std::fmt::Debug for EncodedPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedPart")
+            .field("path", &self.path)
+            .field("origin", &self.origin)
+            .field("records", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which lookup table of an entry to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Records by package name.
+    Names,
+    /// Records by provided (virtual) name.
+    Provides,
+}
+
+impl EncodedPart {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the index has no record for this architecture.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Decodes record `i` (a position inside this part), tagged with the
+    /// part's origin.
+    ///
+    /// # Panics
+    /// If `i` is out of range, or if the record does not decode: the entry
+    /// passed its checksum and was written by this format version, so that
+    /// would be a bug in [`store`], not bad input.
+    pub fn record(&self, i: usize) -> PackageRecord {
+        let bytes = &self.bytes[self.records[i].clone()];
+        match postcard::from_bytes::<CachedRecord>(bytes) {
+            Ok(record) => record.into_record(self.origin),
+            Err(e) => panic!(
+                "record {i} of {} does not decode ({e}); delete the file to rebuild it",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Positions (inside this part) of the records listed under `name`, in
+    /// index order.
+    pub fn positions(&self, table: Table, name: &str) -> Vec<usize> {
+        let entries = self.table(table);
+        let found = entries.binary_search_by(|(n, _)| self.bytes[n.clone()].cmp(name.as_bytes()));
+        match found {
+            Ok(at) => decode_positions(&self.bytes[entries[at].1.clone()]).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Every package name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        // Checked as UTF-8 when the entry was loaded.
+        self.names
+            .iter()
+            .filter_map(|(n, _)| std::str::from_utf8(&self.bytes[n.clone()]).ok())
+    }
+
+    fn table(&self, table: Table) -> &[(Range<usize>, Range<usize>)] {
+        match table {
+            Table::Names => &self.names,
+            Table::Provides => &self.provides,
+        }
+    }
+
+    /// Validates a whole entry (header, checksum, key, tables) and records
+    /// where its parts are. Records themselves are decoded on use.
+    fn from_bytes(
+        bytes: Vec<u8>,
+        path: &Path,
+        key: &CacheKey<'_>,
+        origin: usize,
+    ) -> Result<EncodedPart, CacheEntryError> {
+        let payload = checked_payload(&bytes, path)?;
+        let decode_error = |reason: String| CacheEntryError::Decode {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let index: CachedIndex<'_> =
+            postcard::from_bytes(payload).map_err(|e| decode_error(e.to_string()))?;
+        if index.index_sha256 != key.index_sha256 || index.arch != key.arch {
+            return Err(CacheEntryError::Key {
+                path: path.to_path_buf(),
+                expected: format!("{} ({})", key.index_sha256, key.arch),
+                found: format!("{} ({})", index.index_sha256, index.arch),
+            });
+        }
+        // Byte ranges rather than borrowed slices, so the part can own the bytes.
+        let base = bytes.as_ptr() as usize;
+        let span = |s: &[u8]| {
+            let start = s.as_ptr() as usize - base;
+            start..start + s.len()
+        };
+        let count = index.records.len();
+        let table = |entries: &[(&str, Bytes<'_>)]| {
+            let sorted = entries.windows(2).all(|w| w[0].0 < w[1].0);
+            let in_range = entries
+                .iter()
+                .all(|(_, p)| p.0.len() % 4 == 0 && decode_positions(p.0).all(|i| i < count));
+            (sorted && in_range)
+                .then(|| {
+                    entries
+                        .iter()
+                        .map(|(n, p)| (span(n.as_bytes()), span(p.0)))
+                        .collect::<Vec<_>>()
+                })
+                .ok_or_else(|| decode_error("lookup table out of order or range".into()))
+        };
+        let names = table(&index.names)?;
+        let provides = table(&index.provides)?;
+        let records = index.records.iter().map(|r| span(r.0)).collect();
+        Ok(EncodedPart {
+            path: path.to_path_buf(),
+            origin,
+            records,
+            names,
+            provides,
+            bytes,
+        })
+    }
+}
+
+fn decode_positions(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+}
+
+/// Reads the entry at `path` and checks it against `key`; its records will
+/// be tagged with `origin`. `Ok(None)` when there is no entry; an error when
+/// there is one that cannot be trusted.
+pub fn load(
+    path: &Path,
+    key: &CacheKey<'_>,
+    origin: usize,
+) -> Result<Option<EncodedPart>, CacheEntryError> {
+    let bytes = match fs_err::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    EncodedPart::from_bytes(bytes, path, key, origin).map(Some)
+}
+
+/// Writes `records` (parsed for `key`, from the source at `origin`) to
+/// `path` atomically, so a crash leaves either no entry or a whole one, and
+/// returns the entry as it will be loaded next time.
+pub fn store(
+    path: &Path,
+    key: &CacheKey<'_>,
+    records: &[PackageRecord],
+    origin: usize,
+) -> Result<EncodedPart, CacheEntryError> {
+    let encode_error = |e: postcard::Error| CacheEntryError::Decode {
+        path: path.to_path_buf(),
+        reason: format!("cannot encode: {e}"),
+    };
+    let encoded: Vec<Vec<u8>> = records
+        .par_iter()
+        .map(|r| postcard::to_stdvec(&CachedRecordRef::of(r)))
+        .collect::<Result<_, _>>()
+        .map_err(encode_error)?;
+    let count = u32::try_from(records.len()).map_err(|_| CacheEntryError::Decode {
+        path: path.to_path_buf(),
+        reason: "more than 2^32 records".into(),
+    })?;
+    let names = lookup_table(records.iter().map(|r| std::slice::from_ref(&r.name)), count);
+    let provides = lookup_table(
+        records
+            .iter()
+            .map(|r| r.provides.iter().map(|p| &p.name).collect::<Vec<_>>()),
+        count,
+    );
+    let index = CachedIndex {
+        index_sha256: key.index_sha256,
+        arch: key.arch,
+        records: encoded.iter().map(|r| Bytes(r)).collect(),
+        names: names.iter().map(|(n, p)| (n.as_str(), Bytes(p))).collect(),
+        provides: provides.iter().map(|(n, p)| (n.as_str(), Bytes(p))).collect(),
+    };
+    let payload = postcard::to_stdvec(&index).map_err(encode_error)?;
+    let mut bytes = header(&payload);
+    bytes.extend_from_slice(&payload);
+    write_atomic(path, |f| f.write_all(&bytes))?;
+    EncodedPart::from_bytes(bytes, path, key, origin)
+}
+
+/// Name -> positions (u32 LE, ascending), sorted by name, from each record's
+/// names under this table (its own name, or the names it provides).
+fn lookup_table<N: AsRef<[S]>, S: AsRef<str>>(
+    per_record: impl Iterator<Item = N>,
+    count: u32,
+) -> Vec<(String, Vec<u8>)> {
+    let mut table: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (i, names) in (0..count).zip(per_record) {
+        for name in names.as_ref() {
+            let positions = table.entry(name.as_ref().to_string()).or_default();
+            // A record providing the same name twice is listed once.
+            if positions.len() < 4 || positions[positions.len() - 4..] != i.to_le_bytes() {
+                positions.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+    }
+    table.into_iter().collect()
+}
+
+fn header(payload: &[u8]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(HEADER_LEN + payload.len());
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    header.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    header
+}
+
+/// The payload of an entry, once magic, version, length and checksum agree.
+fn checked_payload<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b [u8], CacheEntryError> {
+    let path_buf = || path.to_path_buf();
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err(CacheEntryError::BadMagic { path: path_buf() });
+    }
+    let (header, payload) = bytes.split_at(HEADER_LEN);
+    let word = |at: usize| [header[at], header[at + 1], header[at + 2], header[at + 3]];
+    let found = u32::from_le_bytes(word(8));
+    if found != FORMAT_VERSION {
+        return Err(CacheEntryError::Version {
+            path: path_buf(),
+            found,
+        });
+    }
+    let expected = u64::from(u32::from_le_bytes(word(12))) | u64::from(u32::from_le_bytes(word(16))) << 32;
+    if expected != payload.len() as u64 {
+        return Err(CacheEntryError::Length {
+            path: path_buf(),
+            expected,
+            actual: payload.len() as u64,
+        });
+    }
+    if crc32fast::hash(payload) != u32::from_le_bytes(word(20)) {
+        return Err(CacheEntryError::Checksum { path: path_buf() });
+    }
+    Ok(payload)
+}
+
+/// The whole entry: its key, each record encoded on its own (a postcard
+/// [`CachedRecord`]) so it can be decoded alone, and the two lookup tables.
+#[derive(Serialize, Deserialize)]
+struct CachedIndex<'a> {
+    index_sha256: &'a str,
+    arch: &'a str,
+    #[serde(borrow)]
+    records: Vec<Bytes<'a>>,
+    #[serde(borrow)]
+    names: Vec<(&'a str, Bytes<'a>)>,
+    #[serde(borrow)]
+    provides: Vec<(&'a str, Bytes<'a>)>,
+}
+
+/// A byte string encoded as one length-prefixed run rather than serde's
+/// default of a sequence of `u8`, so it decodes as a borrowed slice.
+#[derive(Clone, Copy)]
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de [u8]>::deserialize(d).map(Bytes)
+    }
+}
+
+// The cached form mirrors `PackageRecord` field for field, in owned (decode)
+// and borrowed (encode, no clones on the cold path) versions. It is kept
+// separate from the in-memory types so that the on-disk format only changes
+// deliberately, with FORMAT_VERSION; the round-trip test catches a mismatch
+// between the two versions.
+
+#[derive(Deserialize)]
+struct CachedRecord {
+    name: String,
+    version: CachedVersion,
+    architecture: String,
+    multi_arch: CachedMultiArch,
+    essential: bool,
+    priority: Option<String>,
+    section: Option<String>,
+    source: Option<String>,
+    pre_depends: Vec<Vec<CachedRelation>>,
+    depends: Vec<Vec<CachedRelation>>,
+    provides: Vec<CachedRelation>,
+    conflicts: Vec<Vec<CachedRelation>>,
+    breaks: Vec<Vec<CachedRelation>>,
+    filename: String,
+    size: u64,
+    sha256: String,
+    installed_size: Option<u64>,
+    summary: String,
+}
+
+#[derive(Serialize)]
+struct CachedRecordRef<'a> {
+    name: &'a str,
+    version: CachedVersionRef<'a>,
+    architecture: &'a str,
+    multi_arch: CachedMultiArch,
+    essential: bool,
+    priority: Option<&'a str>,
+    section: Option<&'a str>,
+    source: Option<&'a str>,
+    pre_depends: Vec<Vec<CachedRelationRef<'a>>>,
+    depends: Vec<Vec<CachedRelationRef<'a>>>,
+    provides: Vec<CachedRelationRef<'a>>,
+    conflicts: Vec<Vec<CachedRelationRef<'a>>>,
+    breaks: Vec<Vec<CachedRelationRef<'a>>>,
+    filename: &'a str,
+    size: u64,
+    sha256: &'a str,
+    installed_size: Option<u64>,
+    summary: &'a str,
+}
+
+#[derive(Deserialize)]
+struct CachedVersion {
+    epoch: u32,
+    upstream: String,
+    revision: String,
+}
+
+#[derive(Serialize)]
+struct CachedVersionRef<'a> {
+    epoch: u32,
+    upstream: &'a str,
+    revision: &'a str,
+}
+
+#[derive(Deserialize)]
+struct CachedRelation {
+    name: String,
+    arch: Option<String>,
+    constraint: Option<(CachedOp, CachedVersion)>,
+}
+
+#[derive(Serialize)]
+struct CachedRelationRef<'a> {
+    name: &'a str,
+    arch: Option<&'a str>,
+    constraint: Option<(CachedOp, CachedVersionRef<'a>)>,
+}
+
+impl<'a> CachedRecordRef<'a> {
+    fn of(r: &'a PackageRecord) -> CachedRecordRef<'a> {
+        let deps = |deps: &'a [Dependency]| -> Vec<Vec<CachedRelationRef<'a>>> {
+            deps.iter()
+                .map(|d| d.alternatives.iter().map(CachedRelationRef::of).collect())
+                .collect()
+        };
+        CachedRecordRef {
+            name: &r.name,
+            version: CachedVersionRef::of(&r.version),
+            architecture: &r.architecture,
+            multi_arch: r.multi_arch.into(),
+            essential: r.essential,
+            priority: r.priority.as_deref(),
+            section: r.section.as_deref(),
+            source: r.source.as_deref(),
+            pre_depends: deps(&r.pre_depends),
+            depends: deps(&r.depends),
+            provides: r.provides.iter().map(CachedRelationRef::of).collect(),
+            conflicts: deps(&r.conflicts),
+            breaks: deps(&r.breaks),
+            filename: &r.filename,
+            size: r.size,
+            sha256: &r.sha256,
+            installed_size: r.installed_size,
+            summary: &r.summary,
+        }
+    }
+}
+
+impl<'a> CachedVersionRef<'a> {
+    fn of(v: &'a Version) -> CachedVersionRef<'a> {
+        CachedVersionRef {
+            epoch: v.epoch,
+            upstream: &v.upstream,
+            revision: &v.revision,
+        }
+    }
+}
+
+impl<'a> CachedRelationRef<'a> {
+    fn of(r: &'a Relation) -> CachedRelationRef<'a> {
+        CachedRelationRef {
+            name: &r.name,
+            arch: r.arch.as_deref(),
+            constraint: r
+                .constraint
+                .as_ref()
+                .map(|(op, v)| ((*op).into(), CachedVersionRef::of(v))),
+        }
+    }
+}
+
+impl CachedRecord {
+    fn into_record(self, origin: usize) -> PackageRecord {
+        let deps = |deps: Vec<Vec<CachedRelation>>| -> Vec<Dependency> {
+            deps.into_iter()
+                .map(|alternatives| Dependency {
+                    alternatives: alternatives
+                        .into_iter()
+                        .map(CachedRelation::into_relation)
+                        .collect(),
+                })
+                .collect()
+        };
+        PackageRecord {
+            name: self.name,
+            version: self.version.into_version(),
+            architecture: self.architecture,
+            multi_arch: self.multi_arch.into(),
+            essential: self.essential,
+            priority: self.priority,
+            section: self.section,
+            source: self.source,
+            pre_depends: deps(self.pre_depends),
+            depends: deps(self.depends),
+            provides: self
+                .provides
+                .into_iter()
+                .map(CachedRelation::into_relation)
+                .collect(),
+            conflicts: deps(self.conflicts),
+            breaks: deps(self.breaks),
+            filename: self.filename,
+            size: self.size,
+            sha256: self.sha256,
+            installed_size: self.installed_size,
+            summary: self.summary,
+            origin,
+        }
+    }
+}
+
+impl CachedVersion {
+    /// The parts were validated when the index text was parsed.
+    fn into_version(self) -> Version {
+        Version {
+            epoch: self.epoch,
+            upstream: self.upstream,
+            revision: self.revision,
+        }
+    }
+}
+
+impl CachedRelation {
+    fn into_relation(self) -> Relation {
+        Relation {
+            name: self.name,
+            arch: self.arch,
+            constraint: self
+                .constraint
+                .map(|(op, v)| (op.into(), v.into_version())),
+        }
+    }
+}
+
+/// `MultiArch` on disk; an unknown variant fails to decode.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum CachedMultiArch {
+    No,
+    Same,
+    Foreign,
+    Allowed,
+}
+
+impl From<MultiArch> for CachedMultiArch {
+    fn from(m: MultiArch) -> CachedMultiArch {
+        match m {
+            MultiArch::No => CachedMultiArch::No,
+            MultiArch::Same => CachedMultiArch::Same,
+            MultiArch::Foreign => CachedMultiArch::Foreign,
+            MultiArch::Allowed => CachedMultiArch::Allowed,
+        }
+    }
+}
+
+impl From<CachedMultiArch> for MultiArch {
+    fn from(m: CachedMultiArch) -> MultiArch {
+        match m {
+            CachedMultiArch::No => MultiArch::No,
+            CachedMultiArch::Same => MultiArch::Same,
+            CachedMultiArch::Foreign => MultiArch::Foreign,
+            CachedMultiArch::Allowed => MultiArch::Allowed,
+        }
+    }
+}
+
+/// `VersionOp` on disk; an unknown variant fails to decode.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum CachedOp {
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+}
+
+impl From<VersionOp> for CachedOp {
+    fn from(op: VersionOp) -> CachedOp {
+        match op {
+            VersionOp::Lt => CachedOp::Lt,
+            VersionOp::Le => CachedOp::Le,
+            VersionOp::Eq => CachedOp::Eq,
+            VersionOp::Ge => CachedOp::Ge,
+            VersionOp::Gt => CachedOp::Gt,
+        }
+    }
+}
+
+impl From<CachedOp> for VersionOp {
+    fn from(op: CachedOp) -> VersionOp {
+        match op {
+            CachedOp::Lt => VersionOp::Lt,
+            CachedOp::Le => VersionOp::Le,
+            CachedOp::Eq => VersionOp::Eq,
+            CachedOp::Ge => VersionOp::Ge,
+            CachedOp::Gt => VersionOp::Gt,
+        }
+    }
+}
