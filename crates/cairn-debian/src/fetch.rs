@@ -623,6 +623,7 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::PackageRecord;
     use crate::testing::{FakeDeb, TestKey, file_url, keyring_file, write_archive};
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -747,6 +748,53 @@ mod tests {
             assert_eq!(fs_err::read(path).unwrap(), deb.bytes);
         }
         assert_eq!(fx.deb_bucket_entries().len(), 2, "no temp files left");
+    }
+
+    /// The parsed-index entries in the store.
+    fn parsed_entries(client: &ArchiveClient) -> Vec<PathBuf> {
+        let dir = client.store().bucket(Bucket::Indices).unwrap();
+        let mut found: Vec<PathBuf> = fs_err::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".records-v"))
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn warm_index_comes_from_the_parsed_entry_and_a_corrupt_one_is_rebuilt() {
+        let Some(fx) = Fixture::new() else { return };
+        let sources = [fx.source(file_url(&fx.archive()))];
+        let (cold, _) = fx.client.fetch_index(&sources, "amd64", &NoReporter).unwrap();
+        let entries = parsed_entries(&fx.client);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let cold_records: Vec<PackageRecord> = cold.records.iter().cloned().collect();
+
+        // Without any Packages file, cached or on the mirror, only the entry can serve.
+        let indices = fx.client.store().bucket(Bucket::Indices).unwrap();
+        for e in fs_err::read_dir(&indices).unwrap() {
+            let path = e.unwrap().path();
+            if path.to_string_lossy().contains(".Packages") {
+                fs_err::remove_file(path).unwrap();
+            }
+        }
+        let packages = fx.archive().join("dists/bookworm/main/binary-amd64/Packages.xz");
+        let saved = fs_err::read(&packages).unwrap();
+        fs_err::remove_file(&packages).unwrap();
+        let (warm, _) = fx.client.fetch_index(&sources, "amd64", &NoReporter).unwrap();
+        let warm_records: Vec<PackageRecord> = warm.records.iter().cloned().collect();
+        assert_eq!(warm_records, cold_records);
+
+        // A truncated entry is not trusted: the index is parsed again and the
+        // entry rewritten whole.
+        fs_err::write(&packages, &saved).unwrap();
+        let good = fs_err::read(&entries[0]).unwrap();
+        fs_err::write(&entries[0], &good[..good.len() / 2]).unwrap();
+        let (rebuilt, _) = fx.client.fetch_index(&sources, "amd64", &NoReporter).unwrap();
+        let rebuilt_records: Vec<PackageRecord> = rebuilt.records.iter().cloned().collect();
+        assert_eq!(rebuilt_records, cold_records);
+        assert_eq!(fs_err::read(&entries[0]).unwrap(), good);
     }
 
     #[test]

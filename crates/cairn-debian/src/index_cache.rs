@@ -666,3 +666,145 @@ impl From<CachedOp> for VersionOp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{IndexPart, PackageIndex, parse_packages};
+
+    fn packages_text() -> String {
+        let sha = |n: u8| format!("{n:064x}");
+        format!(
+            "Package: hello\nVersion: 1:2.10-3~bpo1\nArchitecture: amd64\nMulti-Arch: foreign\n\
+Essential: yes\nPriority: optional\nSection: devel\nSource: hello (2.10-3)\nInstalled-Size: 280\n\
+Pre-Depends: dpkg (>= 1.19)\nDepends: libc6 (>= 2.34), libfoo:any | libbar (<< 2) [amd64]\n\
+Provides: greeter (= 1.0), greeter, hello-world\nConflicts: hello-old\nBreaks: b (<= 1)\n\
+Filename: pool/h/hello.deb\nSize: 53000\nSHA256: {}\nDescription: says hello\n more\n\n\
+Package: greeter-two\nVersion: 3\nArchitecture: all\nMulti-Arch: same\nProvides: greeter\n\
+Filename: pool/g/g.deb\nSize: 1\nSHA256: {}\n\n\
+Package: hello\nVersion: 2.9\nArchitecture: amd64\nMulti-Arch: allowed\nDepends: x (= 1), y (>> 2)\n\
+Filename: pool/h/hello-old.deb\nSize: 2\nSHA256: {}\n",
+            sha(1),
+            sha(2),
+            sha(3)
+        )
+    }
+
+    fn key() -> CacheKey<'static> {
+        CacheKey {
+            index_sha256: "a1b2",
+            arch: "amd64",
+        }
+    }
+
+    fn stored(dir: &Path) -> (PathBuf, Vec<PackageRecord>) {
+        let records = parse_packages(&packages_text(), "amd64", 1, "u").unwrap();
+        let path = key().path_in(dir);
+        store(&path, &key(), &records, 1).unwrap();
+        (path, records)
+    }
+
+    fn cached_index(part: EncodedPart) -> PackageIndex {
+        PackageIndex::from_parts(vec![IndexPart::Cached(part)])
+    }
+
+    #[test]
+    fn round_trip_gives_equal_records_and_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, records) = stored(dir.path());
+        let part = load(&path, &key(), 1).unwrap().unwrap();
+        assert_eq!(part.len(), 3);
+        let cached = cached_index(part);
+        let parsed = PackageIndex::new(records.clone());
+        let loaded: Vec<PackageRecord> = cached.records.iter().cloned().collect();
+        assert_eq!(loaded, records);
+        // Version equality is dpkg ordering; compare the text as well.
+        let text = |i: &PackageIndex| -> Vec<String> {
+            let versions = i.records.iter().map(|r| r.version.to_string());
+            let deps = i.records.iter().flat_map(|r| r.depends.iter().map(|d| d.to_string()));
+            versions.chain(deps).collect()
+        };
+        assert_eq!(text(&cached), text(&parsed));
+        assert_eq!(cached.records[0].version.to_string(), "1:2.10-3~bpo1");
+        assert_eq!(cached.records[0].origin, 1);
+        for name in ["hello", "greeter", "greeter-two", "hello-world", "libc6", "zzz"] {
+            let by_name = |i: &PackageIndex| i.by_name(name).map(|(p, _)| p).collect::<Vec<_>>();
+            let providers =
+                |i: &PackageIndex| i.providers(name).map(|(p, _)| p).collect::<Vec<_>>();
+            assert_eq!(by_name(&cached), by_name(&parsed), "by_name({name})");
+            assert_eq!(providers(&cached), providers(&parsed), "providers({name})");
+        }
+        assert_eq!(cached.providers("greeter").count(), 2, "listed once per record");
+        assert_eq!(
+            cached.names().collect::<Vec<_>>(),
+            parsed.names().collect::<Vec<_>>()
+        );
+        assert_eq!(cached.versions("hello")[0].version.to_string(), "1:2.10-3~bpo1");
+    }
+
+    #[test]
+    fn a_missing_entry_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(&key().path_in(dir.path()), &key(), 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn corrupt_or_truncated_entries_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = stored(dir.path());
+        let good = fs_err::read(&path).unwrap();
+
+        let mut flipped = good.clone();
+        let last = flipped.len() - 10;
+        flipped[last] ^= 0x40;
+        fs_err::write(&path, &flipped).unwrap();
+        let err = load(&path, &key(), 0).unwrap_err();
+        assert!(matches!(err, CacheEntryError::Checksum { .. }), "{err}");
+
+        fs_err::write(&path, &good[..good.len() - 1]).unwrap();
+        let err = load(&path, &key(), 0).unwrap_err();
+        assert!(matches!(err, CacheEntryError::Length { .. }), "{err}");
+
+        fs_err::write(&path, &good[..HEADER_LEN - 1]).unwrap();
+        let err = load(&path, &key(), 0).unwrap_err();
+        assert!(matches!(err, CacheEntryError::BadMagic { .. }), "{err}");
+
+        let mut old = good.clone();
+        old[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        fs_err::write(&path, &old).unwrap();
+        let err = load(&path, &key(), 0).unwrap_err();
+        assert!(matches!(err, CacheEntryError::Version { .. }), "{err}");
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+
+        fs_err::write(&path, &good).unwrap();
+        assert!(load(&path, &key(), 0).unwrap().is_some());
+    }
+
+    #[test]
+    fn another_index_or_arch_never_reuses_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = stored(dir.path());
+        let other = CacheKey {
+            index_sha256: "ffff",
+            arch: "amd64",
+        };
+        let arm = CacheKey {
+            index_sha256: "a1b2",
+            arch: "arm64",
+        };
+        assert_ne!(other.path_in(dir.path()), path);
+        assert_ne!(arm.path_in(dir.path()), path);
+        assert!(load(&other.path_in(dir.path()), &other, 0).unwrap().is_none());
+        // Even under another key's name, the key stored inside is checked.
+        for wrong in [&other, &arm] {
+            let renamed = wrong.path_in(dir.path());
+            fs_err::copy(&path, &renamed).unwrap();
+            let err = load(&renamed, wrong, 0).unwrap_err();
+            assert!(matches!(err, CacheEntryError::Key { .. }), "{err}");
+        }
+        assert!(
+            key().file_name().contains(&format!("v{FORMAT_VERSION}")),
+            "the format version is part of the name"
+        );
+    }
+}
