@@ -241,7 +241,10 @@ impl ArchiveClient {
                 Err(e) => tracing::warn!("ignoring cached parse: {e}; parsing the index again"),
             }
         }
-        let url = format!("{}/dists/{}/{}", index.source.url, index.source.suite, index.path);
+        let url = format!(
+            "{}/dists/{}/{}",
+            index.source.url, index.source.suite, index.path
+        );
         let name = format!("{}/{}", index.source.suite, index.path);
         let compressed = self.fetch_index_file(
             index.source,
@@ -766,7 +769,10 @@ mod tests {
     fn warm_index_comes_from_the_parsed_entry_and_a_corrupt_one_is_rebuilt() {
         let Some(fx) = Fixture::new() else { return };
         let sources = [fx.source(file_url(&fx.archive()))];
-        let (cold, _) = fx.client.fetch_index(&sources, "amd64", &NoReporter).unwrap();
+        let (cold, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
         let entries = parsed_entries(&fx.client);
         assert_eq!(entries.len(), 1, "{entries:?}");
         let cold_records: Vec<PackageRecord> = cold.records.iter().cloned().collect();
@@ -779,10 +785,15 @@ mod tests {
                 fs_err::remove_file(path).unwrap();
             }
         }
-        let packages = fx.archive().join("dists/bookworm/main/binary-amd64/Packages.xz");
+        let packages = fx
+            .archive()
+            .join("dists/bookworm/main/binary-amd64/Packages.xz");
         let saved = fs_err::read(&packages).unwrap();
         fs_err::remove_file(&packages).unwrap();
-        let (warm, _) = fx.client.fetch_index(&sources, "amd64", &NoReporter).unwrap();
+        let (warm, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
         let warm_records: Vec<PackageRecord> = warm.records.iter().cloned().collect();
         assert_eq!(warm_records, cold_records);
 
@@ -791,7 +802,10 @@ mod tests {
         fs_err::write(&packages, &saved).unwrap();
         let good = fs_err::read(&entries[0]).unwrap();
         fs_err::write(&entries[0], &good[..good.len() / 2]).unwrap();
-        let (rebuilt, _) = fx.client.fetch_index(&sources, "amd64", &NoReporter).unwrap();
+        let (rebuilt, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
         let rebuilt_records: Vec<PackageRecord> = rebuilt.records.iter().cloned().collect();
         assert_eq!(rebuilt_records, cold_records);
         assert_eq!(fs_err::read(&entries[0]).unwrap(), good);
