@@ -15,8 +15,10 @@
 //! ```text
 //! magic "CAIRNIDX" | format version u32 LE | payload length u64 LE |
 //! CRC-32 of payload u32 LE | payload
-//! payload = postcard(CachedIndex): key, each record encoded on its own,
-//!           name -> positions and provided name -> positions, sorted by name
+//! payload = postcard(CachedIndex): key, the records (each encoded on its
+//!           own, back to back, with a u32 array of where each ends), and
+//!           name -> positions and provided name -> positions tables (sorted
+//!           names back to back, positions, and u32 arrays of ends)
 //! ```
 //!
 //! The payload is checked against its length and CRC before anything is
@@ -30,22 +32,22 @@
 //! [`PackageRecord`]s and building hash maps over them costs ~0.3 s (millions
 //! of small allocations, then as many frees), which is the whole budget of a
 //! warm install. So an entry is loaded by validating it and noting where
-//! things are; lookups binary-search the sorted name tables in place, and a
-//! record is decoded only when someone asks for it.
+//! its arrays are (no allocation per record); lookups binary-search the
+//! sorted names in place, and a record is decoded only when someone asks for
+//! it. The fixed-width offset arrays are the one hand-made part of the
+//! format: they are what lets a lookup jump straight to a name or record.
 //!
 //! The encoding is postcard (serde): small, maintained, with a documented
 //! stable wire format and no alignment requirements, so reading the file into
 //! a `Vec` is enough and borrowed `&str`/`&[u8]` decode without copies. rkyv
-//! would make the tables zero-copy too, but needs aligned buffers and either
-//! a full validation pass or `unsafe` access; the tables are one small pass here.
+//! would give zero-copy tables too, but needs aligned buffers and either a
+//! full validation pass or `unsafe` access.
 
 use crate::package::{MultiArch, PackageRecord};
 use crate::relation::{Dependency, Relation, VersionOp};
 use crate::version::Version;
 use cairn_store::AtomicFile;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -117,11 +119,20 @@ pub struct EncodedPart {
     /// Where the entry came from, for errors.
     path: PathBuf,
     origin: usize,
-    /// Byte range of each record (a postcard [`CachedRecord`]).
-    records: Vec<Range<usize>>,
-    /// Sorted by name: byte ranges of the name and of its positions (u32 LE).
-    names: Vec<(Range<usize>, Range<usize>)>,
-    provides: Vec<(Range<usize>, Range<usize>)>,
+    /// Every record's postcard bytes back to back, and where each ends.
+    records: Range<usize>,
+    record_ends: Range<usize>,
+    names: TableRanges,
+    provides: TableRanges,
+}
+
+/// Where the arrays of one [`CachedTable`] sit in the entry's bytes.
+#[derive(Debug, Clone)]
+struct TableRanges {
+    names: Range<usize>,
+    name_ends: Range<usize>,
+    positions: Range<usize>,
+    position_ends: Range<usize>,
 }
 
 impl std::fmt::Debug for EncodedPart {
@@ -129,7 +140,7 @@ impl std::fmt::Debug for EncodedPart {
         f.debug_struct("EncodedPart")
             .field("path", &self.path)
             .field("origin", &self.origin)
-            .field("records", &self.records.len())
+            .field("records", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -143,15 +154,55 @@ pub enum Table {
     Provides,
 }
 
+/// A little-endian `u32` array inside an entry.
+#[derive(Clone, Copy)]
+struct U32s<'b>(&'b [u8]);
+
+impl U32s<'_> {
+    fn len(self) -> usize {
+        self.0.len() / 4
+    }
+
+    fn get(self, i: usize) -> usize {
+        let b = &self.0[4 * i..4 * i + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+
+    /// Where item `i` of the concatenated items these ends delimit lies.
+    fn item(self, i: usize) -> Range<usize> {
+        let start = if i == 0 { 0 } else { self.get(i - 1) };
+        start..self.get(i)
+    }
+
+    fn iter(self) -> impl Iterator<Item = usize> {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Whether these are item ends: non-decreasing, the last one `total`.
+    fn delimit(self, total: usize) -> bool {
+        let ascending = (1..self.len()).all(|i| self.get(i - 1) <= self.get(i));
+        let last = if self.len() == 0 {
+            0
+        } else {
+            self.get(self.len() - 1)
+        };
+        self.0.len() % 4 == 0 && ascending && last == total
+    }
+}
+
 impl EncodedPart {
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.record_ends.len() / 4
     }
 
     /// Whether the index has no record for this architecture.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
+    }
+
+    fn u32s(&self, range: &Range<usize>) -> U32s<'_> {
+        U32s(&self.bytes[range.clone()])
     }
 
     /// Decodes record `i` (a position inside this part), tagged with the
@@ -162,7 +213,8 @@ impl EncodedPart {
     /// passed its checksum and was written by this format version, so that
     /// would be a bug in [`store`], not bad input.
     pub fn record(&self, i: usize) -> PackageRecord {
-        let bytes = &self.bytes[self.records[i].clone()];
+        let span = self.u32s(&self.record_ends).item(i);
+        let bytes = &self.bytes[self.records.clone()][span];
         match postcard::from_bytes::<CachedRecord>(bytes) {
             Ok(record) => record.into_record(self.origin),
             Err(e) => panic!(
@@ -172,34 +224,50 @@ impl EncodedPart {
         }
     }
 
-    /// Positions (inside this part) of the records listed under `name`, in
-    /// index order.
-    pub fn positions(&self, table: Table, name: &str) -> Vec<usize> {
-        let entries = self.table(table);
-        let found = entries.binary_search_by(|(n, _)| self.bytes[n.clone()].cmp(name.as_bytes()));
-        match found {
-            Ok(at) => decode_positions(&self.bytes[entries[at].1.clone()]).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Every package name, sorted.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        // Checked as UTF-8 when the entry was loaded.
-        self.names
-            .iter()
-            .filter_map(|(n, _)| std::str::from_utf8(&self.bytes[n.clone()]).ok())
-    }
-
-    fn table(&self, table: Table) -> &[(Range<usize>, Range<usize>)] {
+    fn table(&self, table: Table) -> &TableRanges {
         match table {
             Table::Names => &self.names,
             Table::Provides => &self.provides,
         }
     }
 
-    /// Validates a whole entry (header, checksum, key, tables) and records
-    /// where its parts are. Records themselves are decoded on use.
+    fn name(&self, t: &TableRanges, i: usize) -> &[u8] {
+        &self.bytes[t.names.clone()][self.u32s(&t.name_ends).item(i)]
+    }
+
+    /// Positions (inside this part) of the records listed under `name`, in
+    /// index order.
+    pub fn positions(&self, table: Table, name: &str) -> Vec<usize> {
+        let t = self.table(table);
+        let count = self.u32s(&t.name_ends).len();
+        // Binary search over the sorted names, read in place.
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.name(t, mid).cmp(name.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let span = self.u32s(&t.position_ends).item(mid);
+                    let positions = self.u32s(&t.positions);
+                    return span.map(|p| positions.get(p)).collect();
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Every package name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        let count = self.u32s(&self.names.name_ends).len();
+        // Checked as UTF-8 when the entry was loaded.
+        (0..count).filter_map(|i| std::str::from_utf8(self.name(&self.names, i)).ok())
+    }
+
+    /// Validates a whole entry (header, checksum, key, array shapes, sorted
+    /// names, positions in range) and notes where its arrays are. Records
+    /// themselves are decoded on use. Linear in the entry's size, with no
+    /// allocation per record.
     fn from_bytes(
         bytes: Vec<u8>,
         path: &Path,
@@ -207,12 +275,12 @@ impl EncodedPart {
         origin: usize,
     ) -> Result<EncodedPart, CacheEntryError> {
         let payload = checked_payload(&bytes, path)?;
-        let decode_error = |reason: String| CacheEntryError::Decode {
+        let invalid = |reason: String| CacheEntryError::Decode {
             path: path.to_path_buf(),
             reason,
         };
         let index: CachedIndex<'_> =
-            postcard::from_bytes(payload).map_err(|e| decode_error(e.to_string()))?;
+            postcard::from_bytes(payload).map_err(|e| invalid(e.to_string()))?;
         if index.index_sha256 != key.index_sha256 || index.arch != key.arch {
             return Err(CacheEntryError::Key {
                 path: path.to_path_buf(),
@@ -220,45 +288,39 @@ impl EncodedPart {
                 found: format!("{} ({})", index.index_sha256, index.arch),
             });
         }
+        let count = index.record_ends.0.len() / 4;
+        if !U32s(index.record_ends.0).delimit(index.records.0.len()) {
+            return Err(invalid("record offsets out of order or range".into()));
+        }
+        for table in [&index.names, &index.provides] {
+            if !table.is_sound(count) {
+                return Err(invalid("lookup table out of order or range".into()));
+            }
+        }
         // Byte ranges rather than borrowed slices, so the part can own the bytes.
         let base = bytes.as_ptr() as usize;
-        let span = |s: &[u8]| {
-            let start = s.as_ptr() as usize - base;
-            start..start + s.len()
+        let span = |s: Bytes<'_>| {
+            let start = s.0.as_ptr() as usize - base;
+            start..start + s.0.len()
         };
-        let count = index.records.len();
-        let table = |entries: &[(&str, Bytes<'_>)]| {
-            let sorted = entries.windows(2).all(|w| w[0].0 < w[1].0);
-            let in_range = entries
-                .iter()
-                .all(|(_, p)| p.0.len() % 4 == 0 && decode_positions(p.0).all(|i| i < count));
-            (sorted && in_range)
-                .then(|| {
-                    entries
-                        .iter()
-                        .map(|(n, p)| (span(n.as_bytes()), span(p.0)))
-                        .collect::<Vec<_>>()
-                })
-                .ok_or_else(|| decode_error("lookup table out of order or range".into()))
+        let table = |t: &CachedTable<'_>| TableRanges {
+            names: span(t.names),
+            name_ends: span(t.name_ends),
+            positions: span(t.positions),
+            position_ends: span(t.position_ends),
         };
-        let names = table(&index.names)?;
-        let provides = table(&index.provides)?;
-        let records = index.records.iter().map(|r| span(r.0)).collect();
+        let (records, record_ends) = (span(index.records), span(index.record_ends));
+        let (names, provides) = (table(&index.names), table(&index.provides));
         Ok(EncodedPart {
             path: path.to_path_buf(),
             origin,
             records,
+            record_ends,
             names,
             provides,
             bytes,
         })
     }
-}
-
-fn decode_positions(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
 }
 
 /// Reads the entry at `path` and checks it against `key`; its records will
@@ -286,35 +348,47 @@ pub fn store(
     records: &[PackageRecord],
     origin: usize,
 ) -> Result<EncodedPart, CacheEntryError> {
-    let encode_error = |e: postcard::Error| CacheEntryError::Decode {
+    let invalid = |reason: String| CacheEntryError::Decode {
         path: path.to_path_buf(),
-        reason: format!("cannot encode: {e}"),
+        reason: format!("cannot encode: {reason}"),
     };
-    let encoded: Vec<Vec<u8>> = records
-        .par_iter()
-        .map(|r| postcard::to_stdvec(&CachedRecordRef::of(r)))
-        .collect::<Result<_, _>>()
-        .map_err(encode_error)?;
-    let count = u32::try_from(records.len()).map_err(|_| CacheEntryError::Decode {
-        path: path.to_path_buf(),
-        reason: "more than 2^32 records".into(),
-    })?;
-    let names = lookup_table(records.iter().map(|r| [r.name.as_str()]), count);
-    let provides = lookup_table(
+    // One buffer for all records: no allocation per record.
+    let mut encoded = Vec::with_capacity(records.len() * 400);
+    let mut record_ends = Vec::with_capacity(records.len() * 4);
+    for r in records {
+        encoded = postcard::to_extend(&CachedRecordRef::of(r), encoded)
+            .map_err(|e| invalid(e.to_string()))?;
+        push_u32(&mut record_ends, encoded.len()).ok_or_else(|| invalid("too large".into()))?;
+    }
+    let names = TableBuilder::new(
         records
             .iter()
-            .map(|r| r.provides.iter().map(|p| p.name.as_str())),
-        count,
-    );
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i)),
+    )
+    .ok_or_else(|| invalid("too large".into()))?;
+    let provides = TableBuilder::new(
+        records
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.provides.iter().map(move |p| (p.name.as_str(), i))),
+    )
+    .ok_or_else(|| invalid("too large".into()))?;
     let index = CachedIndex {
         index_sha256: key.index_sha256,
         arch: key.arch,
-        records: encoded.iter().map(|r| Bytes(r)).collect(),
-        names: names.iter().map(|(n, p)| (*n, Bytes(p))).collect(),
-        provides: provides.iter().map(|(n, p)| (*n, Bytes(p))).collect(),
+        records: Bytes(&encoded),
+        record_ends: Bytes(&record_ends),
+        names: names.table(),
+        provides: provides.table(),
     };
     // Header and payload in one buffer, which the returned part then owns.
-    let mut bytes = postcard::to_extend(&index, vec![0; HEADER_LEN]).map_err(encode_error)?;
+    let mut bytes = postcard::to_extend(
+        &index,
+        Vec::with_capacity(HEADER_LEN + encoded.len() * 11 / 10),
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    bytes.splice(0..0, std::iter::repeat_n(0, HEADER_LEN));
     let header = header(&bytes[HEADER_LEN..]);
     bytes[..HEADER_LEN].copy_from_slice(&header);
     let mut file = AtomicFile::create(path)?;
@@ -325,23 +399,57 @@ pub fn store(
     EncodedPart::from_bytes(bytes, path, key, origin)
 }
 
-/// Name -> positions (u32 LE, ascending), sorted by name, from each record's
-/// names under this table (its own name, or the names it provides).
-fn lookup_table<'r, N: IntoIterator<Item = &'r str>>(
-    per_record: impl Iterator<Item = N>,
-    count: u32,
-) -> Vec<(&'r str, Vec<u8>)> {
-    let mut table: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    for (i, names) in (0..count).zip(per_record) {
-        for name in names {
-            let positions = table.entry(name).or_default();
-            // A record providing the same name twice is listed once.
-            if positions.len() < 4 || positions[positions.len() - 4..] != i.to_le_bytes() {
-                positions.extend_from_slice(&i.to_le_bytes());
+/// Appends `n` as a `u32` LE; `None` when it does not fit.
+fn push_u32(out: &mut Vec<u8>, n: usize) -> Option<()> {
+    out.extend_from_slice(&u32::try_from(n).ok()?.to_le_bytes());
+    Some(())
+}
+
+/// The arrays of one lookup table, built from (name, position) pairs.
+struct TableBuilder {
+    names: Vec<u8>,
+    name_ends: Vec<u8>,
+    positions: Vec<u8>,
+    position_ends: Vec<u8>,
+}
+
+impl TableBuilder {
+    fn new<'r>(pairs: impl Iterator<Item = (&'r str, usize)>) -> Option<TableBuilder> {
+        let mut pairs: Vec<(&str, usize)> = pairs.collect();
+        // Stable: each name's positions stay ascending. A record providing
+        // the same name twice is listed once.
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.dedup();
+        let mut t = TableBuilder {
+            names: Vec::new(),
+            name_ends: Vec::new(),
+            positions: Vec::new(),
+            position_ends: Vec::new(),
+        };
+        for (k, (name, position)) in pairs.iter().enumerate() {
+            if k > 0 && pairs[k - 1].0 != *name {
+                push_u32(&mut t.position_ends, t.positions.len() / 4)?;
             }
+            if k == 0 || pairs[k - 1].0 != *name {
+                t.names.extend_from_slice(name.as_bytes());
+                push_u32(&mut t.name_ends, t.names.len())?;
+            }
+            push_u32(&mut t.positions, *position)?;
+        }
+        if !pairs.is_empty() {
+            push_u32(&mut t.position_ends, t.positions.len() / 4)?;
+        }
+        Some(t)
+    }
+
+    fn table(&self) -> CachedTable<'_> {
+        CachedTable {
+            names: Bytes(&self.names),
+            name_ends: Bytes(&self.name_ends),
+            positions: Bytes(&self.positions),
+            position_ends: Bytes(&self.position_ends),
         }
     }
-    table.into_iter().collect()
 }
 
 fn header(payload: &[u8]) -> Vec<u8> {
@@ -383,18 +491,60 @@ fn checked_payload<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b [u8], CacheEn
     Ok(payload)
 }
 
-/// The whole entry: its key, each record encoded on its own (a postcard
+/// The whole entry: its key, every record encoded on its own (a postcard
 /// [`CachedRecord`]) so it can be decoded alone, and the two lookup tables.
+/// Offsets are fixed-width `u32` arrays so that loading is a few slices and
+/// lookups read them in place.
 #[derive(Serialize, Deserialize)]
 struct CachedIndex<'a> {
     index_sha256: &'a str,
     arch: &'a str,
     #[serde(borrow)]
-    records: Vec<Bytes<'a>>,
+    records: Bytes<'a>,
+    /// End of each record in `records`.
     #[serde(borrow)]
-    names: Vec<(&'a str, Bytes<'a>)>,
+    record_ends: Bytes<'a>,
     #[serde(borrow)]
-    provides: Vec<(&'a str, Bytes<'a>)>,
+    names: CachedTable<'a>,
+    #[serde(borrow)]
+    provides: CachedTable<'a>,
+}
+
+/// Name -> record positions, sorted by name, as four arrays.
+#[derive(Serialize, Deserialize)]
+struct CachedTable<'a> {
+    /// The names back to back, sorted by bytes.
+    #[serde(borrow)]
+    names: Bytes<'a>,
+    /// End of each name in `names` (u32 LE).
+    #[serde(borrow)]
+    name_ends: Bytes<'a>,
+    /// Every name's record positions (u32 LE, ascending), name after name.
+    #[serde(borrow)]
+    positions: Bytes<'a>,
+    /// End of each name's run in `positions`, counted in positions.
+    #[serde(borrow)]
+    position_ends: Bytes<'a>,
+}
+
+impl CachedTable<'_> {
+    /// Whether the arrays agree: ends delimit their items, names are sorted
+    /// and UTF-8, and every position names one of `count` records.
+    fn is_sound(&self, count: usize) -> bool {
+        let (name_ends, position_ends) = (U32s(self.name_ends.0), U32s(self.position_ends.0));
+        let positions = U32s(self.positions.0);
+        let shapes = name_ends.delimit(self.names.0.len())
+            && self.positions.0.len() % 4 == 0
+            && position_ends.delimit(positions.len())
+            && position_ends.len() == name_ends.len();
+        shapes
+            && std::str::from_utf8(self.names.0).is_ok()
+            && positions.iter().all(|p| p < count)
+            && (1..name_ends.len()).all(|i| {
+                let name = |i: usize| &self.names.0[name_ends.item(i)];
+                name(i - 1) < name(i)
+            })
+    }
 }
 
 /// A byte string encoded as one length-prefixed run rather than serde's
