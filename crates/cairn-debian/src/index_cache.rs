@@ -186,7 +186,7 @@ impl U32s<'_> {
         } else {
             self.get(self.len() - 1)
         };
-        self.0.len() % 4 == 0 && ascending && last == total
+        self.0.len().is_multiple_of(4) && ascending && last == total
     }
 }
 
@@ -383,12 +383,9 @@ pub fn store(
         provides: provides.table(),
     };
     // Header and payload in one buffer, which the returned part then owns.
-    let mut bytes = postcard::to_extend(
-        &index,
-        Vec::with_capacity(HEADER_LEN + encoded.len() * 11 / 10),
-    )
-    .map_err(|e| invalid(e.to_string()))?;
-    bytes.splice(0..0, std::iter::repeat_n(0, HEADER_LEN));
+    let mut bytes = vec![0; HEADER_LEN];
+    bytes.reserve(encoded.len() + encoded.len() / 8);
+    let mut bytes = postcard::to_extend(&index, bytes).map_err(|e| invalid(e.to_string()))?;
     let header = header(&bytes[HEADER_LEN..]);
     bytes[..HEADER_LEN].copy_from_slice(&header);
     let mut file = AtomicFile::create(path)?;
@@ -534,7 +531,7 @@ impl CachedTable<'_> {
         let (name_ends, position_ends) = (U32s(self.name_ends.0), U32s(self.position_ends.0));
         let positions = U32s(self.positions.0);
         let shapes = name_ends.delimit(self.names.0.len())
-            && self.positions.0.len() % 4 == 0
+            && self.positions.0.len().is_multiple_of(4)
             && position_ends.delimit(positions.len())
             && position_ends.len() == name_ends.len();
         shapes
@@ -602,16 +599,37 @@ struct CachedRecordRef<'a> {
     priority: Option<&'a str>,
     section: Option<&'a str>,
     source: Option<&'a str>,
-    pre_depends: Vec<Vec<CachedRelationRef<'a>>>,
-    depends: Vec<Vec<CachedRelationRef<'a>>>,
-    provides: Vec<CachedRelationRef<'a>>,
-    conflicts: Vec<Vec<CachedRelationRef<'a>>>,
-    breaks: Vec<Vec<CachedRelationRef<'a>>>,
+    pre_depends: DepsRef<'a>,
+    depends: DepsRef<'a>,
+    provides: RelationsRef<'a>,
+    conflicts: DepsRef<'a>,
+    breaks: DepsRef<'a>,
     filename: &'a str,
     size: u64,
     sha256: &'a str,
     installed_size: Option<u64>,
     summary: &'a str,
+}
+
+/// Dependencies encoded as `Vec<Vec<CachedRelation>>` without building those
+/// vectors: encoding allocates nothing per record.
+#[derive(Clone, Copy)]
+struct DepsRef<'a>(&'a [Dependency]);
+
+impl Serialize for DepsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|d| RelationsRef(&d.alternatives)))
+    }
+}
+
+/// Relations encoded as `Vec<CachedRelation>`.
+#[derive(Clone, Copy)]
+struct RelationsRef<'a>(&'a [Relation]);
+
+impl Serialize for RelationsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(CachedRelationRef::of))
+    }
 }
 
 #[derive(Deserialize)]
@@ -644,11 +662,6 @@ struct CachedRelationRef<'a> {
 
 impl<'a> CachedRecordRef<'a> {
     fn of(r: &'a PackageRecord) -> CachedRecordRef<'a> {
-        let deps = |deps: &'a [Dependency]| -> Vec<Vec<CachedRelationRef<'a>>> {
-            deps.iter()
-                .map(|d| d.alternatives.iter().map(CachedRelationRef::of).collect())
-                .collect()
-        };
         CachedRecordRef {
             name: &r.name,
             version: CachedVersionRef::of(&r.version),
@@ -658,11 +671,11 @@ impl<'a> CachedRecordRef<'a> {
             priority: r.priority.as_deref(),
             section: r.section.as_deref(),
             source: r.source.as_deref(),
-            pre_depends: deps(&r.pre_depends),
-            depends: deps(&r.depends),
-            provides: r.provides.iter().map(CachedRelationRef::of).collect(),
-            conflicts: deps(&r.conflicts),
-            breaks: deps(&r.breaks),
+            pre_depends: DepsRef(&r.pre_depends),
+            depends: DepsRef(&r.depends),
+            provides: RelationsRef(&r.provides),
+            conflicts: DepsRef(&r.conflicts),
+            breaks: DepsRef(&r.breaks),
             filename: &r.filename,
             size: r.size,
             sha256: &r.sha256,
