@@ -7,9 +7,9 @@
 //! [`crate::release`]; parsing is [`crate::index`].
 
 use crate::error::{ArchiveError, Result};
-use crate::index::{PackageIndex, parse_packages};
+use crate::index::{IndexPart, PackageIndex, parse_packages};
+use crate::index_cache::{self, CacheKey};
 use crate::keyring;
-use crate::package::PackageRecord;
 use crate::release::{FileDigest, Release, verify_inrelease};
 use cairn_store::{AtomicFile, Bucket, HashingWriter, Store, sha256_hex, write_atomic};
 use std::io::{Read, Write};
@@ -62,6 +62,15 @@ pub struct DebToFetch {
     pub size: u64,
     /// Lowercase hex sha256.
     pub sha256: String,
+}
+
+/// One `Packages` index of a source, as listed in its verified release.
+struct IndexFile<'a> {
+    source: &'a Source,
+    release: &'a Release,
+    /// Path relative to `dists/<suite>/`, e.g. `main/binary-amd64/Packages.xz`.
+    path: &'a str,
+    digest: &'a FileDigest,
 }
 
 /// Downloads at once; the machine has few cores but downloads wait on the network.
@@ -142,7 +151,7 @@ impl ArchiveClient {
         reporter: &dyn Reporter,
     ) -> Result<(PackageIndex, Vec<ReleaseInfo>)> {
         // Sources are independent and mostly wait on the network: fetch them at once.
-        let results: Vec<Result<(Vec<PackageRecord>, ReleaseInfo)>> = std::thread::scope(|s| {
+        let results: Vec<Result<(Vec<IndexPart>, ReleaseInfo)>> = std::thread::scope(|s| {
             let handles: Vec<_> = sources
                 .iter()
                 .enumerate()
@@ -158,14 +167,14 @@ impl ArchiveClient {
                 })
                 .collect()
         });
-        let mut records = Vec::new();
+        let mut parts = Vec::new();
         let mut infos = Vec::new();
         for result in results {
-            let (source_records, info) = result?;
-            records.extend(source_records);
+            let (source_parts, info) = result?;
+            parts.extend(source_parts);
             infos.push(info);
         }
-        Ok((PackageIndex::new(records), infos))
+        Ok((PackageIndex::from_parts(parts), infos))
     }
 
     fn fetch_source(
@@ -174,9 +183,9 @@ impl ArchiveClient {
         origin: usize,
         arch: &str,
         reporter: &dyn Reporter,
-    ) -> Result<(Vec<PackageRecord>, ReleaseInfo)> {
+    ) -> Result<(Vec<IndexPart>, ReleaseInfo)> {
         let release = self.fetch_release(source)?;
-        let mut records = Vec::new();
+        let mut parts = Vec::new();
         for component in &source.components {
             let (path, digest) =
                 pick_packages_index(&release, component, arch).ok_or_else(|| {
@@ -186,17 +195,79 @@ impl ArchiveClient {
                         arch: arch.to_string(),
                     }
                 })?;
-            let url = format!("{}/dists/{}/{path}", source.url, source.suite);
-            let name = format!("{}/{path}", source.suite);
-            let compressed =
-                self.fetch_index_file(source, &release, path, digest, &name, reporter)?;
-            let text = decompress(&compressed, path, &url)?;
-            records.extend(parse_packages(&text, arch, origin, &url)?);
+            let index = IndexFile {
+                source,
+                release: &release,
+                path,
+                digest,
+            };
+            parts.push(self.index_part(&index, arch, origin, reporter)?);
         }
         Ok((
-            records,
+            parts,
             release.info(&source.name, &source.url, &source.suite),
         ))
+    }
+
+    /// The records of one verified `Packages` index for `arch`: from the
+    /// parsed-index cache when it holds a sound entry for this digest, else
+    /// fetched (or read from the cache), decompressed, parsed, and cached.
+    /// Parsing bookworm's index takes about a second; loading its entry, a
+    /// few milliseconds ([`crate::index_cache`]).
+    fn index_part(
+        &self,
+        index: &IndexFile<'_>,
+        arch: &str,
+        origin: usize,
+        reporter: &dyn Reporter,
+    ) -> Result<IndexPart> {
+        let key = CacheKey {
+            index_sha256: &index.digest.sha256,
+            arch,
+        };
+        // The architecture becomes part of a file name: only plain names qualify.
+        let cacheable = !arch.is_empty()
+            && arch
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let entry = key.path_in(&self.store.bucket(Bucket::Indices)?);
+        if cacheable {
+            match index_cache::load(&entry, &key, origin) {
+                Ok(Some(part)) => {
+                    tracing::debug!("{} records from {}", part.len(), entry.display());
+                    return Ok(IndexPart::Cached(part));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("ignoring cached parse: {e}; parsing the index again"),
+            }
+        }
+        let url = format!(
+            "{}/dists/{}/{}",
+            index.source.url, index.source.suite, index.path
+        );
+        let name = format!("{}/{}", index.source.suite, index.path);
+        let compressed = self.fetch_index_file(
+            index.source,
+            index.release,
+            index.path,
+            index.digest,
+            &name,
+            reporter,
+        )?;
+        let text = decompress(&compressed, index.path, &url)?;
+        let records = parse_packages(&text, arch, origin, &url)?;
+        if !cacheable {
+            return Ok(IndexPart::Parsed(records));
+        }
+        match index_cache::store(&entry, &key, &records, origin) {
+            // The same form a warm run loads, so both runs resolve alike.
+            Ok(part) => Ok(IndexPart::Cached(part)),
+            Err(e) => {
+                // Only a lost speed-up: the records in hand are good either way.
+                tracing::warn!("cannot cache the parsed {url}: {e}");
+                Ok(IndexPart::Parsed(records))
+            }
+        }
     }
 
     /// The verified bytes of one index file: from the cache when an entry with
@@ -555,6 +626,7 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::PackageRecord;
     use crate::testing::{FakeDeb, TestKey, file_url, keyring_file, write_archive};
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -679,6 +751,64 @@ mod tests {
             assert_eq!(fs_err::read(path).unwrap(), deb.bytes);
         }
         assert_eq!(fx.deb_bucket_entries().len(), 2, "no temp files left");
+    }
+
+    /// The parsed-index entries in the store.
+    fn parsed_entries(client: &ArchiveClient) -> Vec<PathBuf> {
+        let dir = client.store().bucket(Bucket::Indices).unwrap();
+        let mut found: Vec<PathBuf> = fs_err::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".records-v"))
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn warm_index_comes_from_the_parsed_entry_and_a_corrupt_one_is_rebuilt() {
+        let Some(fx) = Fixture::new() else { return };
+        let sources = [fx.source(file_url(&fx.archive()))];
+        let (cold, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
+        let entries = parsed_entries(&fx.client);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let cold_records: Vec<PackageRecord> = cold.records.iter().cloned().collect();
+
+        // Without any Packages file, cached or on the mirror, only the entry can serve.
+        let indices = fx.client.store().bucket(Bucket::Indices).unwrap();
+        for e in fs_err::read_dir(&indices).unwrap() {
+            let path = e.unwrap().path();
+            if path.to_string_lossy().contains(".Packages") {
+                fs_err::remove_file(path).unwrap();
+            }
+        }
+        let packages = fx
+            .archive()
+            .join("dists/bookworm/main/binary-amd64/Packages.xz");
+        let saved = fs_err::read(&packages).unwrap();
+        fs_err::remove_file(&packages).unwrap();
+        let (warm, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
+        let warm_records: Vec<PackageRecord> = warm.records.iter().cloned().collect();
+        assert_eq!(warm_records, cold_records);
+
+        // A truncated entry is not trusted: the index is parsed again and the
+        // entry rewritten whole.
+        fs_err::write(&packages, &saved).unwrap();
+        let good = fs_err::read(&entries[0]).unwrap();
+        fs_err::write(&entries[0], &good[..good.len() / 2]).unwrap();
+        let (rebuilt, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
+        let rebuilt_records: Vec<PackageRecord> = rebuilt.records.iter().cloned().collect();
+        assert_eq!(rebuilt_records, cold_records);
+        assert_eq!(fs_err::read(&entries[0]).unwrap(), good);
     }
 
     #[test]

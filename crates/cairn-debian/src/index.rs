@@ -6,61 +6,213 @@
 
 use crate::deb822::{self, Paragraph};
 use crate::error::{ArchiveError, Result};
+use crate::index_cache::{EncodedPart, Table};
 use crate::package::{MultiArch, PackageRecord};
 use crate::relation::{Dependency, Relation};
 use crate::version::Version;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// All package records from the configured sources, for one architecture.
 #[derive(Debug, Clone, Default)]
 pub struct PackageIndex {
-    pub records: Vec<PackageRecord>,
-    /// Record positions by package name.
-    by_name: HashMap<String, Vec<usize>>,
-    /// Record positions by provided (virtual) name.
-    by_provides: HashMap<String, Vec<usize>>,
+    /// Every record, indexed by position (what the resolver's choices refer to).
+    pub records: Records,
+    /// One lookup per part, in record order.
+    lookups: Vec<Lookup>,
 }
 
-impl PackageIndex {
-    /// Builds the lookup tables over `records`.
-    pub fn new(records: Vec<PackageRecord>) -> PackageIndex {
+/// One part of an index: records parsed just now, or a cached entry.
+#[derive(Debug)]
+pub enum IndexPart {
+    Parsed(Vec<PackageRecord>),
+    Cached(EncodedPart),
+}
+
+/// Name lookups over the records `base..` of one part.
+#[derive(Debug, Clone)]
+enum Lookup {
+    /// Tables built in memory; positions are relative to `base`.
+    Memory {
+        base: usize,
+        by_name: HashMap<String, Vec<usize>>,
+        by_provides: HashMap<String, Vec<usize>>,
+    },
+    /// The sorted tables of a cached entry, searched in place.
+    Encoded { base: usize, part: Arc<EncodedPart> },
+}
+
+impl Lookup {
+    fn memory(base: usize, records: &[PackageRecord]) -> Lookup {
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_provides: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
             by_name.entry(r.name.clone()).or_default().push(i);
             for p in &r.provides {
-                by_provides.entry(p.name.clone()).or_default().push(i);
+                let positions = by_provides.entry(p.name.clone()).or_default();
+                // A record providing the same name twice is listed once.
+                if positions.last() != Some(&i) {
+                    positions.push(i);
+                }
             }
         }
-        PackageIndex {
-            records,
+        Lookup::Memory {
+            base,
             by_name,
             by_provides,
         }
     }
 
+    /// Absolute positions of the records listed under `name`, in order.
+    fn positions(&self, table: Table, name: &str) -> Vec<usize> {
+        match self {
+            Lookup::Memory {
+                base,
+                by_name,
+                by_provides,
+            } => {
+                let map = match table {
+                    Table::Names => by_name,
+                    Table::Provides => by_provides,
+                };
+                map.get(name)
+                    .map(|found| found.iter().map(|i| base + i).collect())
+                    .unwrap_or_default()
+            }
+            Lookup::Encoded { base, part } => {
+                let mut found = part.positions(table, name);
+                found.iter_mut().for_each(|i| *i += base);
+                found
+            }
+        }
+    }
+}
+
+/// The records of a [`PackageIndex`], by position. Records from a cached
+/// entry are decoded on first access and then kept, so looking up a few
+/// hundred packages never pays for decoding all of them.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    slots: Vec<OnceLock<Box<PackageRecord>>>,
+    /// Cached parts with the position of their first record.
+    encoded: Vec<(usize, Arc<EncodedPart>)>,
+}
+
+impl Records {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The record at position `i`, decoding it on first access.
+    pub fn get(&self, i: usize) -> Option<&PackageRecord> {
+        let slot = self.slots.get(i)?;
+        Some(slot.get_or_init(|| Box::new(self.decode(i))))
+    }
+
+    /// Every record, in position order.
+    pub fn iter(&self) -> impl Iterator<Item = &PackageRecord> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Decodes every record not decoded yet, on all cores: for callers that
+    /// are about to look at all of them (search).
+    pub fn decode_all(&self) {
+        (0..self.len()).into_par_iter().for_each(|i| {
+            self.get(i);
+        });
+    }
+
+    /// Only called for an empty slot, and only encoded parts leave slots empty.
+    fn decode(&self, i: usize) -> PackageRecord {
+        let found = self
+            .encoded
+            .iter()
+            .find(|(base, part)| (*base..base + part.len()).contains(&i));
+        match found {
+            Some((base, part)) => part.record(i - base),
+            None => unreachable!("record {i} is neither in memory nor in a cached part"),
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Records {
+    type Output = PackageRecord;
+
+    fn index(&self, i: usize) -> &PackageRecord {
+        match self.get(i) {
+            Some(record) => record,
+            None => panic!("record {i} out of range ({} records)", self.len()),
+        }
+    }
+}
+
+impl PackageIndex {
+    /// Builds the lookup tables over `records`.
+    pub fn new(records: Vec<PackageRecord>) -> PackageIndex {
+        PackageIndex::from_parts(vec![IndexPart::Parsed(records)])
+    }
+
+    /// An index over `parts`, in order (records keep their `origin`).
+    pub fn from_parts(parts: Vec<IndexPart>) -> PackageIndex {
+        let mut index = PackageIndex::default();
+        for part in parts {
+            let base = index.records.len();
+            match part {
+                IndexPart::Parsed(records) => {
+                    index.lookups.push(Lookup::memory(base, &records));
+                    let slots = records.into_iter().map(|r| OnceLock::from(Box::new(r)));
+                    index.records.slots.extend(slots);
+                }
+                IndexPart::Cached(part) => {
+                    let part = Arc::new(part);
+                    let slots = (0..part.len()).map(|_| OnceLock::new());
+                    index.records.slots.extend(slots);
+                    index.records.encoded.push((base, part.clone()));
+                    index.lookups.push(Lookup::Encoded { base, part });
+                }
+            }
+        }
+        index
+    }
+
+    fn positions(&self, table: Table, name: &str) -> impl Iterator<Item = usize> + use<'_> {
+        let name = name.to_string();
+        self.lookups
+            .iter()
+            .flat_map(move |l| l.positions(table, &name))
+    }
+
     /// Records whose package name is `name`.
     pub fn by_name(&self, name: &str) -> impl Iterator<Item = (usize, &PackageRecord)> {
-        self.by_name
-            .get(name)
-            .into_iter()
-            .flatten()
-            .map(|&i| (i, &self.records[i]))
+        self.positions(Table::Names, name)
+            .map(|i| (i, &self.records[i]))
     }
 
     /// Records that provide `name` (virtual packages).
     pub fn providers(&self, name: &str) -> impl Iterator<Item = (usize, &PackageRecord)> {
-        self.by_provides
-            .get(name)
-            .into_iter()
-            .flatten()
-            .map(|&i| (i, &self.records[i]))
+        self.positions(Table::Provides, name)
+            .map(|i| (i, &self.records[i]))
     }
 
-    /// All distinct package names (for suggestions and search).
+    /// All distinct package names (for suggestions and search), sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
+        let mut names: Vec<&str> = Vec::new();
+        for lookup in &self.lookups {
+            match lookup {
+                Lookup::Memory { by_name, .. } => names.extend(by_name.keys().map(String::as_str)),
+                Lookup::Encoded { part, .. } => names.extend(part.names()),
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter()
     }
 
     /// Every record named `name`, highest version first; equal versions keep
@@ -83,9 +235,10 @@ impl PackageIndex {
     /// exact name before the rest; each group is sorted by name.
     pub fn search(&self, term: &str) -> Vec<&PackageRecord> {
         let term = term.to_lowercase();
+        // Summaries of every package are read below.
+        self.records.decode_all();
         let mut hits: Vec<((u8, usize), &PackageRecord)> = self
-            .by_name
-            .keys()
+            .names()
             .filter_map(|name| {
                 let lower = name.to_lowercase();
                 // Exact name, then a whole word of the name (`python3-flask`

@@ -14,6 +14,7 @@ pub mod deb822;
 pub mod error;
 pub mod fetch;
 pub mod index;
+pub mod index_cache;
 pub mod keyring;
 pub mod package;
 pub mod relation;
@@ -30,7 +31,7 @@ pub use deb::{
 };
 pub use error::ArchiveError;
 pub use fetch::{ArchiveClient, DebToFetch, NoReporter, Reporter, Source};
-pub use index::PackageIndex;
+pub use index::{IndexPart, PackageIndex, Records};
 pub use keyring::Keyring;
 pub use package::{MultiArch, PackageRecord};
 pub use relation::{Dependency, Relation, VersionOp};

@@ -20,7 +20,7 @@
 //! that contributed to the failure (conflict-directed backjumping), so an
 //! unrelated earlier choice is not re-tried; a step budget guarantees it ends.
 
-use crate::index::PackageIndex;
+use crate::index::{PackageIndex, Records};
 use crate::package::PackageRecord;
 use crate::relation::{Dependency, Relation, VersionOp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -212,7 +212,7 @@ fn provider_candidates(index: &PackageIndex, relation: &Relation) -> Vec<usize> 
     found
 }
 
-fn compare_providers(records: &[PackageRecord], a: usize, b: usize) -> std::cmp::Ordering {
+fn compare_providers(records: &Records, a: usize, b: usize) -> std::cmp::Ordering {
     let (ra, rb) = (&records[a], &records[b]);
     priority_rank(rb)
         .cmp(&priority_rank(ra))
@@ -223,7 +223,7 @@ fn compare_providers(records: &[PackageRecord], a: usize, b: usize) -> std::cmp:
 
 /// Drops records that repeat an earlier (name, version): the same package
 /// published in several suites is one candidate, not two.
-fn dedup_packages(records: &[PackageRecord], candidates: Vec<usize>) -> Vec<usize> {
+fn dedup_packages(records: &Records, candidates: Vec<usize>) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::with_capacity(candidates.len());
     for c in candidates {
         let seen = out.iter().any(|&o| {
