@@ -88,8 +88,7 @@ pub enum Command {
     Services(ServicesCommand),
     /// Print shell completions for SHELL
     Completions(CompletionsArgs),
-    /// Write man pages into DIR
-    #[command(hide = true)]
+    /// Write man pages (cairn.1, cairn-install.1, …) into DIR
     Manpages(ManpagesArgs),
     /// The in-image entrypoint (used by images built with `cairn containerize`)
     #[command(hide = true)]

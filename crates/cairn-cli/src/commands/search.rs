@@ -15,9 +15,9 @@ struct Hit<'a> {
 
 pub fn run(args: SearchArgs) -> Result<ExitCode> {
     let sys = super::show::index_for_dir(&args.dir)?;
-    let hits: Vec<Hit> = sys
-        .index
-        .search(&args.term)
+    let all = sys.index.search(&args.term);
+    let total = all.len();
+    let hits: Vec<Hit> = all
         .into_iter()
         .take(args.limit)
         .map(|r| Hit {
@@ -35,6 +35,13 @@ pub fn run(args: SearchArgs) -> Result<ExitCode> {
         let width = hits.iter().map(|h| h.name.len()).max().unwrap_or(0);
         for h in &hits {
             println!("{:width$}  {}", h.name, h.summary);
+        }
+        if total > hits.len() {
+            output::status(format!(
+                "… {} more match '{}'; show them with --limit {total}",
+                total - hits.len(),
+                args.term
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)
