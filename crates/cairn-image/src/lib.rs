@@ -7,3 +7,5 @@
 //! layers and an image config through cairn-oci. It never prints and knows
 //! nothing about terminals or the command line: the CLI builds a plan and
 //! reports what this crate returns.
+
+pub mod configure;
