@@ -463,6 +463,12 @@ impl Accounts {
 /// The account files and home directories as entries.
 pub(crate) fn configure(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>) -> super::Configuration {
     let (accounts, mut notes) = accounts(packages, parsed, tree);
+    // Without base-passwd and with no account to add there is nothing to
+    // write: the caller's own /etc/passwd (if any) stays as it is.
+    let has_base = packages.iter().flat_map(|p| &p.files).any(|f| f.path == PASSWD_MASTER);
+    if !has_base && accounts.users.len() == 1 && accounts.groups.len() == 2 {
+        return super::Configuration { entries: Vec::new(), notes };
+    }
     for note in notes.iter_mut().filter(|n| n.package.is_empty()) {
         note.package = "(accounts)".into();
     }
@@ -633,3 +639,4 @@ fi
         assert!(file_text(&config, "/etc/group").starts_with("root:x:0:\nnogroup:x:65534:\n"));
     }
 }
+

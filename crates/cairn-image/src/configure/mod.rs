@@ -39,7 +39,7 @@ pub mod accounts;
 pub mod alternatives;
 pub mod certificates;
 pub mod libraries;
-mod script;
+pub(crate) mod script;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
