@@ -129,9 +129,13 @@ fn parse_adduser(args: &[String], requests: &mut Requests, addgroup: bool) -> Re
             "--gecos" | "--comment" => user.gecos = value()?,
             "--uid" | "--gid" => {
                 let v = value()?;
-                id = Some(v.parse().map_err(|_| format!("{arg} '{v}' is not a number"))?);
+                id = Some(
+                    v.parse()
+                        .map_err(|_| format!("{arg} '{v}' is not a number"))?,
+                );
             }
-            "--firstuid" | "--lastuid" | "--firstgid" | "--lastgid" | "--conf" | "--add-extra-groups" => {
+            "--firstuid" | "--lastuid" | "--firstgid" | "--lastgid" | "--conf"
+            | "--add-extra-groups" => {
                 value()?;
             }
             a if a.starts_with("--") => {}
@@ -141,11 +145,16 @@ fn parse_adduser(args: &[String], requests: &mut Requests, addgroup: bool) -> Re
     }
     match positional.as_slice() {
         [user_name, group_name] if !system && !addgroup => {
-            requests.members.insert((user_name.clone(), group_name.clone()));
+            requests
+                .members
+                .insert((user_name.clone(), group_name.clone()));
             Ok(())
         }
         [name] if addgroup || (group && !system) => {
-            let request = GroupRequest { name: name.clone(), gid: id };
+            let request = GroupRequest {
+                name: name.clone(),
+                gid: id,
+            };
             requests.groups.entry(name.clone()).or_insert(request);
             Ok(())
         }
@@ -165,7 +174,10 @@ fn parse_adduser(args: &[String], requests: &mut Requests, addgroup: bool) -> Re
             Ok(())
         }
         [_] => Err("only --system users are applied".to_string()),
-        other => Err(format!("cannot tell the account from '{}'", other.join(" "))),
+        other => Err(format!(
+            "cannot tell the account from '{}'",
+            other.join(" ")
+        )),
     }
 }
 
@@ -199,7 +211,10 @@ fn parse_useradd(args: &[String], requests: &mut Requests) -> Result<(), String>
             }
             "-u" | "--uid" => {
                 let v = value()?;
-                user.uid = Some(v.parse().map_err(|_| format!("{arg} '{v}' is not a number"))?);
+                user.uid = Some(
+                    v.parse()
+                        .map_err(|_| format!("{arg} '{v}' is not a number"))?,
+                );
             }
             "-G" | "--groups" | "-K" | "--key" | "-e" | "-f" | "-k" | "-p" | "-R" | "--root" => {
                 value()?;
@@ -242,14 +257,18 @@ fn parse_groupadd(args: &[String], requests: &mut Requests) -> Result<(), String
         i += 1;
     }
     let name = name.ok_or("no group name")?;
-    requests.groups.entry(name.clone()).or_insert(GroupRequest { name, gid });
+    requests
+        .groups
+        .entry(name.clone())
+        .or_insert(GroupRequest { name, gid });
     Ok(())
 }
 
 /// 32-bit FNV-1a: tiny, stable across platforms and Rust versions.
 fn fnv1a(name: &str) -> u32 {
-    name.bytes()
-        .fold(0x811c_9dc5, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    name.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The id for `name`: its hash slot in 100..=999, probing past `taken`.
@@ -264,7 +283,10 @@ fn pick_id(name: &str, taken: &BTreeSet<u32>) -> Option<u32> {
 /// Base accounts from base-passwd's templates, when a package ships them.
 fn base_accounts(packages: &[PackageInput]) -> (Vec<User>, Vec<Group>) {
     let contents = |path: &str| -> Option<String> {
-        let file: &DataFile = packages.iter().flat_map(|p| &p.files).find(|f| f.path == path)?;
+        let file: &DataFile = packages
+            .iter()
+            .flat_map(|p| &p.files)
+            .find(|f| f.path == path)?;
         Some(String::from_utf8_lossy(file.contents.as_deref()?).into_owned())
     };
     let users = contents(PASSWD_MASTER)
@@ -283,8 +305,16 @@ fn base_accounts(packages: &[PackageInput]) -> (Vec<User>, Vec<Group>) {
         .map(|text| text.lines().filter_map(parse_group_line).collect())
         .unwrap_or_else(|| {
             vec![
-                Group { name: "root".into(), gid: 0, members: vec![] },
-                Group { name: "nogroup".into(), gid: NOGROUP, members: vec![] },
+                Group {
+                    name: "root".into(),
+                    gid: 0,
+                    members: vec![],
+                },
+                Group {
+                    name: "nogroup".into(),
+                    gid: NOGROUP,
+                    members: vec![],
+                },
             ]
         });
     (users, groups)
@@ -313,7 +343,11 @@ fn parse_group_line(line: &str) -> Option<Group> {
     Some(Group {
         name: name.to_string(),
         gid: gid.parse().ok()?,
-        members: members.split(',').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+        members: members
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -326,16 +360,26 @@ pub fn system_accounts(packages: &[PackageInput]) -> (Accounts, Vec<Note>) {
     accounts(packages, &parsed, &tree)
 }
 
-fn accounts(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>) -> (Accounts, Vec<Note>) {
+fn accounts(
+    packages: &[PackageInput],
+    parsed: &[ParsedScripts],
+    tree: &Tree<'_>,
+) -> (Accounts, Vec<Note>) {
     let mut requests = Requests::default();
     let mut notes = Vec::new();
     for (package, scripts) in packages.iter().zip(parsed) {
         for (script, command) in scripts.all() {
-            let Some(words) = &command.words else { continue };
+            let Some(words) = &command.words else {
+                continue;
+            };
             if let Err(reason) = parse_command(words, &mut requests) {
                 notes.push(Note {
                     package: package.name.clone(),
-                    message: format!("{script} line {}: {} not applied: {reason}", command.line, words.join(" ")),
+                    message: format!(
+                        "{script} line {}: {} not applied: {reason}",
+                        command.line,
+                        words.join(" ")
+                    ),
                 });
             }
         }
@@ -348,7 +392,10 @@ fn accounts(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>
     // Groups a user brings along are requested like addgroup calls.
     for user in requests.users.values().filter(|u| u.own_group) {
         let name = user.name.clone();
-        requests.groups.entry(name.clone()).or_insert(GroupRequest { name, gid: None });
+        requests
+            .groups
+            .entry(name.clone())
+            .or_insert(GroupRequest { name, gid: None });
     }
     let mut new_users = Vec::new();
     for request in requests.users.values() {
@@ -363,20 +410,31 @@ fn accounts(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>
     }
     // Own groups first, so that they can take their user's id.
     let mut order: Vec<&GroupRequest> = requests.groups.values().collect();
-    order.sort_by_key(|g| !new_users.iter().any(|(u, _)| u.own_group && u.name == g.name));
+    order.sort_by_key(|g| {
+        !new_users
+            .iter()
+            .any(|(u, _)| u.own_group && u.name == g.name)
+    });
     let mut new_groups = Vec::new();
     for request in order {
         if groups.iter().any(|g| g.name == request.name) {
             continue;
         }
-        let paired = new_users.iter().find(|(u, _)| u.own_group && u.name == request.name).map(|(_, uid)| *uid);
+        let paired = new_users
+            .iter()
+            .find(|(u, _)| u.own_group && u.name == request.name)
+            .map(|(_, uid)| *uid);
         let gid = request
             .gid
             .or(paired.filter(|id| !gids.contains(id)))
             .or_else(|| pick_id(&request.name, &gids));
         let Some(gid) = gid else { continue };
         gids.insert(gid);
-        new_groups.push(Group { name: request.name.clone(), gid, members: vec![] });
+        new_groups.push(Group {
+            name: request.name.clone(),
+            gid,
+            members: vec![],
+        });
     }
     new_groups.sort_by_key(|g| g.gid);
     groups.extend(new_groups);
@@ -390,7 +448,10 @@ fn accounts(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>
                 None => {
                     notes.push(Note {
                         package: String::new(),
-                        message: format!("user {}: group {name} does not exist; using nogroup", request.name),
+                        message: format!(
+                            "user {}: group {name} does not exist; using nogroup",
+                            request.name
+                        ),
                     });
                     NOGROUP
                 }
@@ -425,7 +486,14 @@ fn accounts(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>
             g.members.push(user.clone());
         }
     }
-    (Accounts { users, groups, homes }, notes)
+    (
+        Accounts {
+            users,
+            groups,
+            homes,
+        },
+        notes,
+    )
 }
 
 impl Accounts {
@@ -433,7 +501,12 @@ impl Accounts {
     pub fn passwd(&self) -> String {
         self.users
             .iter()
-            .map(|u| format!("{}:x:{}:{}:{}:{}:{}\n", u.name, u.uid, u.gid, u.gecos, u.home, u.shell))
+            .map(|u| {
+                format!(
+                    "{}:x:{}:{}:{}:{}:{}\n",
+                    u.name, u.uid, u.gid, u.gecos, u.home, u.shell
+                )
+            })
             .collect()
     }
 
@@ -448,7 +521,10 @@ impl Accounts {
     /// `/etc/shadow`: every account locked (`*`), with no last-change date,
     /// which would make the file depend on the day it was built.
     pub fn shadow(&self) -> String {
-        self.users.iter().map(|u| format!("{}:*::0:99999:7:::\n", u.name)).collect()
+        self.users
+            .iter()
+            .map(|u| format!("{}:*::0:99999:7:::\n", u.name))
+            .collect()
     }
 
     /// `/etc/gshadow`.
@@ -461,23 +537,43 @@ impl Accounts {
 }
 
 /// The account files and home directories as entries.
-pub(crate) fn configure(packages: &[PackageInput], parsed: &[ParsedScripts], tree: &Tree<'_>) -> super::Configuration {
+pub(crate) fn configure(
+    packages: &[PackageInput],
+    parsed: &[ParsedScripts],
+    tree: &Tree<'_>,
+) -> super::Configuration {
     let (accounts, mut notes) = accounts(packages, parsed, tree);
     // Without base-passwd and with no account to add there is nothing to
     // write: the caller's own /etc/passwd (if any) stays as it is.
-    let has_base = packages.iter().flat_map(|p| &p.files).any(|f| f.path == PASSWD_MASTER);
+    let has_base = packages
+        .iter()
+        .flat_map(|p| &p.files)
+        .any(|f| f.path == PASSWD_MASTER);
     if !has_base && accounts.users.len() == 1 && accounts.groups.len() == 2 {
-        return super::Configuration { entries: Vec::new(), notes };
+        return super::Configuration {
+            entries: Vec::new(),
+            notes,
+        };
     }
     for note in notes.iter_mut().filter(|n| n.package.is_empty()) {
         note.package = "(accounts)".into();
     }
-    let shadow_gid = accounts.groups.iter().find(|g| g.name == "shadow").map_or(0, |g| g.gid);
+    let shadow_gid = accounts
+        .groups
+        .iter()
+        .find(|g| g.name == "shadow")
+        .map_or(0, |g| g.gid);
     let mut entries = vec![
         Entry::file("/etc/passwd", 0o644, accounts.passwd().into_bytes()),
         Entry::file("/etc/group", 0o644, accounts.group().into_bytes()),
-        Entry { gid: shadow_gid, ..Entry::file("/etc/shadow", 0o640, accounts.shadow().into_bytes()) },
-        Entry { gid: shadow_gid, ..Entry::file("/etc/gshadow", 0o640, accounts.gshadow().into_bytes()) },
+        Entry {
+            gid: shadow_gid,
+            ..Entry::file("/etc/shadow", 0o640, accounts.shadow().into_bytes())
+        },
+        Entry {
+            gid: shadow_gid,
+            ..Entry::file("/etc/gshadow", 0o640, accounts.gshadow().into_bytes())
+        },
     ];
     for (home, uid, gid) in &accounts.homes {
         entries.push(Entry::dir(home, 0o755, *uid, *gid));
@@ -528,12 +624,17 @@ fi
     const REDIS_TOOLS: &str = "#!/bin/sh\nset -eu\nUSER=\"redis\"\nif [ \"$1\" = \"configure\" ]\nthen\n\tadduser --system --home /var/lib/redis --quiet --group ${USER} || true\nfi\n";
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-    const GROUP: &str = "root:x:0:\ndaemon:x:1:\nwww-data:x:33:\nshadow:x:42:\nssl-cert:x:101:\nnogroup:x:65534:\n";
+    const GROUP: &str =
+        "root:x:0:\ndaemon:x:1:\nwww-data:x:33:\nshadow:x:42:\nssl-cert:x:101:\nnogroup:x:65534:\n";
 
     fn base_passwd() -> PackageInput {
         let mut p = package("base-passwd", "", &[]);
         for (path, text) in [(PASSWD_MASTER, PASSWD), (GROUP_MASTER, GROUP)] {
-            p.files.push(DataFile { path: path.into(), kind: DataKind::File, contents: Some(text.as_bytes().to_vec()) });
+            p.files.push(DataFile {
+                path: path.into(),
+                kind: DataKind::File,
+                contents: Some(text.as_bytes().to_vec()),
+            });
         }
         p
     }
@@ -554,7 +655,11 @@ fi
     fn postgres_redis_and_sshd_get_deterministic_ids() {
         let packages = [
             base_passwd(),
-            package("postgresql-common", POSTGRESQL_COMMON, &["/var/lib/postgresql"]),
+            package(
+                "postgresql-common",
+                POSTGRESQL_COMMON,
+                &["/var/lib/postgresql"],
+            ),
             package("openssh-server", OPENSSH_SERVER, &[]),
             package("redis-tools", REDIS_TOOLS, &[]),
         ];
@@ -564,23 +669,45 @@ fi
         assert!(passwd.starts_with(PASSWD), "{passwd}");
         let added: Vec<&str> = passwd.lines().skip(5).collect();
         assert_eq!(added.len(), 3);
-        assert!(added.iter().any(|l| l.starts_with("postgres:x:") && l.ends_with(":PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash")));
-        assert!(added.iter().any(|l| l.starts_with("sshd:x:") && l.ends_with(":65534::/run/sshd:/usr/sbin/nologin")));
-        assert!(added.iter().any(|l| l.starts_with("redis:x:") && l.ends_with("::/var/lib/redis:/usr/sbin/nologin")));
+        assert!(added.iter().any(|l| l.starts_with("postgres:x:")
+            && l.ends_with(":PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash")));
+        assert!(added.iter().any(
+            |l| l.starts_with("sshd:x:") && l.ends_with(":65534::/run/sshd:/usr/sbin/nologin")
+        ));
+        assert!(added.iter().any(
+            |l| l.starts_with("redis:x:") && l.ends_with("::/var/lib/redis:/usr/sbin/nologin")
+        ));
         let group = file_text(&config, "/etc/group");
         assert!(group.contains("ssl-cert:x:101:postgres\n"), "{group}");
-        let pg_line = added.iter().find(|l| l.starts_with("postgres:")).copied().unwrap_or_default();
-        let uid: u32 = pg_line.split(':').nth(2).and_then(|x| x.parse().ok()).unwrap_or(0);
+        let pg_line = added
+            .iter()
+            .find(|l| l.starts_with("postgres:"))
+            .copied()
+            .unwrap_or_default();
+        let uid: u32 = pg_line
+            .split(':')
+            .nth(2)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
         assert_eq!(Some(uid), pg);
         // postgres's own group takes its uid; a primary group lists no members.
         assert!(group.contains(&format!("postgres:x:{uid}:\n")), "{group}");
         // Homes: /var/lib/postgresql is --no-create-home, sshd too; redis's is created.
-        let homes: Vec<&str> = config.entries.iter().filter(|e| e.kind == super::super::EntryKind::Dir).map(|e| e.path.as_str()).collect();
+        let homes: Vec<&str> = config
+            .entries
+            .iter()
+            .filter(|e| e.kind == super::super::EntryKind::Dir)
+            .map(|e| e.path.as_str())
+            .collect();
         assert_eq!(homes, ["/var/lib/redis"]);
         assert!(config.notes.is_empty(), "{:?}", config.notes);
         let shadow = file_text(&config, "/etc/shadow");
         assert!(shadow.contains("postgres:*::0:99999:7:::\n"));
-        let entry = config.entries.iter().find(|e| e.path == "/etc/shadow").map(|e| (e.mode, e.gid));
+        let entry = config
+            .entries
+            .iter()
+            .find(|e| e.path == "/etc/shadow")
+            .map(|e| (e.mode, e.gid));
         assert_eq!(entry, Some((0o640, 42)));
     }
 
@@ -588,12 +715,18 @@ fi
     fn ids_do_not_depend_on_other_packages_or_their_order() {
         let uid_of = |packages: &[PackageInput], name: &str| {
             let passwd = file_text(&configure_all(packages, &[]), "/etc/passwd");
-            passwd.lines().find(|l| l.starts_with(&format!("{name}:"))).map(str::to_string)
+            passwd
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}:")))
+                .map(str::to_string)
         };
         let pg = package("postgresql-common", POSTGRESQL_COMMON, &[]);
         let redis = package("redis-tools", REDIS_TOOLS, &[]);
         let alone = uid_of(&[base_passwd(), pg.clone()], "postgres");
-        assert_eq!(uid_of(&[base_passwd(), redis.clone(), pg.clone()], "postgres"), alone);
+        assert_eq!(
+            uid_of(&[base_passwd(), redis.clone(), pg.clone()], "postgres"),
+            alone
+        );
         assert_eq!(uid_of(&[base_passwd(), pg, redis], "postgres"), alone);
     }
 
@@ -601,7 +734,11 @@ fi
     fn collisions_probe_upward_deterministically() {
         let first = pick_id("postgres", &BTreeSet::new()).unwrap_or(0);
         let next = pick_id("postgres", &BTreeSet::from([first]));
-        let expected = if first == LAST_SYSTEM_ID { FIRST_SYSTEM_ID } else { first + 1 };
+        let expected = if first == LAST_SYSTEM_ID {
+            FIRST_SYSTEM_ID
+        } else {
+            first + 1
+        };
         assert_eq!(next, Some(expected));
         assert_eq!(pick_id("postgres", &BTreeSet::new()), Some(first));
         let all: BTreeSet<u32> = (FIRST_SYSTEM_ID..=LAST_SYSTEM_ID).collect();
@@ -613,22 +750,42 @@ fi
         let script = "groupadd -r -g 990 builders\nuseradd -r -u 995 -g builders -d /srv/build -m -s /bin/bash builder\nuseradd --system svc\naddgroup --system --gid 991 fixed\nadduser --system --uid 996 --ingroup fixed worker\n";
         let config = configure_all(&[base_passwd(), package("p", script, &[])], &[]);
         let passwd = file_text(&config, "/etc/passwd");
-        assert!(passwd.contains("builder:x:995:990::/srv/build:/bin/bash\n"), "{passwd}");
-        assert!(passwd.contains("worker:x:996:991::/nonexistent:/usr/sbin/nologin\n"), "{passwd}");
+        assert!(
+            passwd.contains("builder:x:995:990::/srv/build:/bin/bash\n"),
+            "{passwd}"
+        );
+        assert!(
+            passwd.contains("worker:x:996:991::/nonexistent:/usr/sbin/nologin\n"),
+            "{passwd}"
+        );
         let group = file_text(&config, "/etc/group");
-        assert!(group.contains("builders:x:990:\n") && group.contains("fixed:x:991:\n"), "{group}");
-        let svc = passwd.lines().find(|l| l.starts_with("svc:")).unwrap_or_default();
+        assert!(
+            group.contains("builders:x:990:\n") && group.contains("fixed:x:991:\n"),
+            "{group}"
+        );
+        let svc = passwd
+            .lines()
+            .find(|l| l.starts_with("svc:"))
+            .unwrap_or_default();
         let f: Vec<&str> = svc.split(':').collect();
         assert_eq!(&f[5..], ["/home/svc", "/bin/sh"]);
         assert!(group.contains(&format!("svc:x:{}:\n", f[3])));
-        assert!(config.entries.iter().any(|e| e.path == "/srv/build" && e.uid == 995 && e.gid == 990));
+        assert!(
+            config
+                .entries
+                .iter()
+                .any(|e| e.path == "/srv/build" && e.uid == 995 && e.gid == 990)
+        );
     }
 
     #[test]
     fn non_system_accounts_are_named_not_created() {
         let config = configure_all(&[base_passwd(), package("p", "adduser alice\n", &[])], &[]);
         assert!(!file_text(&config, "/etc/passwd").contains("alice"));
-        assert_eq!(config.notes[0].message, "postinst line 1: adduser alice not applied: only --system users are applied");
+        assert_eq!(
+            config.notes[0].message,
+            "postinst line 1: adduser alice not applied: only --system users are applied"
+        );
     }
 
     #[test]
@@ -639,4 +796,3 @@ fi
         assert!(file_text(&config, "/etc/group").starts_with("root:x:0:\nnogroup:x:65534:\n"));
     }
 }
-

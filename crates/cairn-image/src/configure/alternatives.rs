@@ -49,13 +49,26 @@ pub struct Slave {
 /// Options update-alternatives accepts before the command, with their arity.
 const OPTIONS_WITH_VALUE: &[&str] = &["--altdir", "--admindir", "--instdir", "--root", "--log"];
 
+/// The arguments of one `update-alternatives --install` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Install {
+    pub link: String,
+    pub name: String,
+    pub path: String,
+    pub priority: i64,
+    pub slaves: Vec<Slave>,
+}
+
 /// Parses the words of one `update-alternatives` command; `None` when it is
 /// not an `--install`, `Err` with a reason when it is one we cannot read.
-pub fn parse_install(words: &[String]) -> Option<Result<(String, String, String, i64, Vec<Slave>), String>> {
+pub fn parse_install(words: &[String]) -> Option<Result<Install, String>> {
     let install = words.iter().position(|w| w == "--install")?;
     let rest = &words[install + 1..];
     let [link, name, path, priority, tail @ ..] = rest else {
-        return Some(Err(format!("--install needs LINK NAME PATH PRIORITY, got {}", rest.join(" "))));
+        return Some(Err(format!(
+            "--install needs LINK NAME PATH PRIORITY, got {}",
+            rest.join(" ")
+        )));
     };
     let Ok(priority) = priority.parse::<i64>() else {
         return Some(Err(format!("priority '{priority}' is not a number")));
@@ -80,7 +93,13 @@ pub fn parse_install(words: &[String]) -> Option<Result<(String, String, String,
             other => return Some(Err(format!("unexpected '{other}' after the master"))),
         }
     }
-    Some(Ok((link.clone(), name.clone(), path.clone(), priority, slaves)))
+    Some(Ok(Install {
+        link: link.clone(),
+        name: name.clone(),
+        path: path.clone(),
+        priority,
+        slaves,
+    }))
 }
 
 /// Every `--install` call of every package's scripts, in lock order, with
@@ -96,19 +115,21 @@ fn registrations(
             let Some(words) = &command.words else {
                 continue;
             };
-            if words.first().map(|p| p.rsplit('/').next().unwrap_or(p)) != Some("update-alternatives") {
+            if words.first().map(|p| p.rsplit('/').next().unwrap_or(p))
+                != Some("update-alternatives")
+            {
                 continue;
             }
             match parse_install(words) {
                 None => {}
-                Some(Ok((link, name, path, priority, slaves))) => found.push(Registration {
+                Some(Ok(install)) => found.push(Registration {
                     order,
                     package: package.name.clone(),
-                    link,
-                    name,
-                    path,
-                    priority,
-                    slaves,
+                    link: install.link,
+                    name: install.name,
+                    path: install.path,
+                    priority: install.priority,
+                    slaves: install.slaves,
                 }),
                 Some(Err(reason)) => notes.push(Note {
                     package: package.name.clone(),
@@ -143,7 +164,10 @@ pub(crate) fn configure(
     let (found, mut notes) = registrations(packages, parsed);
     let mut by_name: BTreeMap<&str, Vec<&Registration>> = BTreeMap::new();
     for registration in &found {
-        by_name.entry(&registration.name).or_default().push(registration);
+        by_name
+            .entry(&registration.name)
+            .or_default()
+            .push(registration);
     }
     let mut entries = Vec::new();
     for (name, registrations) in by_name {
@@ -174,9 +198,21 @@ fn group<'a>(
     let mut choices: BTreeMap<&str, &Registration> = BTreeMap::new();
     for r in registrations {
         if r.link != link {
-            notes.push(note(r, format!("alternative {name} uses link {link}, not {}; not registered", r.link)));
+            notes.push(note(
+                r,
+                format!(
+                    "alternative {name} uses link {link}, not {}; not registered",
+                    r.link
+                ),
+            ));
         } else if !tree.exists(&r.path) {
-            notes.push(note(r, format!("alternative {name}: {} is not in the environment; not registered", r.path)));
+            notes.push(note(
+                r,
+                format!(
+                    "alternative {name}: {} is not in the environment; not registered",
+                    r.path
+                ),
+            ));
         } else {
             // A second registration of the same path replaces the first, as
             // update-alternatives does.
@@ -193,7 +229,9 @@ fn group<'a>(
     let mut slaves = BTreeMap::new();
     for choice in &choices {
         for slave in &choice.slaves {
-            slaves.entry(slave.name.as_str()).or_insert(slave.link.as_str());
+            slaves
+                .entry(slave.name.as_str())
+                .or_insert(slave.link.as_str());
         }
     }
     Some(Group {
@@ -252,7 +290,11 @@ fn state_file(group: &Group<'_>) -> String {
     for choice in &group.choices {
         out.push_str(&format!("{}\n{}\n", choice.path, choice.priority));
         for name in group.slaves.keys() {
-            let path = choice.slaves.iter().find(|s| s.name == *name).map_or("", |s| s.path.as_str());
+            let path = choice
+                .slaves
+                .iter()
+                .find(|s| s.name == *name)
+                .map_or("", |s| s.path.as_str());
             out.push_str(path);
             out.push('\n');
         }
@@ -360,7 +402,11 @@ esac
     }
 
     fn mawk() -> PackageInput {
-        package("mawk", MAWK_POSTINST, &["/usr/bin/mawk", "/usr/share/man/man1/mawk.1.gz"])
+        package(
+            "mawk",
+            MAWK_POSTINST,
+            &["/usr/bin/mawk", "/usr/share/man/man1/mawk.1.gz"],
+        )
     }
 
     fn gawk() -> PackageInput {
@@ -398,15 +444,25 @@ esac
             assert!(links.contains(&"/etc/alternatives/awk -> /usr/bin/gawk".to_string()));
             assert!(links.contains(&"/etc/alternatives/nawk -> /usr/bin/gawk".to_string()));
             // gawk's man page is not in the environment.
-            assert!(!links.iter().any(|l| l.contains("awk.1.gz ->")), "{links:?}");
+            assert!(
+                !links.iter().any(|l| l.contains("awk.1.gz ->")),
+                "{links:?}"
+            );
             let s = state(&config, "awk");
-            assert!(s.contains("\n/usr/bin/gawk\n10\n/usr/share/man/man1/gawk.1.gz\n/usr/bin/gawk\n"), "{s}");
+            assert!(
+                s.contains("\n/usr/bin/gawk\n10\n/usr/share/man/man1/gawk.1.gz\n/usr/bin/gawk\n"),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn ties_go_to_the_package_earlier_in_the_lock() {
-        let other = package("other", &MAWK_POSTINST.replace("mawk", "bawk"), &["/usr/bin/bawk"]);
+        let other = package(
+            "other",
+            &MAWK_POSTINST.replace("mawk", "bawk"),
+            &["/usr/bin/bawk"],
+        );
         let config = configure_all(&[mawk(), other.clone()], &[]);
         assert!(links_of(&config).contains(&"/etc/alternatives/awk -> /usr/bin/mawk".to_string()));
         let config = configure_all(&[other, mawk()], &[]);
@@ -429,13 +485,26 @@ esac
         let mut m = mawk();
         m.files.push(super::super::testing::file("/usr/bin/awk"));
         let config = configure_all(&[m], &[]);
-        assert!(!links_of(&config).iter().any(|l| l.starts_with("/usr/bin/awk ")));
-        assert!(config.notes.iter().any(|n| n.message.contains("/usr/bin/awk is a file")));
+        assert!(
+            !links_of(&config)
+                .iter()
+                .any(|l| l.starts_with("/usr/bin/awk "))
+        );
+        assert!(
+            config
+                .notes
+                .iter()
+                .any(|n| n.message.contains("/usr/bin/awk is a file"))
+        );
     }
 
     #[test]
     fn libblas_is_found_through_its_alternative() {
-        let p = package("libblas3", LIBBLAS3_POSTINST, &["/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"]);
+        let p = package(
+            "libblas3",
+            LIBBLAS3_POSTINST,
+            &["/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"],
+        );
         let config = configure_all(&[p], &[]);
         assert_eq!(
             links_of(&config),
@@ -461,17 +530,25 @@ esac
         assert!(links.contains(&format!("/etc/alternatives/java -> {base}/bin/java")));
         assert!(links.contains(&"/usr/bin/java -> /etc/alternatives/java".to_string()));
         assert!(links.contains(&"/usr/bin/keytool -> /etc/alternatives/keytool".to_string()));
-        assert!(links.contains(&format!("/etc/alternatives/java.1.gz -> {base}/man/man1/java.1.gz")));
+        assert!(links.contains(&format!(
+            "/etc/alternatives/java.1.gz -> {base}/man/man1/java.1.gz"
+        )));
         assert_eq!(
             state(&config, "java"),
-            format!("auto\n/usr/bin/java\njava.1.gz\n/usr/share/man/man1/java.1.gz\n\n{base}/bin/java\n1711\n{base}/man/man1/java.1.gz\n\n")
+            format!(
+                "auto\n/usr/bin/java\njava.1.gz\n/usr/share/man/man1/java.1.gz\n\n{base}/bin/java\n1711\n{base}/man/man1/java.1.gz\n\n"
+            )
         );
         assert!(config.notes.is_empty(), "{:?}", config.notes);
     }
 
     #[test]
     fn unreadable_calls_are_named() {
-        let p = package("odd", "update-alternatives --install /usr/bin/x x $(pick) 10\nupdate-alternatives --install /usr/bin/y y /usr/bin/z high\n", &["/usr/bin/z"]);
+        let p = package(
+            "odd",
+            "update-alternatives --install /usr/bin/x x $(pick) 10\nupdate-alternatives --install /usr/bin/y y /usr/bin/z high\n",
+            &["/usr/bin/z"],
+        );
         let config = configure_all(&[p], &[]);
         let messages: Vec<&str> = config.notes.iter().map(|n| n.message.as_str()).collect();
         assert_eq!(
@@ -496,7 +573,8 @@ esac
         let packages = [mawk(), gawk()];
         for path in packages.iter().flat_map(|p| &p.files).map(|f| &f.path) {
             let on_disk = root.path().join(path.trim_start_matches('/'));
-            fs_err::create_dir_all(on_disk.parent().unwrap_or(root.path())).unwrap_or_else(|e| panic!("{e}"));
+            fs_err::create_dir_all(on_disk.parent().unwrap_or(root.path()))
+                .unwrap_or_else(|e| panic!("{e}"));
             fs_err::write(&on_disk, b"").unwrap_or_else(|e| panic!("{e}"));
         }
         for dir in ["etc/alternatives", "var/lib/dpkg/alternatives", "var/log"] {
@@ -523,11 +601,11 @@ esac
         assert_eq!(state(&config, "awk"), real);
         for entry in &config.entries {
             if let EntryKind::Symlink(target) = &entry.kind {
-                let on_disk = fs_err::read_link(root.path().join(entry.path.trim_start_matches('/')))
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let on_disk =
+                    fs_err::read_link(root.path().join(entry.path.trim_start_matches('/')))
+                        .unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(on_disk.to_string_lossy(), target.as_str(), "{}", entry.path);
             }
         }
     }
 }
-

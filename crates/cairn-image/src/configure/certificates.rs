@@ -97,8 +97,14 @@ pub fn pem_to_der(pem: &[u8]) -> Result<Vec<u8>, CertError> {
     let text = String::from_utf8_lossy(pem);
     let begin = "-----BEGIN CERTIFICATE-----";
     let start = text.find(begin).ok_or(CertError::NoPem)? + begin.len();
-    let end = text[start..].find("-----END CERTIFICATE-----").ok_or(CertError::NoPem)? + start;
-    let body: String = text[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let end = text[start..]
+        .find("-----END CERTIFICATE-----")
+        .ok_or(CertError::NoPem)?
+        + start;
+    let body: String = text[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .map_err(|_| CertError::Base64)
@@ -114,7 +120,9 @@ struct Tlv<'a> {
 /// Reads the DER element at the start of `data`; returns it and the rest.
 fn read_tlv(data: &[u8]) -> Result<(Tlv<'_>, &[u8]), CertError> {
     let (&tag, rest) = data.split_first().ok_or(CertError::Der("truncated tag"))?;
-    let (&first, rest) = rest.split_first().ok_or(CertError::Der("truncated length"))?;
+    let (&first, rest) = rest
+        .split_first()
+        .ok_or(CertError::Der("truncated length"))?;
     let (len, rest) = if first < 0x80 {
         (usize::from(first), rest)
     } else {
@@ -122,7 +130,9 @@ fn read_tlv(data: &[u8]) -> Result<(Tlv<'_>, &[u8]), CertError> {
         if n == 0 || n > 4 || rest.len() < n {
             return Err(CertError::Der("unsupported length"));
         }
-        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         (len, &rest[n..])
     };
     if rest.len() < len {
@@ -163,7 +173,11 @@ fn der_header(tag: u8, len: usize) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -179,14 +193,22 @@ fn string_value(tag: u8, content: &[u8]) -> Option<String> {
         0x14 => Some(content.iter().map(|&b| char::from(b)).collect()),
         // BMPString (UTF-16BE).
         0x1e => {
-            let units: Vec<u16> = content.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
+            let units: Vec<u16> = content
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                .collect();
             Some(String::from_utf16_lossy(&units))
         }
         // UniversalString (UTF-32BE).
         0x1c => Some(
             content
                 .chunks(4)
-                .filter_map(|c| c.try_into().ok().map(u32::from_be_bytes).and_then(char::from_u32))
+                .filter_map(|c| {
+                    c.try_into()
+                        .ok()
+                        .map(u32::from_be_bytes)
+                        .and_then(char::from_u32)
+                })
                 .collect(),
         ),
         _ => None,
@@ -198,8 +220,14 @@ fn string_value(tag: u8, content: &[u8]) -> Option<String> {
 fn canon(value: &str) -> Vec<u8> {
     let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let bytes = value.as_bytes();
-    let start = bytes.iter().position(|&b| !is_space(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&b| !is_space(b)).map_or(start, |e| e + 1);
+    let start = bytes
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_space(b))
+        .map_or(start, |e| e + 1);
     let mut out = Vec::with_capacity(end - start);
     let mut i = start;
     while i < end {
@@ -248,11 +276,16 @@ pub fn subject_hash(der: &[u8]) -> Result<u32, CertError> {
         canonical.extend(body);
     }
     let digest = Sha1::digest(&canonical);
-    Ok(u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]))
+    Ok(u32::from_le_bytes([
+        digest[0], digest[1], digest[2], digest[3],
+    ]))
 }
 
 /// The CA store entries, when `ca-certificates` is in the environment.
-pub(crate) fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> super::Configuration {
+pub(crate) fn configure(
+    packages: &[PackageInput],
+    local_files: &[DataFile],
+) -> super::Configuration {
     let mut notes = Vec::new();
     let present = packages.iter().any(|p| p.name == "ca-certificates");
     let is_crt = |f: &&DataFile| f.kind == DataKind::File && f.path.ends_with(".crt");
@@ -277,7 +310,10 @@ pub(crate) fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> 
                 message: "certificates under /usr/local/share/ca-certificates are not added to a bundle: install ca-certificates".into(),
             });
         }
-        return super::Configuration { entries: Vec::new(), notes };
+        return super::Configuration {
+            entries: Vec::new(),
+            notes,
+        };
     }
     let mut entries = vec![
         Entry::file(CONF, 0o644, conf_text(shipped.keys().copied()).into_bytes()),
@@ -286,7 +322,9 @@ pub(crate) fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> 
     let mut bundle = Vec::new();
     // file name in /etc/ssl/certs -> DER, for the hash links.
     let mut pems: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let listed = shipped.iter().map(|(rel, f)| (format!("{CERTS_DIR}{rel}"), *f));
+    let listed = shipped
+        .iter()
+        .map(|(rel, f)| (format!("{CERTS_DIR}{rel}"), *f));
     let added = local.iter().map(|(path, f)| (path.to_string(), *f));
     for (path, file) in listed.chain(added) {
         let Some(contents) = &file.contents else {
@@ -341,7 +379,10 @@ fn hash_links(pems: &BTreeMap<String, Vec<u8>>, notes: &mut Vec<Note>) -> Vec<En
     let mut entries = Vec::new();
     for (hash, bucket) in buckets {
         for (n, (name, _)) in bucket.iter().enumerate() {
-            entries.push(Entry::symlink(&format!("{ETC_CERTS_DIR}/{hash:08x}.{n}"), name));
+            entries.push(Entry::symlink(
+                &format!("{ETC_CERTS_DIR}/{hash:08x}.{n}"),
+                name,
+            ));
         }
     }
     entries
@@ -355,8 +396,14 @@ mod tests {
 
     #[test]
     fn pem_names_follow_update_ca_certificates() {
-        assert_eq!(pem_name("/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt"), "ISRG_Root_X1.pem");
-        assert_eq!(pem_name("/x/NetLock Arany (Class Gold) Főtanúsítvány.crt"), "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem");
+        assert_eq!(
+            pem_name("/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt"),
+            "ISRG_Root_X1.pem"
+        );
+        assert_eq!(
+            pem_name("/x/NetLock Arany (Class Gold) Főtanúsítvány.crt"),
+            "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem"
+        );
         assert_eq!(pem_name("/x/a,b.crt"), "a_b.pem");
     }
 
@@ -382,7 +429,12 @@ mod tests {
             contents: Some(b"x".to_vec()),
         }];
         let config = configure_all(&[package("curl", "", &[])], &local);
-        assert!(config.entries.iter().all(|e| !e.path.starts_with("/etc/ssl")));
+        assert!(
+            config
+                .entries
+                .iter()
+                .all(|e| !e.path.starts_with("/etc/ssl"))
+        );
         assert_eq!(config.notes.len(), 1);
     }
 
@@ -391,13 +443,18 @@ mod tests {
         let mut out = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let Ok(read) = fs_err::read_dir(&d) else { continue };
+            let Ok(read) = fs_err::read_dir(&d) else {
+                continue;
+            };
             for entry in read.flatten() {
                 let path = entry.path();
                 if path.is_dir() {
                     stack.push(path);
                 } else if path.extension().is_some_and(|e| e == "crt") {
-                    let rel = path.strip_prefix(dir).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    let rel = path
+                        .strip_prefix(dir)
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     out.push(DataFile {
                         path: format!("{prefix}{rel}"),
                         kind: DataKind::File,
@@ -417,7 +474,9 @@ mod tests {
         let tool = Path::new("/usr/sbin/update-ca-certificates");
         let certs = Path::new("/usr/share/ca-certificates");
         if !tool.exists() || !certs.is_dir() || !Path::new("/usr/bin/openssl").exists() {
-            eprintln!("skipping: update-ca-certificates, openssl or /usr/share/ca-certificates missing");
+            eprintln!(
+                "skipping: update-ca-certificates, openssl or /usr/share/ca-certificates missing"
+            );
             return;
         }
         let mut ca = package("ca-certificates", "", &[]);
@@ -426,7 +485,11 @@ mod tests {
         // A local CA the documented way, without a trailing newline.
         let local_dir = tmp.path().join("local");
         fs_err::create_dir_all(&local_dir).unwrap_or_else(|e| panic!("{e}"));
-        let some_cert = ca.files.iter().find_map(|f| f.contents.clone()).unwrap_or_default();
+        let some_cert = ca
+            .files
+            .iter()
+            .find_map(|f| f.contents.clone())
+            .unwrap_or_default();
         let trimmed = some_cert.strip_suffix(b"\n").unwrap_or(&some_cert).to_vec();
         fs_err::write(local_dir.join("corp.crt"), &trimmed).unwrap_or_else(|e| panic!("{e}"));
         let local = host_files(&local_dir, LOCAL_CERTS_DIR);
@@ -435,21 +498,40 @@ mod tests {
         let conf = tmp.path().join("ca-certificates.conf");
         let etc = tmp.path().join("certs");
         fs_err::create_dir_all(&etc).unwrap_or_else(|e| panic!("{e}"));
-        let ours = |path: &str| config.entries.iter().find(|e| e.path == path).map(|e| e.kind.clone());
-        let Some(EntryKind::File(conf_bytes)) = ours(CONF) else { panic!("no conf") };
+        let ours = |path: &str| {
+            config
+                .entries
+                .iter()
+                .find(|e| e.path == path)
+                .map(|e| e.kind.clone())
+        };
+        let Some(EntryKind::File(conf_bytes)) = ours(CONF) else {
+            panic!("no conf")
+        };
         fs_err::write(&conf, &conf_bytes).unwrap_or_else(|e| panic!("{e}"));
         let status = std::process::Command::new(tool)
-            .arg("--certsconf").arg(&conf)
-            .arg("--localcertsdir").arg(&local_dir)
-            .arg("--etccertsdir").arg(&etc)
+            .arg("--certsconf")
+            .arg(&conf)
+            .arg("--localcertsdir")
+            .arg(&local_dir)
+            .arg("--etccertsdir")
+            .arg(&etc)
             .args(["--hooksdir", ""])
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(status.success());
-        let real_bundle = fs_err::read(etc.join("ca-certificates.crt")).unwrap_or_else(|e| panic!("{e}"));
-        let Some(EntryKind::File(bundle)) = ours(BUNDLE) else { panic!("no bundle") };
-        assert!(bundle == real_bundle, "bundle differs ({} vs {} bytes)", bundle.len(), real_bundle.len());
+        let real_bundle =
+            fs_err::read(etc.join("ca-certificates.crt")).unwrap_or_else(|e| panic!("{e}"));
+        let Some(EntryKind::File(bundle)) = ours(BUNDLE) else {
+            panic!("no bundle")
+        };
+        assert!(
+            bundle == real_bundle,
+            "bundle differs ({} vs {} bytes)",
+            bundle.len(),
+            real_bundle.len()
+        );
 
         // Every link the real tools made, with its target (local paths mapped).
         let local_prefix = format!("{}/", local_dir.display());
@@ -457,8 +539,15 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .flatten()
             .filter_map(|e| {
-                let target = fs_err::read_link(e.path()).ok()?.to_string_lossy().replace(&local_prefix, LOCAL_CERTS_DIR);
-                Some(format!("{}/{} -> {target}", ETC_CERTS_DIR, e.file_name().to_string_lossy()))
+                let target = fs_err::read_link(e.path())
+                    .ok()?
+                    .to_string_lossy()
+                    .replace(&local_prefix, LOCAL_CERTS_DIR);
+                Some(format!(
+                    "{}/{} -> {target}",
+                    ETC_CERTS_DIR,
+                    e.file_name().to_string_lossy()
+                ))
             })
             .collect();
         real.sort();
@@ -466,7 +555,9 @@ mod tests {
             .entries
             .iter()
             .filter_map(|e| match &e.kind {
-                EntryKind::Symlink(t) if e.path.starts_with(ETC_CERTS_DIR) => Some(format!("{} -> {t}", e.path)),
+                EntryKind::Symlink(t) if e.path.starts_with(ETC_CERTS_DIR) => {
+                    Some(format!("{} -> {t}", e.path))
+                }
                 _ => None,
             })
             .collect();

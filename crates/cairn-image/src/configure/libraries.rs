@@ -50,7 +50,9 @@ pub(crate) fn configure(packages: &[PackageInput]) -> super::Configuration {
             if !file.path.starts_with("/etc/ld.so.conf.d/") {
                 continue;
             }
-            let Some(contents) = &file.contents else { continue };
+            let Some(contents) = &file.contents else {
+                continue;
+            };
             for dir in listed_dirs(&String::from_utf8_lossy(contents)) {
                 if !on_system_path(dir) && libraries.contains(dir.trim_end_matches('/')) {
                     notes.push(Note {
@@ -64,7 +66,10 @@ pub(crate) fn configure(packages: &[PackageInput]) -> super::Configuration {
             }
         }
     }
-    super::Configuration { entries: Vec::new(), notes }
+    super::Configuration {
+        entries: Vec::new(),
+        notes,
+    }
 }
 
 #[cfg(test)]

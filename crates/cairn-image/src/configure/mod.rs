@@ -244,16 +244,22 @@ fn unapplied_effect(program: &str, words: Option<&[String]>) -> Option<&'static 
         "ssh-keygen" => "host keys are not generated; mount or generate them at start",
         "make-ssl-cert" => "the snakeoil certificate is not generated",
         "dpkg-statoverride" => "ownership and mode overrides are not applied",
-        "ucf" | "ucfr" => "a configuration file that ucf would install from a template is not installed",
+        "ucf" | "ucfr" => {
+            "a configuration file that ucf would install from a template is not installed"
+        }
         "systemd-sysusers" => "users and groups from sysusers.d are not created",
         "systemd-tmpfiles" => "tmpfiles.d entries are not created",
-        "a2enmod" | "a2enconf" | "a2ensite" | "a2dismod" => "Apache modules and sites are not enabled",
+        "a2enmod" | "a2enconf" | "a2ensite" | "a2dismod" => {
+            "Apache modules and sites are not enabled"
+        }
         "mkdir" | "chown" | "chgrp" | "chmod" | "ln" | "cp" | "install" | "touch" | "mv" => {
             "files it creates or changes at configuration time are not created"
         }
         "dpkg-divert" if !arg("--remove") => "the diversion is not applied",
         "fc-cache" => "the font cache is not built; fontconfig builds it on first use",
-        "update-mime-database" | "update-desktop-database" | "gtk-update-icon-cache"
+        "update-mime-database"
+        | "update-desktop-database"
+        | "gtk-update-icon-cache"
         | "glib-compile-schemas" => "a desktop cache is not built",
         "install-info" => "the info directory is not updated",
         "update-initramfs" | "update-grub" | "depmod" => "boot files are not generated",
@@ -307,11 +313,13 @@ impl<'a> Tree<'a> {
 
     /// Whether a package ships `path` as a regular file or directory.
     pub(crate) fn is_shipped_non_link(&self, path: &str) -> bool {
-        [path.to_string(), usr_merged(path)]
-            .iter()
-            .any(|p| matches!(self.paths.get(p.as_str()), Some(DataKind::File | DataKind::Dir)))
+        [path.to_string(), usr_merged(path)].iter().any(|p| {
+            matches!(
+                self.paths.get(p.as_str()),
+                Some(DataKind::File | DataKind::Dir)
+            )
+        })
     }
-
 }
 
 /// `/bin/x` as `/usr/bin/x` and the reverse, for bookworm's merged /usr.
@@ -417,11 +425,17 @@ mod tests {
 
     #[test]
     fn needs_contents_selects_only_what_configuration_reads() {
-        assert!(needs_contents("/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt"));
+        assert!(needs_contents(
+            "/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt"
+        ));
         assert!(needs_contents("/usr/local/share/ca-certificates/corp.crt"));
-        assert!(needs_contents("/etc/ld.so.conf.d/fakeroot-x86_64-linux-gnu.conf"));
+        assert!(needs_contents(
+            "/etc/ld.so.conf.d/fakeroot-x86_64-linux-gnu.conf"
+        ));
         assert!(needs_contents("/usr/share/base-passwd/passwd.master"));
         assert!(!needs_contents("/usr/bin/mawk"));
-        assert!(!needs_contents("/usr/share/doc/ca-certificates/README.crt.gz"));
+        assert!(!needs_contents(
+            "/usr/share/doc/ca-certificates/README.crt.gz"
+        ));
     }
 }

@@ -171,7 +171,10 @@ fn find(chars: &[char], from: usize, target: char) -> usize {
 }
 
 fn push_text(word: &mut RawWord, text: String, quoted: bool) {
-    if let Some(Part::Text { text: last, quoted: q }) = word.last_mut()
+    if let Some(Part::Text {
+        text: last,
+        quoted: q,
+    }) = word.last_mut()
         && *q == quoted
     {
         last.push_str(&text);
@@ -331,10 +334,12 @@ fn strip_keywords(words: &[RawWord]) -> &[RawWord] {
 /// The unquoted literal text of a word, if it is only that.
 fn literal(word: &RawWord) -> Option<String> {
     match word.as_slice() {
-        [Part::Text {
-            text,
-            quoted: false,
-        }] => Some(text.clone()),
+        [
+            Part::Text {
+                text,
+                quoted: false,
+            },
+        ] => Some(text.clone()),
         _ => None,
     }
 }
@@ -387,10 +392,7 @@ fn run_simple(words: &[RawWord], line: usize, env: &mut Env, out: &mut Vec<Comma
     if words.is_empty() {
         return;
     }
-    let assignments: Vec<(String, &RawWord)> = words
-        .iter()
-        .map_while(|w| assignment(w))
-        .collect();
+    let assignments: Vec<(String, &RawWord)> = words.iter().map_while(|w| assignment(w)).collect();
     if assignments.len() == words.len() {
         for (name, value) in assignments {
             match expand_joined(value, env) {
@@ -538,7 +540,10 @@ mod tests {
     fn words(script: &str) -> Vec<Vec<String>> {
         commands(script)
             .into_iter()
-            .map(|c| c.words.unwrap_or_else(|| vec![format!("<unresolved {:?}>", c.program)]))
+            .map(|c| {
+                c.words
+                    .unwrap_or_else(|| vec![format!("<unresolved {:?}>", c.program)])
+            })
             .collect()
     }
 
@@ -564,7 +569,10 @@ mod tests {
     #[test]
     fn joins_continuations_and_keeps_line_numbers() {
         let cmds = commands("a \\\n  b \\\n  c\nd\n");
-        assert_eq!(cmds[0].words.as_deref(), Some(&["a", "b", "c"].map(String::from)[..]));
+        assert_eq!(
+            cmds[0].words.as_deref(),
+            Some(&["a", "b", "c"].map(String::from)[..])
+        );
         assert_eq!(cmds[1].line, 4);
     }
 
@@ -609,7 +617,8 @@ mod tests {
 
     #[test]
     fn unrolls_for_loops() {
-        let got = words("tools='java keytool'\nfor i in $tools; do\n  reg /usr/bin/$i $i\ndone\nafter\n");
+        let got =
+            words("tools='java keytool'\nfor i in $tools; do\n  reg /usr/bin/$i $i\ndone\nafter\n");
         assert_eq!(
             got,
             [

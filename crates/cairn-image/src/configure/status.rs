@@ -12,11 +12,38 @@ use super::PackageInput;
 
 /// dpkg's own field order for the status file (lib/dpkg/parse.c `fieldinfos`).
 const DPKG_ORDER: &[&str] = &[
-    "Package", "Essential", "Protected", "Status", "Priority", "Section", "Installed-Size",
-    "Origin", "Maintainer", "Bugs", "Architecture", "Multi-Arch", "Source", "Version",
-    "Config-Version", "Replaces", "Provides", "Depends", "Pre-Depends", "Recommends",
-    "Suggests", "Breaks", "Conflicts", "Enhances", "Conffiles", "Filename", "Size", "MD5sum",
-    "MSDOS-Filename", "Description", "Triggers-Pending", "Triggers-Awaited",
+    "Package",
+    "Essential",
+    "Protected",
+    "Status",
+    "Priority",
+    "Section",
+    "Installed-Size",
+    "Origin",
+    "Maintainer",
+    "Bugs",
+    "Architecture",
+    "Multi-Arch",
+    "Source",
+    "Version",
+    "Config-Version",
+    "Replaces",
+    "Provides",
+    "Depends",
+    "Pre-Depends",
+    "Recommends",
+    "Suggests",
+    "Breaks",
+    "Conflicts",
+    "Enhances",
+    "Conffiles",
+    "Filename",
+    "Size",
+    "MD5sum",
+    "MSDOS-Filename",
+    "Description",
+    "Triggers-Pending",
+    "Triggers-Awaited",
 ];
 
 /// Fields of a control paragraph, each with its continuation lines, in order.
@@ -67,8 +94,16 @@ pub fn status_paragraph(package: &PackageInput) -> String {
 /// architecture), as dpkg writes it.
 pub fn dpkg_status(packages: &[PackageInput]) -> Vec<u8> {
     let mut sorted: Vec<&PackageInput> = packages.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.architecture.cmp(&b.architecture)));
-    sorted.into_iter().map(status_paragraph).collect::<String>().into_bytes()
+    sorted.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.architecture.cmp(&b.architecture))
+    });
+    sorted
+        .into_iter()
+        .map(status_paragraph)
+        .collect::<String>()
+        .into_bytes()
 }
 
 #[cfg(test)]
@@ -100,8 +135,11 @@ mod tests {
             control: format!("Package: {name}\nVersion: 1\n{extra}"),
             ..PackageInput::default()
         };
-        let text = String::from_utf8(dpkg_status(&[pkg("zsh", ""), pkg("bash", "Essential: yes\n")]))
-            .unwrap_or_default();
+        let text = String::from_utf8(dpkg_status(&[
+            pkg("zsh", ""),
+            pkg("bash", "Essential: yes\n"),
+        ]))
+        .unwrap_or_default();
         assert_eq!(
             text,
             "Package: bash\nEssential: yes\nStatus: install ok installed\nVersion: 1\n\nPackage: zsh\nStatus: install ok installed\nVersion: 1\n\n"
