@@ -29,7 +29,8 @@
 //! and mmdebstrap's `minbase`/`required` variants) is deliberately not used: it
 //! adds packages such as `apt`, `gpgv`, `mawk` and `e2fsprogs` that policy does
 //! not promise and that a container does not need; a user who wants them asks
-//! for them. Essential roots never follow Recommends, as debootstrap and
+//! for them. Like debootstrap, the base also holds `usr-is-merged` when the
+//! index has it (see `ESSENTIAL_COMPANIONS`). Essential roots never follow Recommends, as debootstrap and
 //! mmdebstrap build the base without them; a package they share with a
 //! subtree that follows Recommends gets its Recommends followed all the same.
 //!
@@ -199,22 +200,33 @@ fn resolve_with_budget(
     Ok(search.into_resolution())
 }
 
-/// The names of the Essential set, as request obligations in name order
+/// Packages debootstrap and mmdebstrap install with the Essential set.
+/// `usr-is-merged` (bookworm and later) is an empty package that declares a
+/// merged-/usr system: without it, `init-system-helpers`' `usrmerge |
+/// usr-is-merged` picks usrmerge, whose postinst (never run here) converts a
+/// system and which pulls in perl and 9 more packages (55 MB).
+const ESSENTIAL_COMPANIONS: &[&str] = &["usr-is-merged"];
+
+/// The names of the Essential set (and [`ESSENTIAL_COMPANIONS`] the index
+/// has), as request obligations: companions first, so that alternatives in
+/// the Essential set's Depends see them, then Essential names in name order
 /// (the index's order would make the set depend on how sources are listed).
 fn essential_obligations<'a>(index: &'a PackageIndex, arch: &str) -> Vec<Obligation<'a>> {
-    let names: BTreeSet<&str> = index
+    let essential: BTreeSet<&str> = index
         .records
         .iter()
         .filter(|r| r.essential)
         .map(|r| r.name.as_str())
         .collect();
-    names
-        .into_iter()
-        .filter_map(|name| {
+    let companions = ESSENTIAL_COMPANIONS.iter().copied();
+    companions
+        .map(|name| (name, false))
+        .chain(essential.into_iter().map(|name| (name, true)))
+        .filter_map(|(name, essential_only)| {
             let relation = Relation::named(name);
             let candidates: Vec<usize> = real_candidates(index, &relation, arch)
                 .into_iter()
-                .filter(|&i| index.records[i].essential)
+                .filter(|&i| !essential_only || index.records[i].essential)
                 .collect();
             let candidates = dedup_packages(&index.records, candidates);
             (!candidates.is_empty()).then(|| Obligation::request(&relation, candidates))
@@ -2016,6 +2028,33 @@ mod tests {
     }
 
     #[test]
+    fn essential_prefers_usr_is_merged_over_usrmerge() {
+        let idx = index(vec![
+            pkg("init-system-helpers", "1.65")
+                .essential()
+                .depends("usrmerge | usr-is-merged"),
+            pkg("usrmerge", "37").depends("perl"),
+            pkg("perl", "5.36"),
+            pkg("usr-is-merged", "37"),
+        ]);
+        assert_eq!(
+            chosen_with(&idx, &[], &with_essential()),
+            ["init-system-helpers=1.65", "usr-is-merged=37"]
+        );
+        // Without the companion in the index, apt's first alternative.
+        let idx = index(vec![
+            pkg("init-system-helpers", "1.65")
+                .essential()
+                .depends("usrmerge | usr-is-merged"),
+            pkg("usrmerge", "37"),
+        ]);
+        assert_eq!(
+            chosen_with(&idx, &[], &with_essential()),
+            ["init-system-helpers=1.65", "usrmerge=37"]
+        );
+    }
+
+    #[test]
     fn essential_off_by_default() {
         let idx = essential_index();
         assert_eq!(chosen(&idx, &[]), Vec::<String>::new());
@@ -2038,5 +2077,107 @@ mod tests {
             solve_with(&idx, &["busybox-sh"], &with_essential()).map_err(|e| e.to_string()),
             Err("cannot satisfy dash: busybox-sh 1 conflicts with dash 0.5".to_string())
         );
+    }
+}
+
+/// Figures on Debian's real index: the size the Essential set and Recommends
+/// add. Needs uncompressed `Packages` files, e.g. from this machine's apt
+/// lists: `CAIRN_PACKAGES_FILES=/tmp/bookworm-Packages:/tmp/security-Packages
+/// cargo test -p cairn-debian --lib resolve::real_index -- --ignored --nocapture`.
+#[cfg(test)]
+mod real_index {
+    use super::*;
+
+    fn load() -> Option<PackageIndex> {
+        let files = std::env::var("CAIRN_PACKAGES_FILES").ok()?;
+        let mut records = Vec::new();
+        for (origin, path) in files.split(':').enumerate() {
+            let text = fs_err::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+            records.extend(
+                crate::index::parse_packages(&text, "amd64", origin, path)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        Some(PackageIndex::new(records))
+    }
+
+    fn summary(index: &PackageIndex, res: &Resolution) -> (usize, u64) {
+        let kib: u64 = res
+            .packages
+            .values()
+            .filter_map(|p| index.records[p.record].installed_size)
+            .sum();
+        (res.packages.len(), kib)
+    }
+
+    fn requests(names: &[&str]) -> Vec<Request> {
+        names
+            .iter()
+            .map(|n| Request {
+                relation: Relation::named(n),
+            })
+            .collect()
+    }
+
+    #[test]
+    #[ignore = "needs CAIRN_PACKAGES_FILES (Debian Packages indexes)"]
+    fn essential_and_recommends_on_bookworm() {
+        let Some(index) = load() else {
+            panic!("set CAIRN_PACKAGES_FILES to uncompressed Packages files");
+        };
+        let solve = |names: &[&str], options: &ResolveOptions| {
+            resolve_with(&index, &requests(names), "amd64", options)
+                .unwrap_or_else(|e| panic!("{names:?}: {e}"))
+        };
+        let essential = ResolveOptions {
+            essential: true,
+            ..ResolveOptions::default()
+        };
+        let base = solve(&[], &essential);
+        for name in [
+            "bash",
+            "coreutils",
+            "dash",
+            "grep",
+            "sed",
+            "tar",
+            "base-files",
+            "libc6",
+        ] {
+            assert!(
+                base.packages.contains_key(name),
+                "{name} missing from the Essential set"
+            );
+        }
+        let mut names: Vec<&String> = base.packages.keys().collect();
+        names.sort();
+        eprintln!(
+            "essential closure: {:?} packages, {:?} KiB installed",
+            summary(&index, &base).0,
+            summary(&index, &base).1
+        );
+        eprintln!("  {names:?}");
+        for (root, expect) in [("gcc", "libc6-dev"), ("python3-numpy", "")] {
+            let plain = solve(&[root], &ResolveOptions::default());
+            let debian = solve(&[root], &ResolveOptions::debian());
+            let no_rec = solve(
+                &[root],
+                &ResolveOptions {
+                    recommends_for: BTreeMap::from([(root.to_string(), false)]),
+                    ..ResolveOptions::debian()
+                },
+            );
+            eprintln!(
+                "{root}: depends only {:?}; essential+recommends {:?}; essential, {root}.recommends=false {:?} (packages, KiB)",
+                summary(&index, &plain),
+                summary(&index, &debian),
+                summary(&index, &no_rec)
+            );
+            if !expect.is_empty() {
+                assert!(debian.packages.contains_key(expect));
+                assert!(!plain.packages.contains_key(expect));
+                assert!(!no_rec.packages.contains_key(expect));
+            }
+        }
     }
 }
