@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const PASSWD_MASTER: &str = "/usr/share/base-passwd/passwd.master";
 /// base-passwd's template for `/etc/group`.
 pub const GROUP_MASTER: &str = "/usr/share/base-passwd/group.master";
+/// Where packages declare accounts for `systemd-sysusers`.
+pub const SYSUSERS_DIR: &str = "/usr/lib/sysusers.d/";
 
 const FIRST_SYSTEM_ID: u32 = 100;
 const LAST_SYSTEM_ID: u32 = 999;
@@ -86,6 +88,8 @@ struct Requests {
     groups: BTreeMap<String, GroupRequest>,
     /// (user, group) memberships from `adduser USER GROUP`.
     members: BTreeSet<(String, String)>,
+    /// Users whose primary group is given by id (sysusers' `uid:gid`).
+    gid_groups: BTreeMap<String, u32>,
 }
 
 /// Parses one command's words into `requests`; `Err` names what is not understood.
@@ -264,6 +268,131 @@ fn parse_groupadd(args: &[String], requests: &mut Requests) -> Result<(), String
     Ok(())
 }
 
+/// Splits a sysusers.d line into fields, honouring double quotes.
+fn sysusers_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut started) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    fields.push(std::mem::take(&mut current));
+                    started = false;
+                }
+            }
+            c => {
+                current.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        fields.push(current);
+    }
+    fields
+}
+
+/// Applies a sysusers.d file (`u`, `g` and `m` lines; others are named).
+fn parse_sysusers(text: &str, requests: &mut Requests) -> Result<(), String> {
+    let mut ignored = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f = sysusers_fields(line);
+        let field = |i: usize| f.get(i).map(String::as_str).filter(|v| *v != "-");
+        match (f.first().map(String::as_str), field(1)) {
+            (Some("u"), Some(name)) => {
+                let (uid, gid) = match field(2).map(|id| id.split_once(':').unwrap_or((id, ""))) {
+                    Some((u, g)) => (u.parse().ok(), g.parse::<u32>().ok()),
+                    None => (None, None),
+                };
+                let request = UserRequest {
+                    name: name.to_string(),
+                    uid,
+                    group: Some(name.to_string()),
+                    own_group: gid.is_none(),
+                    home: field(4).unwrap_or("/").to_string(),
+                    create_home: false,
+                    shell: field(5).unwrap_or("/usr/sbin/nologin").to_string(),
+                    gecos: field(3).unwrap_or("").to_string(),
+                };
+                if let Some(gid) = gid {
+                    // `u name uid:gid` joins an existing group by id.
+                    requests.gid_groups.insert(name.to_string(), gid);
+                }
+                requests.users.entry(name.to_string()).or_insert(request);
+            }
+            (Some("g"), Some(name)) => {
+                let gid = field(2).and_then(|g| g.parse().ok());
+                let request = GroupRequest {
+                    name: name.to_string(),
+                    gid,
+                };
+                requests.groups.entry(name.to_string()).or_insert(request);
+            }
+            (Some("m"), Some(user)) => {
+                if let Some(group) = field(2) {
+                    requests
+                        .members
+                        .insert((user.to_string(), group.to_string()));
+                }
+            }
+            _ => ignored.push(line.to_string()),
+        }
+    }
+    if ignored.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "sysusers.d lines not applied: {}",
+            ignored.join("; ")
+        ))
+    }
+}
+
+/// The sysusers.d files a `systemd-sysusers` call names (all of them when
+/// it names none), applied to `requests`.
+fn run_sysusers(
+    words: &[String],
+    packages: &[PackageInput],
+    requests: &mut Requests,
+) -> Result<(), String> {
+    let files: Vec<&DataFile> = packages
+        .iter()
+        .flat_map(|p| &p.files)
+        .filter(|f| f.path.starts_with(SYSUSERS_DIR) && f.path.ends_with(".conf"))
+        .collect();
+    let named: Vec<&String> = words[1..].iter().filter(|w| !w.starts_with('-')).collect();
+    let mut chosen: Vec<&DataFile> = if named.is_empty() {
+        files.clone()
+    } else {
+        let mut out = Vec::new();
+        for name in named {
+            let path = format!("{SYSUSERS_DIR}{}", name.rsplit('/').next().unwrap_or(name));
+            match files.iter().find(|f| f.path == path) {
+                Some(f) => out.push(*f),
+                None => return Err(format!("{path} is not in the environment")),
+            }
+        }
+        out
+    };
+    chosen.sort_by(|a, b| a.path.cmp(&b.path));
+    for file in chosen {
+        let contents = file
+            .contents
+            .as_deref()
+            .ok_or_else(|| format!("{}: contents not provided", file.path))?;
+        parse_sysusers(&String::from_utf8_lossy(contents), requests)?;
+    }
+    Ok(())
+}
+
 /// 32-bit FNV-1a: tiny, stable across platforms and Rust versions.
 fn fnv1a(name: &str) -> u32 {
     name.bytes().fold(0x811c_9dc5, |h, b| {
@@ -372,7 +501,13 @@ fn accounts(
             let Some(words) = &command.words else {
                 continue;
             };
-            if let Err(reason) = parse_command(words, &mut requests) {
+            let program = words.first().map(|p| p.rsplit('/').next().unwrap_or(p));
+            let result = if program == Some("systemd-sysusers") {
+                run_sysusers(words, packages, &mut requests)
+            } else {
+                parse_command(words, &mut requests)
+            };
+            if let Err(reason) = result {
                 notes.push(Note {
                     package: package.name.clone(),
                     message: format!(
@@ -442,6 +577,9 @@ fn accounts(
     let mut added = Vec::new();
     for (request, uid) in new_users {
         let gid = match &request.group {
+            _ if requests.gid_groups.contains_key(&request.name) => {
+                requests.gid_groups[&request.name]
+            }
             None => NOGROUP,
             Some(name) => match groups.iter().find(|g| &g.name == name) {
                 Some(g) => g.gid,
@@ -775,6 +913,51 @@ fi
                 .entries
                 .iter()
                 .any(|e| e.path == "/srv/build" && e.uid == 995 && e.gid == 990)
+        );
+    }
+
+    #[test]
+    fn sysusers_files_named_by_the_postinst_are_applied() {
+        // systemd-timesyncd 252's postinst and sysusers.d file, and polkitd's.
+        let mut timesyncd = package(
+            "systemd-timesyncd",
+            "if [ -z \"${DPKG_ROOT:-}\" ] && [ -x \"/usr/bin/systemd-sysusers\" ]; then\n   systemd-sysusers ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} systemd-timesync.conf\nfi\n",
+            &[],
+        );
+        timesyncd.files.push(DataFile {
+            path: "/usr/lib/sysusers.d/systemd-timesync.conf".into(),
+            kind: DataKind::File,
+            contents: Some(
+                b"#  SPDX\nu systemd-timesync  - \"systemd Time Synchronization\"\n".to_vec(),
+            ),
+        });
+        let mut polkitd = package("polkitd", "systemd-sysusers polkitd.conf\n", &[]);
+        polkitd.files.push(DataFile {
+            path: "/usr/lib/sysusers.d/polkitd.conf".into(),
+            kind: DataKind::File,
+            contents: Some(
+                b"u polkitd - \"polkit\" /nonexistent\nm polkitd staff\nr - 100-200\n".to_vec(),
+            ),
+        });
+        let config = configure_all(&[base_passwd(), timesyncd, polkitd], &[]);
+        let passwd = file_text(&config, "/etc/passwd");
+        let line = passwd
+            .lines()
+            .find(|l| l.starts_with("systemd-timesync:"))
+            .unwrap_or_default();
+        assert!(
+            line.ends_with(":systemd Time Synchronization:/:/usr/sbin/nologin"),
+            "{line}"
+        );
+        let uid = line.split(':').nth(2).unwrap_or_default();
+        assert!(file_text(&config, "/etc/group").contains(&format!("systemd-timesync:x:{uid}:\n")));
+        assert!(passwd.contains(":polkit:/nonexistent:/usr/sbin/nologin\n"));
+        // The `r` line is named; `m` needs the group to exist (base has no staff here).
+        assert_eq!(config.notes.len(), 1, "{:?}", config.notes);
+        assert!(
+            config.notes[0]
+                .message
+                .ends_with("sysusers.d lines not applied: r - 100-200")
         );
     }
 

@@ -87,6 +87,7 @@ pub fn needs_contents(path: &str) -> bool {
         && (path.starts_with(certificates::CERTS_DIR)
             || path.starts_with(certificates::LOCAL_CERTS_DIR)))
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
+        || (path.starts_with(accounts::SYSUSERS_DIR) && path.ends_with(".conf"))
         || path == accounts::PASSWD_MASTER
         || path == accounts::GROUP_MASTER
 }
@@ -214,11 +215,20 @@ impl ParsedScripts {
     }
 
     /// Notes for commands with effects that configuration does not reproduce.
+    /// A preinst's file operations and alternatives removals handle upgrades
+    /// from older versions, so only its diversions and accounts are named.
     fn unapplied_notes(&self, package: &str) -> Vec<Note> {
         self.all()
             .filter_map(|(script, command)| {
                 let program = command.program.as_deref()?;
                 let program = program.rsplit('/').next().unwrap_or(program);
+                let upgrade_only = !matches!(
+                    program,
+                    "dpkg-divert" | "adduser" | "addgroup" | "useradd" | "groupadd"
+                );
+                if script == "preinst" && upgrade_only {
+                    return None;
+                }
                 let why = unapplied_effect(program, command.words.as_deref())?;
                 Some(Note {
                     package: package.to_string(),
@@ -247,7 +257,6 @@ fn unapplied_effect(program: &str, words: Option<&[String]>) -> Option<&'static 
         "ucf" | "ucfr" => {
             "a configuration file that ucf would install from a template is not installed"
         }
-        "systemd-sysusers" => "users and groups from sysusers.d are not created",
         "systemd-tmpfiles" => "tmpfiles.d entries are not created",
         "a2enmod" | "a2enconf" | "a2ensite" | "a2dismod" => {
             "Apache modules and sites are not enabled"
@@ -433,9 +442,80 @@ mod tests {
             "/etc/ld.so.conf.d/fakeroot-x86_64-linux-gnu.conf"
         ));
         assert!(needs_contents("/usr/share/base-passwd/passwd.master"));
+        assert!(needs_contents("/usr/lib/sysusers.d/systemd-timesync.conf"));
         assert!(!needs_contents("/usr/bin/mawk"));
         assert!(!needs_contents(
             "/usr/share/doc/ca-certificates/README.crt.gz"
         ));
+    }
+}
+
+/// A sweep over real maintainer scripts: every `update-alternatives
+/// --install` and account call in them must be read, or named in a note.
+/// Needs a directory of extracted control directories (`dpkg-deb -e
+/// PKG.deb DIR/PKG`): `CAIRN_POSTINST_CORPUS=DIR cargo test -p cairn-image
+/// corpus -- --ignored --nocapture`.
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs CAIRN_POSTINST_CORPUS (extracted control directories)"]
+    fn real_postinst_corpus() {
+        let Ok(dir) = std::env::var("CAIRN_POSTINST_CORPUS") else {
+            panic!("set CAIRN_POSTINST_CORPUS to a directory of extracted control directories");
+        };
+        let mut dirs: Vec<_> = fs_err::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        let (mut installs, mut accounts, mut unread) = (0, 0, Vec::new());
+        for path in dirs {
+            let read = |name: &str| fs_err::read_to_string(path.join(name)).ok();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let package = PackageInput {
+                name: name.clone(),
+                control: read("control").unwrap_or_default(),
+                preinst: read("preinst"),
+                postinst: read("postinst"),
+                ..PackageInput::default()
+            };
+            let parsed = ParsedScripts::new(&package);
+            for (script, command) in parsed.all() {
+                let program = command.program.as_deref().unwrap_or("");
+                let is_alt = program.ends_with("update-alternatives");
+                let is_account = matches!(program, "adduser" | "addgroup" | "useradd" | "groupadd");
+                let Some(words) = &command.words else {
+                    if is_alt || is_account {
+                        unread.push(format!("{name} {script}:{} {program}", command.line));
+                    }
+                    continue;
+                };
+                if is_alt && words.iter().any(|w| w == "--install") {
+                    match alternatives::parse_install(words) {
+                        Some(Ok(_)) => installs += 1,
+                        _ => unread.push(format!(
+                            "{name} {script}:{} {}",
+                            command.line,
+                            words.join(" ")
+                        )),
+                    }
+                }
+                if is_account {
+                    accounts += 1;
+                }
+            }
+            let notes = parsed.unapplied_notes(&name);
+            for note in notes {
+                eprintln!("note {}: {}", note.package, note.message);
+            }
+        }
+        eprintln!("{installs} --install calls read, {accounts} account calls, unread: {unread:#?}");
+        assert!(installs > 0);
     }
 }
