@@ -60,6 +60,8 @@ pub struct Accounts {
     pub groups: Vec<Group>,
     /// Home directories to create: path, uid, gid.
     pub homes: Vec<(String, u32, u32)>,
+    /// Resolved `dpkg-statoverride --add` calls.
+    pub overrides: Vec<super::StatOverride>,
 }
 
 /// What a script asks for, before ids are assigned.
@@ -90,6 +92,26 @@ struct Requests {
     members: BTreeSet<(String, String)>,
     /// Users whose primary group is given by id (sysusers' `uid:gid`).
     gid_groups: BTreeMap<String, u32>,
+    /// `dpkg-statoverride --add USER GROUP MODE PATH`, with the package.
+    overrides: Vec<(String, [String; 4])>,
+}
+
+/// Reads `dpkg-statoverride [options] --add USER GROUP MODE PATH`.
+fn parse_statoverride(words: &[String]) -> Option<Result<[String; 4], String>> {
+    let add = words.iter().position(|w| w == "--add")?;
+    let args: Vec<&String> = words[add + 1..]
+        .iter()
+        .filter(|w| !w.starts_with("--"))
+        .collect();
+    match args.as_slice() {
+        [user, group, mode, path] => Some(Ok([
+            user.to_string(),
+            group.to_string(),
+            mode.to_string(),
+            path.to_string(),
+        ])),
+        _ => Some(Err("--add needs USER GROUP MODE PATH".to_string())),
+    }
 }
 
 /// Parses one command's words into `requests`; `Err` names what is not understood.
@@ -393,6 +415,14 @@ fn run_sysusers(
     Ok(())
 }
 
+/// The id of `name` (or `#123`) among `known`.
+fn id_of<'a>(name: &str, mut known: impl Iterator<Item = (&'a str, u32)>) -> Option<u32> {
+    if let Some(number) = name.strip_prefix('#') {
+        return number.parse().ok();
+    }
+    known.find(|(n, _)| *n == name).map(|(_, id)| id)
+}
+
 /// 32-bit FNV-1a: tiny, stable across platforms and Rust versions.
 fn fnv1a(name: &str) -> u32 {
     name.bytes().fold(0x811c_9dc5, |h, b| {
@@ -504,6 +534,15 @@ fn accounts(
             let program = words.first().map(|p| p.rsplit('/').next().unwrap_or(p));
             let result = if program == Some("systemd-sysusers") {
                 run_sysusers(words, packages, &mut requests)
+            } else if program == Some("dpkg-statoverride") {
+                match parse_statoverride(words) {
+                    Some(Ok(args)) => {
+                        requests.overrides.push((package.name.clone(), args));
+                        Ok(())
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Ok(()),
+                }
             } else {
                 parse_command(words, &mut requests)
             };
@@ -624,11 +663,36 @@ fn accounts(
             g.members.push(user.clone());
         }
     }
+    let mut overrides = Vec::new();
+    for (package, [user, group, mode, path]) in &requests.overrides {
+        let uid = id_of(user, users.iter().map(|u| (u.name.as_str(), u.uid)));
+        let gid = id_of(group, groups.iter().map(|g| (g.name.as_str(), g.gid)));
+        let bits = u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o7777);
+        match (uid, gid, bits) {
+            (Some(uid), Some(gid), Some(mode)) if tree.exists(path) => {
+                overrides.push(super::StatOverride {
+                    path: path.clone(),
+                    uid,
+                    gid,
+                    mode,
+                });
+            }
+            (Some(_), Some(_), Some(_)) => {}
+            _ => notes.push(Note {
+                package: package.clone(),
+                message: format!(
+                    "dpkg-statoverride --add {user} {group} {mode} {path} not applied: unknown user, group or mode"
+                ),
+            }),
+        }
+    }
+    overrides.sort();
     (
         Accounts {
             users,
             groups,
             homes,
+            overrides,
         },
         notes,
     )
@@ -691,6 +755,7 @@ pub(crate) fn configure(
         return super::Configuration {
             entries: Vec::new(),
             notes,
+            overrides: accounts.overrides,
         };
     }
     for note in notes.iter_mut().filter(|n| n.package.is_empty()) {
@@ -716,7 +781,11 @@ pub(crate) fn configure(
     for (home, uid, gid) in &accounts.homes {
         entries.push(Entry::dir(home, 0o755, *uid, *gid));
     }
-    super::Configuration { entries, notes }
+    super::Configuration {
+        entries,
+        notes,
+        overrides: accounts.overrides,
+    }
 }
 
 #[cfg(test)]
@@ -959,6 +1028,44 @@ fi
                 .message
                 .ends_with("sysusers.d lines not applied: r - 100-200")
         );
+    }
+
+    #[test]
+    fn statoverrides_resolve_names_after_accounts_exist() {
+        // redis-tools 5:7.0.15-1~deb12u10: the user, then its config's owner.
+        let script = format!(
+            "{REDIS_TOOLS}USER=\"redis\"\nGROUP=\"$USER\"\nCONFFILE=\"/etc/redis/redis.conf\"\nif ! dpkg-statoverride --list ${{CONFFILE}} >/dev/null 2>&1\nthen\n\tdpkg-statoverride --update --add ${{USER}} ${{GROUP}} 640 ${{CONFFILE}}\nfi\n"
+        );
+        let redis = package("redis-tools", &script, &["/etc/redis/redis.conf"]);
+        let dbus = package(
+            "dbus",
+            "dpkg-statoverride --update --add root messagebus 4754 /usr/lib/dbus-1.0/dbus-daemon-launch-helper\ndpkg-statoverride --add '#0' '#0' 0755 /missing\n",
+            &["/usr/lib/dbus-1.0/dbus-daemon-launch-helper"],
+        );
+        let config = configure_all(&[base_passwd(), redis, dbus], &[]);
+        let passwd = file_text(&config, "/etc/passwd");
+        let redis_line = passwd
+            .lines()
+            .find(|l| l.starts_with("redis:"))
+            .unwrap_or_default();
+        let ids: Vec<u32> = redis_line
+            .split(':')
+            .skip(2)
+            .take(2)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        assert_eq!(
+            config.overrides,
+            [super::super::StatOverride {
+                path: "/etc/redis/redis.conf".into(),
+                uid: ids[0],
+                gid: ids[1],
+                mode: 0o640,
+            }]
+        );
+        // messagebus does not exist here: named, not guessed.
+        assert_eq!(config.notes.len(), 1, "{:?}", config.notes);
+        assert!(config.notes[0].message.contains("root messagebus 4754"));
     }
 
     #[test]

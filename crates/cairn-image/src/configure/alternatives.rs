@@ -185,7 +185,11 @@ pub(crate) fn configure(
         entries.push(Entry::dir(ALT_DIR, 0o755, 0, 0));
         entries.push(Entry::dir(ADMIN_DIR, 0o755, 0, 0));
     }
-    super::Configuration { entries, notes }
+    super::Configuration {
+        entries,
+        notes,
+        ..Default::default()
+    }
 }
 
 fn group<'a>(

@@ -313,6 +313,7 @@ pub(crate) fn configure(
         return super::Configuration {
             entries: Vec::new(),
             notes,
+            ..Default::default()
         };
     }
     let mut entries = vec![
@@ -352,7 +353,11 @@ pub(crate) fn configure(
     }
     entries.extend(hash_links(&pems, &mut notes));
     entries.push(Entry::file(BUNDLE, 0o644, bundle));
-    super::Configuration { entries, notes }
+    super::Configuration {
+        entries,
+        notes,
+        ..Default::default()
+    }
 }
 
 /// `openssl rehash`'s links: `HASH.N -> NAME.pem`, numbered in name order

@@ -69,6 +69,7 @@ pub(crate) fn configure(packages: &[PackageInput]) -> super::Configuration {
     super::Configuration {
         entries: Vec::new(),
         notes,
+        ..Default::default()
     }
 }
 

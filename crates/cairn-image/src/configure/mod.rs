@@ -160,6 +160,22 @@ pub struct Configuration {
     pub entries: Vec<Entry>,
     /// Notes sorted by package, then message.
     pub notes: Vec<Note>,
+    /// `dpkg-statoverride --add` calls: owner and mode a package's own file
+    /// or directory must have (sorted by path). They change entries of the
+    /// package layers, so the caller applies them: chown/chmod in a host
+    /// rootfs, or the entry re-emitted with the package's bytes in the
+    /// configuration layer of an image.
+    pub overrides: Vec<StatOverride>,
+}
+
+/// Owner and mode for a path a package ships (`dpkg-statoverride --add`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StatOverride {
+    pub path: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits, including setuid/setgid (`0o4754`).
+    pub mode: u32,
 }
 
 /// Configures `packages` (in lock order) plus `local_files` (files the user
@@ -171,6 +187,7 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
     let tree = Tree::new(packages, local_files);
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut notes: BTreeSet<Note> = BTreeSet::new();
+    let mut overrides: BTreeMap<String, StatOverride> = BTreeMap::new();
     let parsed: Vec<ParsedScripts> = packages.iter().map(ParsedScripts::new).collect();
 
     let alts = alternatives::configure(packages, &parsed, &tree);
@@ -183,6 +200,11 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
             entries.entry(entry.path.clone()).or_insert(entry);
         }
         notes.extend(part.notes);
+        for o in part.overrides {
+            // The first call for a path wins, as dpkg-statoverride --add
+            // refuses a second one without --force.
+            overrides.entry(o.path.clone()).or_insert(o);
+        }
     }
     for (package, scripts) in packages.iter().zip(&parsed) {
         notes.extend(scripts.unapplied_notes(&package.name));
@@ -190,6 +212,7 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
     Configuration {
         entries: entries.into_values().collect(),
         notes: notes.into_iter().collect(),
+        overrides: overrides.into_values().collect(),
     }
 }
 
@@ -253,7 +276,9 @@ fn unapplied_effect(program: &str, words: Option<&[String]>) -> Option<&'static 
         }
         "ssh-keygen" => "host keys are not generated; mount or generate them at start",
         "make-ssl-cert" => "the snakeoil certificate is not generated",
-        "dpkg-statoverride" => "ownership and mode overrides are not applied",
+        "dpkg-statoverride" if words.is_none() => {
+            "a call whose arguments depend on something not evaluated is not applied"
+        }
         "ucf" | "ucfr" => {
             "a configuration file that ucf would install from a template is not installed"
         }
