@@ -369,6 +369,12 @@ configure)
                 $i.$dstext \
                 $mandir/man1/$i.$srcext"
 	fi
+        if false && [ -e $mandir/ja/man1/$i.$srcext ]; then
+	    slave2="--slave \
+		/usr/share/man/ja/man1/$i.$dstext \
+                ${i}_ja.$dstext \
+                $mandir/ja/man1/$i.$srcext"
+	fi
         update-alternatives \
             --install \
             /usr/bin/$i \

@@ -303,6 +303,10 @@ const KEYWORDS: &[&str] = &[
 fn run_block(raw: &[RawCommand], env: &mut Env, out: &mut Vec<Command>) {
     let mut i = 0;
     while i < raw.len() {
+        if is_if_false(&raw[i]) {
+            i = end_of_branch(raw, i + 1);
+            continue;
+        }
         let words = strip_keywords(&raw[i].words);
         if words.first().and_then(literal).as_deref() == Some("for")
             && let Some((var, values, body, next)) = read_for(raw, i, env)
@@ -318,6 +322,29 @@ fn run_block(raw: &[RawCommand], env: &mut Env, out: &mut Vec<Command>) {
         run_simple(words, raw[i].line, env, out);
         i += 1;
     }
+}
+
+/// `if false ...`: the one condition that is evaluated, because scripts use
+/// it to switch code off (openjdk's postinst: `if false && [ -e ... ]`).
+fn is_if_false(command: &RawCommand) -> bool {
+    let mut words = command.words.iter().map(literal);
+    words.next().flatten().as_deref() == Some("if")
+        && words.next().flatten().as_deref() == Some("false")
+}
+
+/// The index of the `else`, `elif` or `fi` that ends the branch starting at
+/// `from`, skipping nested `if`s.
+fn end_of_branch(raw: &[RawCommand], from: usize) -> usize {
+    let mut depth = 0;
+    for (j, command) in raw.iter().enumerate().skip(from) {
+        match command.words.first().and_then(literal).as_deref() {
+            Some("if") => depth += 1,
+            Some("fi") if depth > 0 => depth -= 1,
+            Some("else" | "elif" | "fi") if depth == 0 => return j,
+            _ => {}
+        }
+    }
+    raw.len()
 }
 
 /// The words of a command after leading reserved words.
@@ -627,6 +654,14 @@ mod tests {
                 vec!["after"],
             ]
         );
+    }
+
+    #[test]
+    fn if_false_branches_are_skipped() {
+        let got = words(
+            "if false && [ -e x ]; then\n  a\n  if y; then b; fi\nelse\n  c\nfi\nif false; then d; elif e; then f; fi\ng\n",
+        );
+        assert_eq!(got, [vec!["c"], vec!["e"], vec!["f"], vec!["g"]]);
     }
 
     #[test]
