@@ -61,6 +61,49 @@ pub struct PackageInput {
     pub files: Vec<DataFile>,
 }
 
+impl PackageInput {
+    /// Sets the control paragraph, maintainer scripts and conffiles from a
+    /// `.deb`'s control files ([`cairn_debian::deb::read_control`]).
+    pub fn with_control_files(mut self, files: &cairn_debian::deb::ControlFiles) -> PackageInput {
+        let script = |name: &str| {
+            files
+                .other
+                .get(name)
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        };
+        self.control = files.control.clone();
+        self.preinst = script("preinst");
+        self.postinst = script("postinst");
+        self.conffiles = files.conffiles.clone();
+        self
+    }
+}
+
+impl DataFile {
+    /// A data file from an entry [`cairn_debian::deb::visit_data`] yields
+    /// (relative, merged-/usr path); fill `contents` when [`needs_contents`]
+    /// says so. Hardlinks and devices count as files: configuration only asks
+    /// whether a path exists.
+    pub fn from_deb_entry(
+        entry: &cairn_debian::deb::DebEntry,
+        contents: Option<Vec<u8>>,
+    ) -> DataFile {
+        use cairn_debian::deb::EntryKind as Deb;
+        let kind = match &entry.kind {
+            Deb::Dir => DataKind::Dir,
+            Deb::Symlink { target } => DataKind::Symlink {
+                target: target.clone(),
+            },
+            _ => DataKind::File,
+        };
+        DataFile {
+            path: format!("/{}", entry.path.trim_start_matches('/')),
+            kind,
+            contents,
+        }
+    }
+}
+
 /// One entry of a package's data.tar (or a file the user adds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataFile {
@@ -195,12 +238,16 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
     let certs = certificates::configure(packages, local_files);
     let libs = libraries::configure(packages);
     for part in [alts, users, certs, libs] {
-        for entry in part.entries {
+        for mut entry in part.entries {
+            // Package layers hold `/bin/x` as `/usr/bin/x` (merged /usr), and
+            // a layer entry under the `/bin` symlink would not land there.
+            entry.path = merged_usr(&entry.path);
             // Earlier parts win; no two parts write the same path today.
             entries.entry(entry.path.clone()).or_insert(entry);
         }
         notes.extend(part.notes);
-        for o in part.overrides {
+        for mut o in part.overrides {
+            o.path = merged_usr(&o.path);
             // The first call for a path wins, as dpkg-statoverride --add
             // refuses a second one without --force.
             overrides.entry(o.path.clone()).or_insert(o);
@@ -356,6 +403,18 @@ impl<'a> Tree<'a> {
     }
 }
 
+/// `path` as cairn lays packages out: `/bin/x` is `/usr/bin/x`
+/// ([`cairn_debian::deb::MERGED_USR_DIRS`]).
+fn merged_usr(path: &str) -> String {
+    let rest = path.trim_start_matches('/');
+    let first = rest.split('/').next().unwrap_or("");
+    if rest.contains('/') && cairn_debian::deb::MERGED_USR_DIRS.contains(&first) {
+        format!("/usr/{rest}")
+    } else {
+        path.to_string()
+    }
+}
+
 /// `/bin/x` as `/usr/bin/x` and the reverse, for bookworm's merged /usr.
 fn usr_merged(path: &str) -> String {
     for dir in ["/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/"] {
@@ -420,6 +479,129 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
+
+    /// The path the layer builder would take: a `.deb` built with dpkg-deb,
+    /// read with cairn-debian's readers, configured.
+    #[test]
+    fn configures_a_real_deb() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = tmp.path().join("pkg");
+        let write = |rel: &str, body: &str, mode: u32| {
+            let path = root.join(rel);
+            fs_err::create_dir_all(path.parent().unwrap_or(&root))
+                .unwrap_or_else(|e| panic!("{e}"));
+            fs_err::write(&path, body).unwrap_or_else(|e| panic!("{e}"));
+            fs_err::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        write(
+            "DEBIAN/control",
+            "Package: mawk\nVersion: 1.3.4\nArchitecture: all\nMaintainer: t <t@e>\nDescription: awk\n",
+            0o644,
+        );
+        write(
+            "DEBIAN/postinst",
+            "#!/bin/sh\nset -e\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5 \\\n  --slave /usr/bin/nawk nawk /usr/bin/mawk\nadduser --system --group --home /var/lib/mawk mawk\n",
+            0o755,
+        );
+        write("bin/mawk", "#!/bin/sh\n", 0o755);
+        let deb = tmp.path().join("mawk.deb");
+        let built = std::process::Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .stdout(std::process::Stdio::null())
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: dpkg-deb is needed to build the test package");
+            return;
+        }
+        let control = cairn_debian::deb::read_control(&deb).unwrap_or_else(|e| panic!("{e}"));
+        let mut files = Vec::new();
+        cairn_debian::deb::visit_data::<cairn_debian::deb::DebError>(&deb, |entry, reader| {
+            let path = format!("/{}", entry.path);
+            let contents = if needs_contents(&path) {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(reader, &mut bytes).map_err(|e| {
+                    cairn_debian::deb::DebError::Invalid {
+                        deb: deb.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                Some(bytes)
+            } else {
+                None
+            };
+            files.push(DataFile::from_deb_entry(entry, contents));
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let package = PackageInput {
+            name: "mawk".into(),
+            version: "1.3.4".into(),
+            architecture: "all".into(),
+            files,
+            ..PackageInput::default()
+        }
+        .with_control_files(&control);
+        let config = configure(std::slice::from_ref(&package), &[]);
+        let links: Vec<String> = config
+            .entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Symlink(t) => Some(format!("{} -> {t}", e.path)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "/etc/alternatives/awk -> /usr/bin/mawk",
+                "/etc/alternatives/nawk -> /usr/bin/mawk",
+                "/usr/bin/awk -> /etc/alternatives/awk",
+                "/usr/bin/nawk -> /etc/alternatives/nawk",
+            ]
+        );
+        assert!(
+            config
+                .entries
+                .iter()
+                .any(|e| e.path == "/var/lib/mawk" && e.uid >= 100)
+        );
+        let status = String::from_utf8(status::dpkg_status(&[package])).unwrap_or_default();
+        assert!(
+            status.starts_with("Package: mawk\nStatus: install ok installed\nMaintainer:"),
+            "{status}"
+        );
+    }
+
+    #[test]
+    fn entries_use_merged_usr_paths() {
+        let p = package(
+            "x",
+            "update-alternatives --install /bin/x x /bin/x.real 1\n",
+            &["/usr/bin/x.real"],
+        );
+        let config = configure(&[p], &[]);
+        let paths: Vec<&str> = config.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/alternatives",
+                "/etc/alternatives/x",
+                "/usr/bin/x",
+                "/var/lib/dpkg/alternatives",
+                "/var/lib/dpkg/alternatives/x"
+            ]
+        );
+        assert_eq!(
+            merged_usr("/lib64/ld-linux-x86-64.so.2"),
+            "/usr/lib64/ld-linux-x86-64.so.2"
+        );
+        assert_eq!(merged_usr("/libexec/x"), "/libexec/x");
+        assert_eq!(merged_usr("/bin"), "/bin");
+    }
 
     #[test]
     fn tree_follows_merged_usr_and_symlinks() {
