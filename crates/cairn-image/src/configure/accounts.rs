@@ -3,10 +3,13 @@
 //! `/etc/passwd`, `/etc/group`, `/etc/shadow` and `/etc/gshadow`, with the
 //! home directories they create.
 //!
-//! Owns reading those calls, the base accounts (base-passwd's
-//! `passwd.master`/`group.master`, which its postinst copies to `/etc` on a
-//! fresh install) and the id rule. It does not handle `systemd-sysusers`
-//! (noted by the caller) or the image's own `[containerize.config] user`.
+//! Owns reading those calls, `systemd-sysusers FILE...` calls (their
+//! `/usr/lib/sysusers.d` files' `u`, `g` and `m` lines; other line types are
+//! noted), the base accounts (base-passwd's `passwd.master`/`group.master`,
+//! which its postinst copies to `/etc` on a fresh install), the id rule, and
+//! resolving `dpkg-statoverride --add USER GROUP MODE PATH` against the
+//! result. It does not handle the image's own `[containerize.config] user`:
+//! [`system_accounts`] gives the caller the data to merge it into.
 //!
 //! **Id rule.** adduser takes the first free id from 100 up, so on Debian an
 //! id depends on the order packages were installed in. Here each new name

@@ -10,8 +10,8 @@
 //! `/etc/ssl/certs/ca-certificates.crt` (listed certificates in the file's
 //! order, then `/usr/local/share/ca-certificates/**.crt`, byte-sorted,
 //! each with a trailing newline ensured). It does not run the
-//! `/etc/ca-certificates/update.d` hooks (`ca-certificates-java`'s keystore
-//! is noted by the caller).
+//! `/etc/ca-certificates/update.d` hooks: `ca-certificates-java`'s keystore
+//! is named in a note.
 //!
 //! The subject hash is OpenSSL's `X509_NAME_hash` (SHA-1 of the subject's
 //! canonical encoding, first four bytes little-endian), computed here with a
@@ -315,6 +315,12 @@ pub(crate) fn configure(
             notes,
             ..Default::default()
         };
+    }
+    if packages.iter().any(|p| p.name == "ca-certificates-java") {
+        notes.push(Note {
+            package: "ca-certificates-java".into(),
+            message: "the Java keystore /etc/ssl/certs/java/cacerts is not generated (its update.d hook runs Java); point javax.net.ssl.trustStore at a keystore built in a setup step".into(),
+        });
     }
     let mut entries = vec![
         Entry::file(CONF, 0o644, conf_text(shipped.keys().copied()).into_bytes()),

@@ -5,8 +5,10 @@
 //! Owns turning, for each locked package, its control files and the list of
 //! its data files into a deterministic set of extra [`Entry`]s (alternatives
 //! links and their state, the CA bundle and its links, system users and
-//! groups with their homes, `/var/lib/dpkg/status`) plus per-package
-//! [`Note`]s naming what a maintainer script does that is not applied. It
+//! groups with their homes; `/var/lib/dpkg/status` through
+//! [`status::dpkg_status`]), the [`StatOverride`]s `dpkg-statoverride` would
+//! record, and per-package [`Note`]s naming what a maintainer script does
+//! that is not applied. It
 //! does not read `.deb`s or write layers: the caller fills [`PackageInput`]
 //! (see [`needs_contents`] for the few files whose bytes are needed) and
 //! writes the entries as one layer after the package layers, or into a rootfs.
