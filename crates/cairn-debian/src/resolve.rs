@@ -2157,7 +2157,17 @@ mod real_index {
             summary(&index, &base).1
         );
         eprintln!("  {names:?}");
-        for (root, expect) in [("gcc", "libc6-dev"), ("python3-numpy", "")] {
+        for (root, expect) in [
+            ("gcc", "libc6-dev"),
+            ("python3-numpy", ""),
+            ("git", ""),
+            ("curl", ""),
+            ("openjdk-17-jre-headless", ""),
+            ("postgresql", ""),
+            ("nginx", ""),
+            ("python3-pip", ""),
+            ("imagemagick", ""),
+        ] {
             let plain = solve(&[root], &ResolveOptions::default());
             let debian = solve(&[root], &ResolveOptions::debian());
             let no_rec = solve(
@@ -2173,6 +2183,20 @@ mod real_index {
                 summary(&index, &debian),
                 summary(&index, &no_rec)
             );
+            if let Ok(dir) = std::env::var("CAIRN_DUMP_DIR") {
+                let with_recommends = ResolveOptions {
+                    recommends: true,
+                    ..ResolveOptions::default()
+                };
+                for (label, res) in [
+                    ("depends", &plain),
+                    ("recommends", &solve(&[root], &with_recommends)),
+                ] {
+                    let names: Vec<&str> = res.packages.keys().map(String::as_str).collect();
+                    let path = format!("{dir}/{root}-{label}.txt");
+                    fs_err::write(path, names.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
             if !expect.is_empty() {
                 assert!(debian.packages.contains_key(expect));
                 assert!(!plain.packages.contains_key(expect));
