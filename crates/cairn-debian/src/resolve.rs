@@ -2141,7 +2141,7 @@ mod tests {
 
 /// Figures on Debian's real index: the size the Essential set and Recommends
 /// add. With `CAIRN_DUMP_DIR`, the package sets are written out for a diff
-/// against `apt-get -s -o Dir::State::status=/dev/null install ROOT` (and
+/// against `apt-get -s -o Dir::State::status=EMPTY_FILE install ROOT` (and
 /// `--no-install-recommends`); on bookworm (2 Dec 2026) all nine roots here
 /// match apt exactly, both ways. Needs uncompressed `Packages` files, e.g. from this machine's apt
 /// lists: `CAIRN_PACKAGES_FILES=/tmp/bookworm-Packages:/tmp/security-Packages
