@@ -318,6 +318,7 @@ pub fn parse_record(
         source: p.get("Source").map(source_name),
         pre_depends: fields.relations(name, "Pre-Depends", arch)?,
         depends: fields.relations(name, "Depends", arch)?,
+        recommends: fields.relations(name, "Recommends", arch)?,
         provides: fields.provides(name, arch)?,
         conflicts: fields.relations(name, "Conflicts", arch)?,
         breaks: fields.relations(name, "Breaks", arch)?,

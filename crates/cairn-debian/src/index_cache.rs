@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 
 /// Bumped whenever the cached form or the parse that produces it changes, so
 /// entries from older cairn versions are ignored rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
 /// Magic, format version, payload length, payload CRC-32.
@@ -579,6 +579,7 @@ struct CachedRecord {
     source: Option<String>,
     pre_depends: Vec<Vec<CachedRelation>>,
     depends: Vec<Vec<CachedRelation>>,
+    recommends: Vec<Vec<CachedRelation>>,
     provides: Vec<CachedRelation>,
     conflicts: Vec<Vec<CachedRelation>>,
     breaks: Vec<Vec<CachedRelation>>,
@@ -601,6 +602,7 @@ struct CachedRecordRef<'a> {
     source: Option<&'a str>,
     pre_depends: DepsRef<'a>,
     depends: DepsRef<'a>,
+    recommends: DepsRef<'a>,
     provides: RelationsRef<'a>,
     conflicts: DepsRef<'a>,
     breaks: DepsRef<'a>,
@@ -673,6 +675,7 @@ impl<'a> CachedRecordRef<'a> {
             source: r.source.as_deref(),
             pre_depends: DepsRef(&r.pre_depends),
             depends: DepsRef(&r.depends),
+            recommends: DepsRef(&r.recommends),
             provides: RelationsRef(&r.provides),
             conflicts: DepsRef(&r.conflicts),
             breaks: DepsRef(&r.breaks),
@@ -731,6 +734,7 @@ impl CachedRecord {
             source: self.source,
             pre_depends: deps(self.pre_depends),
             depends: deps(self.depends),
+            recommends: deps(self.recommends),
             provides: self
                 .provides
                 .into_iter()

@@ -27,6 +27,8 @@ pub struct PackageRecord {
     pub source: Option<String>,
     pub pre_depends: Vec<Dependency>,
     pub depends: Vec<Dependency>,
+    /// `Recommends:`, followed only when the resolver is asked to (apt's default).
+    pub recommends: Vec<Dependency>,
     /// Each provided name, with an `=` constraint when the provide is versioned.
     pub provides: Vec<Relation>,
     pub conflicts: Vec<Dependency>,

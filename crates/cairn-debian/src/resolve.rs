@@ -1,6 +1,7 @@
 //! Dependency resolution: from requested names to a closed, conflict-free set
 //! of packages, following apt's preferences (first satisfiable alternative,
-//! highest version, Recommends ignored).
+//! highest version), optionally with Debian's Essential set as extra roots and
+//! with Recommends followed (see [`ResolveOptions`]).
 //!
 //! Owns the choice of one record per package name and the reasons recorded
 //! with it (`requested`, `required_by`, `depends`). It does not parse fields
@@ -19,6 +20,33 @@
 //! preference order. On a dead end it jumps back to the most recent choice
 //! that contributed to the failure (conflict-directed backjumping), so an
 //! unrelated earlier choice is not re-tried; a step budget guarantees it ends.
+//!
+//! **Essential.** Debian policy (3.8) lets every package assume the
+//! `Essential: yes` set without declaring it, so [`ResolveOptions::essential`]
+//! adds each such name as a root, after the user's requests (whose explicit
+//! choices therefore win), and the search closes it over Pre-Depends/Depends.
+//! This is mmdebstrap's `essential` variant. `Priority: required` (debootstrap's
+//! and mmdebstrap's `minbase`/`required` variants) is deliberately not used: it
+//! adds packages such as `apt`, `gpgv`, `mawk` and `e2fsprogs` that policy does
+//! not promise and that a container does not need; a user who wants them asks
+//! for them. Like debootstrap, the base also holds `usr-is-merged` when the
+//! index has it (see `ESSENTIAL_COMPANIONS`). Essential roots never follow Recommends, as debootstrap and
+//! mmdebstrap build the base without them; a package they share with a
+//! subtree that follows Recommends gets its Recommends followed all the same.
+//!
+//! **Recommends.** With [`ResolveOptions::recommends`] (apt's default,
+//! `APT::Install-Recommends "true"`), each chosen package's Recommends become
+//! soft obligations: tried like Depends (first alternative, highest version),
+//! but only once every Depends queued so far is settled, a level at a time
+//! (so an or-group in a Recommends sees what Depends chose, as in apt), and
+//! one that cannot be met, because no such package exists, no version
+//! matches, or every candidate conflicts or leads to a dead end, is skipped,
+//! never an error, as apt does. Whether Recommends are followed is decided per
+//! root ([`ResolveOptions::recommends_for`]) and inherited down the subtree, so
+//! `gcc.recommends = false` behaves like `apt-get install --no-install-recommends
+//! gcc` for gcc's subtree only. A package reached both from a root that follows
+//! Recommends and one that does not has its Recommends followed, whatever the
+//! order the search met them in: the set does not depend on request order.
 
 use crate::index::{PackageIndex, Records};
 use crate::package::PackageRecord;
@@ -36,6 +64,40 @@ const SOURCES: &str = "the configured sources";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub relation: Relation,
+}
+
+/// What the resolver adds beyond the requests' Pre-Depends and Depends.
+///
+/// The default is the historical behaviour (no Essential set, no
+/// Recommends); [`ResolveOptions::debian`] is what apt on a Debian system does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// Add every `Essential: yes` package of the index as a root.
+    pub essential: bool,
+    /// Follow Recommends for roots not named in `recommends_for`.
+    pub recommends: bool,
+    /// Per-request override of `recommends`, keyed by the request's name
+    /// (`gcc` for `gcc.recommends = false`); applies to that root's subtree.
+    pub recommends_for: BTreeMap<String, bool>,
+}
+
+impl ResolveOptions {
+    /// Essential set and Recommends, as a Debian system with apt has them.
+    pub fn debian() -> ResolveOptions {
+        ResolveOptions {
+            essential: true,
+            recommends: true,
+            recommends_for: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the subtree of the request named `name` follows Recommends.
+    fn follows_recommends(&self, name: &str) -> bool {
+        self.recommends_for
+            .get(name)
+            .copied()
+            .unwrap_or(self.recommends)
+    }
 }
 
 /// A resolved package set.
@@ -56,6 +118,15 @@ pub struct ResolvedPackage {
     pub required_by: Vec<String>,
     /// Names of the chosen packages this one depends on (sorted).
     pub depends: Vec<String>,
+    /// Names of the chosen packages that satisfy its Recommends (sorted);
+    /// empty unless Recommends were followed for it.
+    pub recommends: Vec<String>,
+    /// Whether the Essential set's closure holds it (only with
+    /// [`ResolveOptions::essential`]); such a package is in every container.
+    pub essential_closure: bool,
+    /// Whether only a Recommends brought it in: no chain of Pre-Depends and
+    /// Depends from a request or an Essential root reaches it.
+    pub recommended_only: bool,
 }
 
 /// Why a request cannot be satisfied.
@@ -89,28 +160,80 @@ fn did_you_mean(suggestions: &[String]) -> String {
     }
 }
 
-/// Resolves `requests` against `index` for `arch` (the native architecture).
+/// Resolves `requests` against `index` for `arch` (the native architecture),
+/// following Pre-Depends and Depends only.
 pub fn resolve(
     index: &PackageIndex,
     requests: &[Request],
     arch: &str,
 ) -> Result<Resolution, ResolveError> {
-    resolve_with_budget(index, requests, arch, STEP_BUDGET)
+    resolve_with(index, requests, arch, &ResolveOptions::default())
+}
+
+/// Resolves `requests` with the Essential set and Recommends as `options` say.
+pub fn resolve_with(
+    index: &PackageIndex,
+    requests: &[Request],
+    arch: &str,
+    options: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
+    resolve_with_budget(index, requests, arch, options, STEP_BUDGET)
 }
 
 fn resolve_with_budget(
     index: &PackageIndex,
     requests: &[Request],
     arch: &str,
+    options: &ResolveOptions,
     budget: usize,
 ) -> Result<Resolution, ResolveError> {
     let mut agenda = Vec::with_capacity(requests.len());
     for request in requests {
-        agenda.push(request_obligation(index, request, arch)?);
+        let mut obligation = request_obligation(index, request, arch)?;
+        obligation.follow_recommends = options.follows_recommends(&request.relation.name);
+        agenda.push(obligation);
     }
-    let mut search = Search::new(index, arch, agenda, budget);
+    let user_requests = agenda.len();
+    if options.essential {
+        agenda.extend(essential_obligations(index, arch));
+    }
+    let mut search = Search::new(index, arch, agenda, user_requests, budget);
     search.run()?;
     Ok(search.into_resolution())
+}
+
+/// Packages debootstrap and mmdebstrap install with the Essential set.
+/// `usr-is-merged` (bookworm and later) is an empty package that declares a
+/// merged-/usr system: without it, `init-system-helpers`' `usrmerge |
+/// usr-is-merged` picks usrmerge, whose postinst (never run here) converts a
+/// system and which pulls in perl and 9 more packages (55 MB).
+const ESSENTIAL_COMPANIONS: &[&str] = &["usr-is-merged"];
+
+/// The names of the Essential set (and [`ESSENTIAL_COMPANIONS`] the index
+/// has), as request obligations: companions first, so that alternatives in
+/// the Essential set's Depends see them, then Essential names in name order
+/// (the index's order would make the set depend on how sources are listed).
+fn essential_obligations<'a>(index: &'a PackageIndex, arch: &str) -> Vec<Obligation<'a>> {
+    let essential: BTreeSet<&str> = index
+        .records
+        .iter()
+        .filter(|r| r.essential)
+        .map(|r| r.name.as_str())
+        .collect();
+    let companions = ESSENTIAL_COMPANIONS.iter().copied();
+    companions
+        .map(|name| (name, false))
+        .chain(essential.into_iter().map(|name| (name, true)))
+        .filter_map(|(name, essential_only)| {
+            let relation = Relation::named(name);
+            let candidates: Vec<usize> = real_candidates(index, &relation, arch)
+                .into_iter()
+                .filter(|&i| !essential_only || index.records[i].essential)
+                .collect();
+            let candidates = dedup_packages(&index.records, candidates);
+            (!candidates.is_empty()).then(|| Obligation::request(&relation, candidates))
+        })
+        .collect()
 }
 
 /// Up to three package names that look like `name`, most similar first.
@@ -353,6 +476,8 @@ enum Need<'a> {
     },
     /// A Pre-Depends or Depends entry of the parent.
     Depends(&'a Dependency),
+    /// A Recommends entry of the parent: skipped when it cannot be met.
+    Recommends(&'a Dependency),
 }
 
 #[derive(Debug)]
@@ -362,6 +487,8 @@ struct Obligation<'a> {
     parent: Option<usize>,
     /// The record that satisfied it when it was last processed.
     satisfied_by: Option<usize>,
+    /// Whether the record satisfying it has its Recommends followed.
+    follow_recommends: bool,
 }
 
 impl<'a> Obligation<'a> {
@@ -373,14 +500,29 @@ impl<'a> Obligation<'a> {
             },
             parent: None,
             satisfied_by: None,
+            follow_recommends: false,
         }
+    }
+
+    /// An obligation from a field of the chosen `parent`.
+    fn from_field(need: Need<'a>, parent: usize, follow_recommends: bool) -> Obligation<'a> {
+        Obligation {
+            need,
+            parent: Some(parent),
+            satisfied_by: None,
+            follow_recommends,
+        }
+    }
+
+    fn is_soft(&self) -> bool {
+        matches!(self.need, Need::Recommends(_))
     }
 
     /// The text shown at the end of an error chain.
     fn describe(&self) -> String {
         match &self.need {
             Need::Request { relation, .. } => relation.to_string(),
-            Need::Depends(dep) => dep.to_string(),
+            Need::Depends(dep) | Need::Recommends(dep) => dep.to_string(),
         }
     }
 }
@@ -390,6 +532,17 @@ impl<'a> Obligation<'a> {
 struct Chosen {
     record: usize,
     position: usize,
+    /// Whether its Recommends (and its dependencies' Recommends) are followed.
+    follow_recommends: bool,
+}
+
+/// One undoable change to the chosen set, in the order it was made.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    /// The package of that name was chosen.
+    Chose(&'a str),
+    /// An already chosen package started following its Recommends.
+    Followed(&'a str),
 }
 
 /// One decided obligation and what is left to try for it.
@@ -397,9 +550,11 @@ struct Chosen {
 struct ChoicePoint {
     /// Agenda position of the obligation.
     position: usize,
-    /// Agenda and trail lengths before the choice, to undo it.
+    /// Agenda, trail and deferral state before the choice, to undo it.
     agenda_len: usize,
     trail_len: usize,
+    deferred_len: usize,
+    drained: usize,
     candidates: Vec<usize>,
     next: usize,
     /// Positions of earlier choice points that contributed to failures here.
@@ -419,15 +574,23 @@ struct Search<'a> {
     index: &'a PackageIndex,
     arch: &'a str,
     agenda: Vec<Obligation<'a>>,
+    /// How many leading agenda entries are user requests.
     requests: usize,
+    /// How many leading agenda entries are roots (user requests, then the
+    /// Essential set).
+    roots: usize,
     chosen: HashMap<&'a str, Chosen>,
-    /// Chosen names in choice order, for undo.
-    trail: Vec<&'a str>,
+    /// Changes to `chosen` in order, for undo.
+    trail: Vec<Step<'a>>,
     stack: Vec<ChoicePoint>,
     steps: usize,
     budget: usize,
     /// The first dead end met; the most useful thing to tell a user.
     first_dead_end: Option<ResolveError>,
+    /// Recommends waiting for every pending Depends to be settled, with the
+    /// record they come from; `deferred[..drained]` are on the agenda.
+    deferred: Vec<(usize, &'a Dependency)>,
+    drained: usize,
 }
 
 impl<'a> Search<'a> {
@@ -435,12 +598,14 @@ impl<'a> Search<'a> {
         index: &'a PackageIndex,
         arch: &'a str,
         agenda: Vec<Obligation<'a>>,
+        requests: usize,
         budget: usize,
     ) -> Search<'a> {
         Search {
             index,
             arch,
-            requests: agenda.len(),
+            requests,
+            roots: agenda.len(),
             agenda,
             chosen: HashMap::new(),
             trail: Vec::new(),
@@ -448,6 +613,8 @@ impl<'a> Search<'a> {
             steps: 0,
             budget,
             first_dead_end: None,
+            deferred: Vec::new(),
+            drained: 0,
         }
     }
 
@@ -458,9 +625,18 @@ impl<'a> Search<'a> {
     /// Processes the agenda until every obligation is satisfied.
     fn run(&mut self) -> Result<(), ResolveError> {
         let mut cursor = 0;
-        while cursor < self.agenda.len() {
+        loop {
+            if cursor == self.agenda.len() {
+                if self.drained == self.deferred.len() {
+                    break;
+                }
+                self.drain_recommends();
+            }
             if let Some(record) = self.satisfier(&self.agenda[cursor]) {
                 self.agenda[cursor].satisfied_by = Some(record);
+                if self.agenda[cursor].follow_recommends {
+                    self.start_following(record);
+                }
                 cursor += 1;
                 continue;
             }
@@ -479,11 +655,56 @@ impl<'a> Search<'a> {
                 (self.record(chosen.record).version == self.record(c).version)
                     .then_some(chosen.record)
             }),
-            Need::Depends(dep) => dep
+            Need::Depends(dep) | Need::Recommends(dep) => dep
                 .alternatives
                 .iter()
                 .find_map(|alt| self.chosen_satisfier(alt)),
         }
+    }
+
+    /// Makes the already chosen `record` follow Recommends, because a subtree
+    /// that follows them reached it: its Recommends join the agenda, and its
+    /// dependencies are queued again so that they follow theirs too. Without
+    /// this the first subtree to reach a package would decide for all.
+    fn start_following(&mut self, record: usize) {
+        let r = self.record(record);
+        let Some(chosen) = self.chosen.get_mut(r.name.as_str()) else {
+            return;
+        };
+        if chosen.follow_recommends || chosen.record != record {
+            return;
+        }
+        chosen.follow_recommends = true;
+        self.trail.push(Step::Followed(&r.name));
+        self.push_fields(record, true);
+    }
+
+    /// Queues the Pre-Depends and Depends of the chosen `record`, and defers
+    /// its Recommends (when followed).
+    fn push_fields(&mut self, record: usize, follow_recommends: bool) {
+        let r = self.record(record);
+        for dep in r.pre_depends.iter().chain(&r.depends) {
+            let need = Need::Depends(dep);
+            self.agenda
+                .push(Obligation::from_field(need, record, follow_recommends));
+        }
+        if follow_recommends {
+            self.deferred
+                .extend(r.recommends.iter().map(|dep| (record, dep)));
+        }
+    }
+
+    /// Moves the deferred Recommends onto the agenda, once every Depends
+    /// queued so far is settled. Recommends are thus decided a level at a
+    /// time after the Depends that reach them, as apt does: an or-group such
+    /// as sysstat's `systemd | cron` sees the cron that logrotate's Depends
+    /// chose instead of pulling in systemd.
+    fn drain_recommends(&mut self) {
+        for &(record, dep) in &self.deferred[self.drained..] {
+            let need = Need::Recommends(dep);
+            self.agenda.push(Obligation::from_field(need, record, true));
+        }
+        self.drained = self.deferred.len();
     }
 
     fn chosen_satisfier(&self, relation: &Relation) -> Option<usize> {
@@ -509,7 +730,7 @@ impl<'a> Search<'a> {
     fn candidates(&self, need: &Need<'a>) -> Vec<usize> {
         match need {
             Need::Request { candidates, .. } => candidates.clone(),
-            Need::Depends(dep) => {
+            Need::Depends(dep) | Need::Recommends(dep) => {
                 let mut all = Vec::new();
                 for alt in &dep.alternatives {
                     all.extend(real_candidates(self.index, alt, self.arch));
@@ -534,6 +755,8 @@ impl<'a> Search<'a> {
             position,
             agenda_len: self.agenda.len(),
             trail_len: self.trail.len(),
+            deferred_len: self.deferred.len(),
+            drained: self.drained,
             candidates,
             next: 0,
             culprits,
@@ -548,6 +771,8 @@ impl<'a> Search<'a> {
             let top = self.stack.len() - 1;
             let (trail_len, agenda_len) = (self.stack[top].trail_len, self.stack[top].agenda_len);
             self.undo_to(trail_len, agenda_len);
+            self.deferred.truncate(self.stack[top].deferred_len);
+            self.drained = self.stack[top].drained;
             while let Some(&candidate) = self.stack[top].candidates.get(self.stack[top].next) {
                 self.stack[top].next += 1;
                 self.count_step(self.stack[top].position)?;
@@ -562,6 +787,14 @@ impl<'a> Search<'a> {
                         self.stack[top].rejections.push(block.reason);
                     }
                 }
+            }
+            let position = self.stack[top].position;
+            if self.agenda[position].is_soft() {
+                // A Recommends that cannot be met is left out, as apt does.
+                // Its exhausted choice point stays on the stack: nothing was
+                // chosen there, so no later failure can blame it.
+                self.agenda[position].satisfied_by = None;
+                return Ok(position + 1);
             }
             self.backjump()?;
         }
@@ -625,8 +858,16 @@ impl<'a> Search<'a> {
 
     fn undo_to(&mut self, trail_len: usize, agenda_len: usize) {
         while self.trail.len() > trail_len {
-            if let Some(name) = self.trail.pop() {
-                self.chosen.remove(name);
+            match self.trail.pop() {
+                Some(Step::Chose(name)) => {
+                    self.chosen.remove(name);
+                }
+                Some(Step::Followed(name)) => {
+                    if let Some(chosen) = self.chosen.get_mut(name) {
+                        chosen.follow_recommends = false;
+                    }
+                }
+                None => {}
             }
         }
         self.agenda.truncate(agenda_len);
@@ -634,16 +875,16 @@ impl<'a> Search<'a> {
 
     fn choose(&mut self, record: usize, position: usize) {
         self.agenda[position].satisfied_by = Some(record);
+        let follow_recommends = self.agenda[position].follow_recommends;
         let r = self.record(record);
-        self.chosen.insert(&r.name, Chosen { record, position });
-        self.trail.push(&r.name);
-        for dep in r.pre_depends.iter().chain(&r.depends) {
-            self.agenda.push(Obligation {
-                need: Need::Depends(dep),
-                parent: Some(record),
-                satisfied_by: None,
-            });
-        }
+        let chosen = Chosen {
+            record,
+            position,
+            follow_recommends,
+        };
+        self.chosen.insert(&r.name, chosen);
+        self.trail.push(Step::Chose(&r.name));
+        self.push_fields(record, follow_recommends);
     }
 
     /// Why `candidate` cannot join the chosen set, if it cannot.
@@ -656,7 +897,10 @@ impl<'a> Search<'a> {
                 reason: format!("{} {} is already chosen", other.name, other.version),
             });
         }
-        self.trail.iter().find_map(|name| {
+        self.trail.iter().find_map(|step| {
+            let Step::Chose(name) = step else {
+                return None;
+            };
             let chosen = self.chosen.get(name)?;
             let q = self.record(chosen.record);
             let reason = clash(c, q, self.arch)
@@ -689,7 +933,7 @@ impl<'a> Search<'a> {
     }
 
     fn explain_no_candidate(&self, need: &Need<'a>) -> String {
-        let Need::Depends(dep) = need else {
+        let (Need::Depends(dep) | Need::Recommends(dep)) = need else {
             return "no candidate".to_string();
         };
         let explain = |alt: &Relation| {
@@ -736,21 +980,44 @@ impl<'a> Search<'a> {
     }
 
     fn into_resolution(self) -> Resolution {
-        let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        type Edges<'e> = BTreeMap<&'e str, BTreeSet<&'e str>>;
+        let (mut depends, mut recommends): (Edges<'_>, Edges<'_>) = Default::default();
         for obligation in &self.agenda {
             let (Some(parent), Some(dep)) = (obligation.parent, obligation.satisfied_by) else {
                 continue;
             };
             let (from, to) = (&self.record(parent).name, &self.record(dep).name);
-            if from != to {
-                edges.entry(from).or_default().insert(to);
+            if from == to {
+                continue;
             }
+            let edges = match obligation.need {
+                Need::Recommends(_) => &mut recommends,
+                _ => &mut depends,
+            };
+            edges.entry(from).or_default().insert(to);
         }
-        let requested: BTreeSet<&str> = self.agenda[..self.requests]
-            .iter()
-            .filter_map(|o| o.satisfied_by.map(|r| self.record(r).name.as_str()))
-            .collect();
-        let required_by = required_by(&requested, &edges);
+        let mut all_edges = depends.clone();
+        for (from, to) in &recommends {
+            all_edges.entry(from).or_default().extend(to);
+        }
+        let satisfied_names = |range: std::ops::Range<usize>| -> BTreeSet<&str> {
+            self.agenda[range]
+                .iter()
+                .filter_map(|o| o.satisfied_by.map(|r| self.record(r).name.as_str()))
+                .collect()
+        };
+        let requested = satisfied_names(0..self.requests);
+        let essential_roots = satisfied_names(self.requests..self.roots);
+        let required_by = required_by(&requested, &all_edges);
+        let essential_closure = reachable(&essential_roots, &all_edges);
+        let all_roots: BTreeSet<&str> = requested.union(&essential_roots).copied().collect();
+        let by_depends = reachable(&all_roots, &depends);
+        let names = |edges: &Edges<'_>, name: &str| -> Vec<String> {
+            edges
+                .get(name)
+                .map(|s| s.iter().map(|n| n.to_string()).collect())
+                .unwrap_or_default()
+        };
         let packages = self
             .chosen
             .iter()
@@ -762,10 +1029,10 @@ impl<'a> Search<'a> {
                         .get(name)
                         .map(|s| s.iter().map(|n| n.to_string()).collect())
                         .unwrap_or_default(),
-                    depends: edges
-                        .get(name)
-                        .map(|s| s.iter().map(|n| n.to_string()).collect())
-                        .unwrap_or_default(),
+                    depends: names(&depends, name),
+                    recommends: names(&recommends, name),
+                    essential_closure: essential_closure.contains(name),
+                    recommended_only: !by_depends.contains(name),
                 };
                 (name.to_string(), package)
             })
@@ -792,6 +1059,23 @@ fn clash(a: &PackageRecord, b: &PackageRecord, arch: &str) -> Option<&'static st
     } else {
         None
     }
+}
+
+/// The names reachable from `roots` through `edges`, roots included.
+fn reachable<'a>(
+    roots: &BTreeSet<&'a str>,
+    edges: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+) -> BTreeSet<&'a str> {
+    let mut seen = roots.clone();
+    let mut queue: Vec<&str> = roots.iter().copied().collect();
+    while let Some(name) = queue.pop() {
+        for &next in edges.get(name).into_iter().flatten() {
+            if seen.insert(next) {
+                queue.push(next);
+            }
+        }
+    }
+    seen
 }
 
 /// For each package, the requested packages whose dependency closure reaches it.
@@ -835,6 +1119,7 @@ mod tests {
             source: None,
             pre_depends: Vec::new(),
             depends: Vec::new(),
+            recommends: Vec::new(),
             provides: Vec::new(),
             conflicts: Vec::new(),
             breaks: Vec::new(),
@@ -865,6 +1150,10 @@ mod tests {
                 .into_iter()
                 .flat_map(|d| d.alternatives)
                 .collect();
+            self
+        }
+        fn recommends(mut self, text: &str) -> Pkg {
+            self.0.recommends = field(text);
             self
         }
         fn conflicts(mut self, text: &str) -> Pkg {
@@ -923,6 +1212,43 @@ mod tests {
             .iter()
             .map(|(name, p)| format!("{name}={}", index.records[p.record].version))
             .collect()
+    }
+
+    fn solve_with(
+        index: &PackageIndex,
+        texts: &[&str],
+        options: &ResolveOptions,
+    ) -> Result<Resolution, ResolveError> {
+        resolve_with(index, &requests(texts), "amd64", options)
+    }
+
+    fn chosen_with(index: &PackageIndex, texts: &[&str], options: &ResolveOptions) -> Vec<String> {
+        match solve_with(index, texts, options) {
+            Ok(res) => shown(index, &res),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn with_recommends() -> ResolveOptions {
+        ResolveOptions {
+            recommends: true,
+            ..ResolveOptions::default()
+        }
+    }
+
+    fn with_essential() -> ResolveOptions {
+        ResolveOptions {
+            essential: true,
+            ..ResolveOptions::default()
+        }
+    }
+
+    fn overrides(global: bool, per_root: &[(&str, bool)]) -> ResolveOptions {
+        ResolveOptions {
+            recommends: global,
+            recommends_for: per_root.iter().map(|(n, b)| (n.to_string(), *b)).collect(),
+            ..ResolveOptions::default()
+        }
     }
 
     fn error(index: &PackageIndex, texts: &[&str]) -> String {
@@ -1226,7 +1552,8 @@ mod tests {
         deps.push("z".to_string());
         pkgs.push(pkg("app", "1").depends(&deps.join(", ")));
         let idx = index(pkgs);
-        let err = resolve_with_budget(&idx, &requests(&["w", "app"]), "amd64", 100);
+        let options = ResolveOptions::default();
+        let err = resolve_with_budget(&idx, &requests(&["w", "app"]), "amd64", &options, 100);
         assert_eq!(
             err.map_err(|e| e.to_string()),
             Err("cannot satisfy app -> z: z 1 conflicts with w 1".to_string())
@@ -1240,7 +1567,8 @@ mod tests {
             pkg("lib", "1"),
             pkg("lib", "2").depends("nope"),
         ]);
-        let err = resolve_with_budget(&idx, &requests(&["app"]), "amd64", 2);
+        let options = ResolveOptions::default();
+        let err = resolve_with_budget(&idx, &requests(&["app"]), "amd64", &options, 2);
         assert_eq!(
             err.map_err(|e| e.to_string()),
             Err("cannot satisfy app -> lib -> nope: no package of that name (gave up after 2 steps of search)".to_string())
@@ -1408,5 +1736,534 @@ mod tests {
     fn empty_request_list_resolves_to_nothing() {
         let idx = index(vec![pkg("a", "1")]);
         assert_eq!(chosen(&idx, &[]), Vec::<String>::new());
+    }
+
+    // -----------------------------------------------------------------------
+    // Recommends
+
+    /// gcc's shape in bookworm: the headers are only a Recommends.
+    fn gcc_index() -> PackageIndex {
+        index(vec![
+            pkg("gcc", "12")
+                .depends("cpp, libc6")
+                .recommends("libc6-dev | libc-dev"),
+            pkg("cpp", "12").depends("libc6"),
+            pkg("libc6", "2.36"),
+            pkg("libc6-dev", "2.36")
+                .depends("libc6 (= 2.36), linux-libc-dev")
+                .recommends("manpages-dev"),
+            pkg("linux-libc-dev", "6.1"),
+            pkg("manpages-dev", "6.03"),
+            pkg("musl-dev", "1.2").provides("libc-dev"),
+        ])
+    }
+
+    #[test]
+    fn recommends_are_ignored_by_default() {
+        let idx = gcc_index();
+        assert_eq!(chosen(&idx, &["gcc"]), ["cpp=12", "gcc=12", "libc6=2.36"]);
+        let res = solve(&idx, &["gcc"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(res.packages["gcc"].recommends.is_empty());
+        assert!(res.packages.values().all(|p| !p.recommended_only));
+        assert_eq!(
+            solve_with(&idx, &["gcc"], &ResolveOptions::default()),
+            solve(&idx, &["gcc"])
+        );
+    }
+
+    #[test]
+    fn recommends_are_followed_transitively_when_asked() {
+        let idx = gcc_index();
+        assert_eq!(
+            chosen_with(&idx, &["gcc"], &with_recommends()),
+            [
+                "cpp=12",
+                "gcc=12",
+                "libc6=2.36",
+                "libc6-dev=2.36",
+                "linux-libc-dev=6.1",
+                "manpages-dev=6.03"
+            ]
+        );
+        let res = solve_with(&idx, &["gcc"], &with_recommends()).unwrap_or_else(|e| panic!("{e}"));
+        let p = &res.packages;
+        assert_eq!(p["gcc"].recommends, ["libc6-dev"]);
+        assert_eq!(p["gcc"].depends, ["cpp", "libc6"]);
+        assert_eq!(p["libc6-dev"].recommends, ["manpages-dev"]);
+        assert!(p["libc6-dev"].recommended_only);
+        assert!(p["linux-libc-dev"].recommended_only);
+        assert!(p["manpages-dev"].recommended_only);
+        assert!(!p["cpp"].recommended_only && !p["libc6"].recommended_only);
+        // Recommended packages count for the root that pulled them in, so a
+        // named container that excludes gcc excludes its headers too.
+        assert_eq!(p["manpages-dev"].required_by, ["gcc"]);
+        assert!(!p["libc6-dev"].requested);
+    }
+
+    #[test]
+    fn a_recommends_prefers_its_first_alternative_then_providers() {
+        let idx = index(vec![
+            pkg("app", "1").recommends("nope | libc-dev"),
+            pkg("musl-dev", "1").provides("libc-dev"),
+        ]);
+        assert_eq!(
+            chosen_with(&idx, &["app"], &with_recommends()),
+            ["app=1", "musl-dev=1"]
+        );
+    }
+
+    #[test]
+    fn an_unsatisfiable_recommends_is_skipped() {
+        let idx = index(vec![
+            pkg("missing", "1").recommends("no-such-package"),
+            pkg("too-new", "1").recommends("lib (>= 9)"),
+            pkg("lib", "1"),
+            pkg("clashing", "1").recommends("rival").conflicts("rival"),
+            pkg("rival", "1"),
+            pkg("dead-end", "1").recommends("half"),
+            pkg("half", "1").depends("gone"),
+        ]);
+        let options = with_recommends();
+        assert_eq!(chosen_with(&idx, &["missing"], &options), ["missing=1"]);
+        assert_eq!(chosen_with(&idx, &["too-new"], &options), ["too-new=1"]);
+        assert_eq!(chosen_with(&idx, &["clashing"], &options), ["clashing=1"]);
+        assert_eq!(chosen_with(&idx, &["dead-end"], &options), ["dead-end=1"]);
+    }
+
+    #[test]
+    fn a_recommends_never_displaces_a_request_or_a_depends() {
+        // The recommended package conflicts with something a request needs.
+        let idx = index(vec![
+            pkg("app", "1").depends("lib").recommends("extra"),
+            pkg("lib", "1").depends("libdep"),
+            pkg("libdep", "1"),
+            pkg("extra", "1").conflicts("libdep"),
+            pkg("other", "1").conflicts("extra"),
+        ]);
+        let options = with_recommends();
+        assert_eq!(
+            chosen_with(&idx, &["app"], &options),
+            ["app=1", "lib=1", "libdep=1"]
+        );
+        assert_eq!(
+            chosen_with(&idx, &["other", "app"], &options),
+            ["app=1", "lib=1", "libdep=1", "other=1"]
+        );
+    }
+
+    #[test]
+    fn a_recommends_backtracks_to_an_older_version_before_giving_up() {
+        let idx = index(vec![
+            pkg("app", "1").recommends("r"),
+            pkg("r", "2").depends("z"),
+            pkg("r", "1"),
+            pkg("z", "1"),
+            pkg("guard", "1").conflicts("z"),
+        ]);
+        let options = with_recommends();
+        assert_eq!(
+            chosen_with(&idx, &["app"], &options),
+            ["app=1", "r=2", "z=1"]
+        );
+        assert_eq!(
+            chosen_with(&idx, &["app", "guard"], &options),
+            ["app=1", "guard=1", "r=1"]
+        );
+    }
+
+    #[test]
+    fn a_failing_request_still_fails_with_recommends_on() {
+        let idx = index(vec![
+            pkg("app", "1").depends("gone").recommends("extra"),
+            pkg("extra", "1"),
+        ]);
+        assert_eq!(
+            solve_with(&idx, &["app"], &with_recommends()).map_err(|e| e.to_string()),
+            Err("cannot satisfy app -> gone: no package of that name".to_string())
+        );
+    }
+
+    #[test]
+    fn recommends_wait_for_the_depends_of_their_level() {
+        // postgresql's shape in bookworm: sysstat (recommended first) would
+        // take systemd, but logrotate's Depends chose cron, which apt then
+        // sees as satisfying `systemd | cron`.
+        let idx = index(vec![
+            pkg("postgresql-15", "15")
+                .depends("postgresql-common")
+                .recommends("sysstat"),
+            pkg("postgresql-common", "248").recommends("logrotate"),
+            pkg("sysstat", "12").recommends("systemd | cron"),
+            pkg("logrotate", "3").depends("cron | anacron | systemd-sysv"),
+            pkg("systemd", "252"),
+            pkg("cron", "3"),
+            pkg("anacron", "2"),
+        ]);
+        assert_eq!(
+            chosen_with(&idx, &["postgresql-15"], &with_recommends()),
+            [
+                "cron=3",
+                "logrotate=3",
+                "postgresql-15=15",
+                "postgresql-common=248",
+                "sysstat=12"
+            ]
+        );
+    }
+
+    #[test]
+    fn recommends_can_be_turned_off_per_root() {
+        let idx = index(vec![
+            pkg("gcc", "12").recommends("libc6-dev"),
+            pkg("libc6-dev", "2.36"),
+            pkg("vim", "9").recommends("vim-runtime"),
+            pkg("vim-runtime", "9"),
+        ]);
+        let options = overrides(true, &[("gcc", false)]);
+        assert_eq!(
+            chosen_with(&idx, &["gcc", "vim"], &options),
+            ["gcc=12", "vim=9", "vim-runtime=9"]
+        );
+        // ...or on for one root when they are off globally.
+        let options = overrides(false, &[("gcc", true)]);
+        assert_eq!(
+            chosen_with(&idx, &["gcc", "vim"], &options),
+            ["gcc=12", "libc6-dev=2.36", "vim=9"]
+        );
+    }
+
+    #[test]
+    fn turning_recommends_off_covers_the_whole_subtree() {
+        let idx = index(vec![
+            pkg("gcc", "12").depends("cpp"),
+            pkg("cpp", "12").recommends("cpp-doc"),
+            pkg("cpp-doc", "12"),
+        ]);
+        let options = overrides(true, &[("gcc", false)]);
+        assert_eq!(chosen_with(&idx, &["gcc"], &options), ["cpp=12", "gcc=12"]);
+        assert_eq!(
+            chosen_with(&idx, &["gcc"], &with_recommends()),
+            ["cpp=12", "cpp-doc=12", "gcc=12"]
+        );
+    }
+
+    #[test]
+    fn a_shared_package_follows_recommends_whatever_the_request_order() {
+        // lib is reached first from `quiet` (no Recommends), then from `loud`;
+        // its Recommends, and those of its own dependency, must be followed.
+        let idx = index(vec![
+            pkg("quiet", "1").depends("lib"),
+            pkg("loud", "1").depends("lib"),
+            pkg("lib", "1").depends("base").recommends("lib-extra"),
+            pkg("base", "1").recommends("base-extra"),
+            pkg("lib-extra", "1"),
+            pkg("base-extra", "1"),
+        ]);
+        let options = overrides(true, &[("quiet", false)]);
+        let expected = [
+            "base=1",
+            "base-extra=1",
+            "lib=1",
+            "lib-extra=1",
+            "loud=1",
+            "quiet=1",
+        ];
+        assert_eq!(chosen_with(&idx, &["quiet", "loud"], &options), expected);
+        assert_eq!(chosen_with(&idx, &["loud", "quiet"], &options), expected);
+        let res = solve_with(&idx, &["quiet", "loud"], &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(res.packages["lib-extra"].required_by, ["loud", "quiet"]);
+        // With only the quiet root, nothing is recommended.
+        assert_eq!(
+            chosen_with(&idx, &["quiet"], &options),
+            ["base=1", "lib=1", "quiet=1"]
+        );
+    }
+
+    #[test]
+    fn following_recommends_is_undone_with_the_choice_that_caused_it() {
+        // `loud` is first tried at version 2, which reaches the shared lib and
+        // makes it follow Recommends, then fails; version 1 does not reach lib,
+        // so lib (from `quiet`) must not keep following.
+        let idx = index(vec![
+            pkg("quiet", "1").depends("lib"),
+            pkg("lib", "1").recommends("lib-extra"),
+            pkg("lib-extra", "1"),
+            pkg("loud", "2").depends("lib, gone"),
+            pkg("loud", "1"),
+        ]);
+        let options = overrides(true, &[("quiet", false)]);
+        assert_eq!(
+            chosen_with(&idx, &["quiet", "loud"], &options),
+            ["lib=1", "loud=1", "quiet=1"]
+        );
+    }
+
+    // -----------------------------------------------------------------------
+    // The Essential set
+
+    fn essential_index() -> PackageIndex {
+        index(vec![
+            pkg("base-files", "12").essential().priority("required"),
+            pkg("coreutils", "9.1")
+                .essential()
+                .pre_depends("libc6")
+                .recommends("coreutils-doc"),
+            pkg("coreutils-doc", "9.1"),
+            pkg("dash", "0.5").essential().depends("debianutils"),
+            pkg("debianutils", "5.7").priority("required"),
+            pkg("libc6", "2.36").priority("required"),
+            pkg("libc6", "2.35").priority("required"),
+            pkg("mawk", "1.3").priority("required"),
+            pkg("app", "1").depends("libc6").recommends("coreutils-doc"),
+            pkg("hello", "2").depends("app"),
+        ])
+    }
+
+    #[test]
+    fn essential_adds_every_essential_package_and_its_depends() {
+        let idx = essential_index();
+        let base = [
+            "base-files=12",
+            "coreutils=9.1",
+            "dash=0.5",
+            "debianutils=5.7",
+            "libc6=2.36",
+        ];
+        assert_eq!(chosen_with(&idx, &[], &with_essential()), base);
+        // Priority: required alone (mawk) is not part of it.
+        let res = solve_with(&idx, &["hello"], &with_essential()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!res.packages.contains_key("mawk"));
+        let p = &res.packages;
+        for name in ["base-files", "coreutils", "dash", "debianutils", "libc6"] {
+            assert!(p[name].essential_closure, "{name}");
+            assert!(!p[name].requested, "{name}");
+            assert!(!p[name].recommended_only, "{name}");
+        }
+        assert!(!p["hello"].essential_closure && !p["app"].essential_closure);
+        // Only user requests count as roots for named containers.
+        assert!(p["dash"].required_by.is_empty());
+        assert_eq!(p["libc6"].required_by, ["hello"]);
+        assert!(p["hello"].requested);
+    }
+
+    #[test]
+    fn essential_roots_do_not_follow_recommends_but_user_subtrees_do() {
+        let idx = essential_index();
+        let debian = ResolveOptions::debian();
+        assert!(!chosen_with(&idx, &[], &debian).contains(&"coreutils-doc=9.1".to_string()));
+        let res = solve_with(&idx, &["app"], &debian).unwrap_or_else(|e| panic!("{e}"));
+        assert!(res.packages["coreutils-doc"].recommended_only);
+        assert_eq!(res.packages["coreutils-doc"].required_by, ["app"]);
+    }
+
+    #[test]
+    fn a_request_for_an_essential_package_keeps_its_version() {
+        let idx = essential_index();
+        let res = solve_with(&idx, &["libc6 (<< 2.36)"], &with_essential())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(res.packages["libc6"].record, 6);
+        assert!(res.packages["libc6"].requested);
+        assert!(res.packages["libc6"].essential_closure);
+    }
+
+    #[test]
+    fn essential_uses_only_essential_records_and_is_order_independent() {
+        let make = |reverse: bool| {
+            let mut pkgs = vec![
+                pkg("sed", "4.9").essential(),
+                pkg("sed", "5.0"), // a newer record that dropped Essential
+                pkg("grep", "3.8").essential().depends("libpcre | libpcre2"),
+                pkg("libpcre2", "10"),
+                pkg("libpcre", "8"),
+            ];
+            if reverse {
+                pkgs.reverse();
+            }
+            index(pkgs)
+        };
+        let expected = ["grep=3.8", "libpcre=8", "sed=4.9"];
+        assert_eq!(chosen_with(&make(false), &[], &with_essential()), expected);
+        assert_eq!(chosen_with(&make(true), &[], &with_essential()), expected);
+    }
+
+    #[test]
+    fn essential_prefers_usr_is_merged_over_usrmerge() {
+        let idx = index(vec![
+            pkg("init-system-helpers", "1.65")
+                .essential()
+                .depends("usrmerge | usr-is-merged"),
+            pkg("usrmerge", "37").depends("perl"),
+            pkg("perl", "5.36"),
+            pkg("usr-is-merged", "37"),
+        ]);
+        assert_eq!(
+            chosen_with(&idx, &[], &with_essential()),
+            ["init-system-helpers=1.65", "usr-is-merged=37"]
+        );
+        // Without the companion in the index, apt's first alternative.
+        let idx = index(vec![
+            pkg("init-system-helpers", "1.65")
+                .essential()
+                .depends("usrmerge | usr-is-merged"),
+            pkg("usrmerge", "37"),
+        ]);
+        assert_eq!(
+            chosen_with(&idx, &[], &with_essential()),
+            ["init-system-helpers=1.65", "usrmerge=37"]
+        );
+    }
+
+    #[test]
+    fn essential_off_by_default() {
+        let idx = essential_index();
+        assert_eq!(chosen(&idx, &[]), Vec::<String>::new());
+        assert!(
+            solve(&idx, &["app"])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .packages
+                .values()
+                .all(|p| !p.essential_closure)
+        );
+    }
+
+    #[test]
+    fn a_request_conflicting_with_the_essential_set_is_an_error() {
+        let idx = index(vec![
+            pkg("dash", "0.5").essential(),
+            pkg("busybox-sh", "1").conflicts("dash"),
+        ]);
+        assert_eq!(
+            solve_with(&idx, &["busybox-sh"], &with_essential()).map_err(|e| e.to_string()),
+            Err("cannot satisfy dash: busybox-sh 1 conflicts with dash 0.5".to_string())
+        );
+    }
+}
+
+/// Figures on Debian's real index: the size the Essential set and Recommends
+/// add. With `CAIRN_DUMP_DIR`, the package sets are written out for a diff
+/// against `apt-get -s -o Dir::State::status=EMPTY_FILE install ROOT` (and
+/// `--no-install-recommends`); on bookworm (2 Dec 2026) all nine roots here
+/// match apt exactly, both ways. Needs uncompressed `Packages` files, e.g. from this machine's apt
+/// lists: `CAIRN_PACKAGES_FILES=/tmp/bookworm-Packages:/tmp/security-Packages
+/// cargo test -p cairn-debian --lib resolve::real_index -- --ignored --nocapture`.
+#[cfg(test)]
+mod real_index {
+    use super::*;
+
+    fn load() -> Option<PackageIndex> {
+        let files = std::env::var("CAIRN_PACKAGES_FILES").ok()?;
+        let mut records = Vec::new();
+        for (origin, path) in files.split(':').enumerate() {
+            let text = fs_err::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+            records.extend(
+                crate::index::parse_packages(&text, "amd64", origin, path)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        Some(PackageIndex::new(records))
+    }
+
+    fn summary(index: &PackageIndex, res: &Resolution) -> (usize, u64) {
+        let kib: u64 = res
+            .packages
+            .values()
+            .filter_map(|p| index.records[p.record].installed_size)
+            .sum();
+        (res.packages.len(), kib)
+    }
+
+    fn requests(names: &[&str]) -> Vec<Request> {
+        names
+            .iter()
+            .map(|n| Request {
+                relation: Relation::named(n),
+            })
+            .collect()
+    }
+
+    #[test]
+    #[ignore = "needs CAIRN_PACKAGES_FILES (Debian Packages indexes)"]
+    fn essential_and_recommends_on_bookworm() {
+        let Some(index) = load() else {
+            panic!("set CAIRN_PACKAGES_FILES to uncompressed Packages files");
+        };
+        let solve = |names: &[&str], options: &ResolveOptions| {
+            resolve_with(&index, &requests(names), "amd64", options)
+                .unwrap_or_else(|e| panic!("{names:?}: {e}"))
+        };
+        let essential = ResolveOptions {
+            essential: true,
+            ..ResolveOptions::default()
+        };
+        let base = solve(&[], &essential);
+        for name in [
+            "bash",
+            "coreutils",
+            "dash",
+            "grep",
+            "sed",
+            "tar",
+            "base-files",
+            "libc6",
+        ] {
+            assert!(
+                base.packages.contains_key(name),
+                "{name} missing from the Essential set"
+            );
+        }
+        let mut names: Vec<&String> = base.packages.keys().collect();
+        names.sort();
+        eprintln!(
+            "essential closure: {:?} packages, {:?} KiB installed",
+            summary(&index, &base).0,
+            summary(&index, &base).1
+        );
+        eprintln!("  {names:?}");
+        for (root, expect) in [
+            ("gcc", "libc6-dev"),
+            ("python3-numpy", ""),
+            ("git", ""),
+            ("curl", ""),
+            ("openjdk-17-jre-headless", ""),
+            ("postgresql", ""),
+            ("nginx", ""),
+            ("python3-pip", ""),
+            ("imagemagick", ""),
+        ] {
+            let plain = solve(&[root], &ResolveOptions::default());
+            let debian = solve(&[root], &ResolveOptions::debian());
+            let no_rec = solve(
+                &[root],
+                &ResolveOptions {
+                    recommends_for: BTreeMap::from([(root.to_string(), false)]),
+                    ..ResolveOptions::debian()
+                },
+            );
+            eprintln!(
+                "{root}: depends only {:?}; essential+recommends {:?}; essential, {root}.recommends=false {:?} (packages, KiB)",
+                summary(&index, &plain),
+                summary(&index, &debian),
+                summary(&index, &no_rec)
+            );
+            if let Ok(dir) = std::env::var("CAIRN_DUMP_DIR") {
+                let with_recommends = ResolveOptions {
+                    recommends: true,
+                    ..ResolveOptions::default()
+                };
+                for (label, res) in [
+                    ("depends", &plain),
+                    ("recommends", &solve(&[root], &with_recommends)),
+                ] {
+                    let names: Vec<&str> = res.packages.keys().map(String::as_str).collect();
+                    let path = format!("{dir}/{root}-{label}.txt");
+                    fs_err::write(path, names.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+            if !expect.is_empty() {
+                assert!(debian.packages.contains_key(expect));
+                assert!(!plain.packages.contains_key(expect));
+                assert!(!no_rec.packages.contains_key(expect));
+            }
+        }
     }
 }

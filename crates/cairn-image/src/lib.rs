@@ -9,6 +9,7 @@
 //! reports what this crate returns.
 
 pub mod build;
+pub mod configure;
 mod elf;
 mod error;
 pub mod foreign;
