@@ -97,8 +97,13 @@ pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> 
     for system in manifest.systems_or_host() {
         let sys = load_index(&client, &sources, &system)?;
         let requests = requests_for(manifest, &system)?;
-        let resolution =
-            cairn_debian::resolve::resolve(&sys.index, &requests, &sys.arch).diagnose()?;
+        let resolution = cairn_debian::resolve::resolve_with(
+            &sys.index,
+            &requests,
+            &sys.arch,
+            &resolve_options(manifest),
+        )
+        .diagnose()?;
         record_archives(&mut lock, &sys);
         let requested: Vec<&str> = manifest.install.values().map(|e| e.pkg.as_str()).collect();
         for (name, chosen) in &resolution.packages {
@@ -127,6 +132,21 @@ pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> 
     }
     lock.normalize();
     Ok(lock)
+}
+
+/// What Debian installs beside the requested packages: the Essential set
+/// and Recommends (apt's default), each switchable in `[options]`, and
+/// Recommends per entry (`gcc.recommends = false`).
+fn resolve_options(manifest: &Manifest) -> cairn_debian::resolve::ResolveOptions {
+    cairn_debian::resolve::ResolveOptions {
+        essential: manifest.options.essential,
+        recommends: manifest.options.recommends,
+        recommends_for: manifest
+            .install
+            .values()
+            .filter_map(|e| e.recommends.map(|r| (e.pkg.clone(), r)))
+            .collect(),
+    }
 }
 
 fn multi_arch_name(m: cairn_debian::MultiArch) -> &'static str {

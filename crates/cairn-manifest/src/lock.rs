@@ -226,6 +226,8 @@ struct ResolutionInputs<'a> {
     install: &'a BTreeMap<String, InstallEntry>,
     sources: BTreeMap<String, SourceEntry>,
     systems: Vec<String>,
+    essential: bool,
+    recommends: bool,
 }
 
 impl Manifest {
@@ -236,6 +238,8 @@ impl Manifest {
             install: &self.install,
             sources: self.sources_or_default(),
             systems: self.systems_or_host(),
+            essential: self.options.essential,
+            recommends: self.options.recommends,
         };
         // Struct fields serialize in declaration order and maps are
         // BTreeMaps, so the JSON is canonical without a canonicalizer.

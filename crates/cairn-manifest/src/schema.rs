@@ -79,6 +79,10 @@ pub struct InstallEntry {
     pub version: Option<VersionConstraint>,
     /// Systems this entry applies to; `None` means all of `options.systems`.
     pub systems: Option<Vec<String>>,
+    /// `recommends = false`: not this package's Recommends (nor those of
+    /// what it pulls in), whatever `options.recommends` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommends: Option<bool>,
 }
 
 impl InstallEntry {
@@ -159,13 +163,29 @@ pub struct Shutdown {
 }
 
 /// `[options]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Options {
     /// Systems to lock and build for; `None` means the host's.
     pub systems: Option<Vec<String>>,
     /// `options.activate.mode`.
     pub activate_mode: ActivateMode,
+    /// `options.essential`: Debian's Essential set (and what it depends on)
+    /// is part of the environment, as debootstrap and mmdebstrap make it.
+    pub essential: bool,
+    /// `options.recommends`: follow Recommends, as apt does by default.
+    pub recommends: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            systems: None,
+            activate_mode: ActivateMode::default(),
+            essential: true,
+            recommends: true,
+        }
+    }
 }
 
 /// How `cairn activate` sets up the environment.
@@ -399,6 +419,7 @@ mod tests {
             pkg: "hello".into(),
             version: None,
             systems,
+            recommends: None,
         };
         manifest.install.insert("all".into(), entry(None));
         manifest

@@ -147,7 +147,7 @@ fn read_options(root: &Table) -> Result<Options, Problem> {
     let Some(table) = root.opt_table("options")? else {
         return Ok(Options::default());
     };
-    table.deny_unknown(&["systems", "activate"])?;
+    table.deny_unknown(&["systems", "activate", "essential", "recommends"])?;
     let systems = match table.get("systems") {
         Some(field) => Some(read_systems(&field)?),
         None => None,
@@ -171,6 +171,8 @@ fn read_options(root: &Table) -> Result<Options, Problem> {
     Ok(Options {
         systems,
         activate_mode,
+        essential: table.opt_bool("essential")?.unwrap_or(true),
+        recommends: table.opt_bool("recommends")?.unwrap_or(true),
     })
 }
 
@@ -213,7 +215,7 @@ fn read_install_entry(field: &Field, options: &Options) -> Result<InstallEntry, 
             field.key
         ))
     })?;
-    table.deny_unknown(&["pkg", "version", "systems"])?;
+    table.deny_unknown(&["pkg", "version", "systems", "recommends"])?;
     let pkg = table.required("pkg", "\"<debian package>\"")?;
     let pkg = checked(&pkg, validate::check_package_name)?;
     let version = match table.get("version") {
@@ -224,10 +226,12 @@ fn read_install_entry(field: &Field, options: &Options) -> Result<InstallEntry, 
         Some(f) => Some(read_entry_systems(&f, options)?),
         None => None,
     };
+    let recommends = table.opt_bool("recommends")?;
     Ok(InstallEntry {
         pkg,
         version,
         systems,
+        recommends,
     })
 }
 
