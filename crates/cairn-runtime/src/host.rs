@@ -343,7 +343,7 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
         MountOp::MakePrivate,
         MountOp::Bind {
             source: root.clone(),
-            target: root.clone(),
+            target: PathBuf::from("/"),
             recursive: false,
         },
         MountOp::RemountReadOnly(root.clone()),
@@ -568,7 +568,7 @@ mod tests {
                 gid: 100,
             },
             MakePrivate,
-            bind_op(r, r, false),
+            bind_op(r, "/", false),
             RemountReadOnly(r.into()),
             bind_op("/dev", "/dev", true),
             bind_op("/proc", "/proc", true),
