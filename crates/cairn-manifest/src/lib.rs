@@ -8,6 +8,7 @@
 pub mod activation;
 mod diagnostics;
 mod edit;
+mod files;
 mod lock;
 mod parse;
 mod read;
@@ -17,6 +18,7 @@ mod validate;
 
 pub use diagnostics::{Located, ManifestError, line_col};
 pub use edit::{AddOutcome, ManifestDoc};
+pub use files::{CopySourceError, MAX_MANIFEST_BYTES, copy_source_within, read_manifest_text};
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedArchive, LockedPackage};
 pub use schema::{
     ActivateMode, BuildSpec, Compression, ContainerConfig, Containerize, CopySource,
@@ -46,13 +48,9 @@ impl Manifest {
         })
     }
 
-    /// Reads and parses the manifest at `path`.
+    /// Reads (bounded, see [`read_manifest_text`]) and parses the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        // std::fs, not fs-err: the variant already names the path.
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_manifest_text(path)?;
         Manifest::parse(path, &text)
     }
 }
