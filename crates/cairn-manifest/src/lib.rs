@@ -29,7 +29,7 @@ pub use schema::{
 pub use template::init_template;
 pub use validate::{
     Broken, IdOrName, PortSpec, Proto, StopSignal, UserSpec, VersionConstraint, VersionOp,
-    parse_port, parse_stop_signal, parse_user, parse_version_constraint,
+    check_env_name, parse_port, parse_stop_signal, parse_user, parse_version_constraint,
 };
 
 use std::path::Path;
