@@ -50,22 +50,39 @@ pub fn real_archive() -> RealArchive {
         })
 }
 
-/// Whether the archive's InRelease answers with a success within a few seconds.
 /// The machine's Debian archive when it answers; otherwise `None`, after
-/// saying that the calling test skips.
+/// saying that the calling test skips. With `CI=true` an unreachable archive
+/// panics instead: the real-Debian tests must not pass by skipping there.
 pub fn reachable_real_archive() -> Option<RealArchive> {
-    let archive = real_archive();
-    if real_archive_reachable(&archive) {
-        Some(archive)
-    } else {
-        eprintln!(
-            "skipping: Debian mirror unreachable ({})",
-            archive.inrelease_url()
-        );
-        None
-    }
+    reachable_or_skip(
+        real_archive(),
+        crate::tools::in_ci(),
+        real_archive_reachable,
+    )
 }
 
+fn reachable_or_skip(
+    archive: RealArchive,
+    in_ci: bool,
+    reachable: impl FnOnce(&RealArchive) -> bool,
+) -> Option<RealArchive> {
+    if reachable(&archive) {
+        return Some(archive);
+    }
+    if in_ci {
+        panic!(
+            "Debian mirror unreachable ({}), but CI=true requires the real-archive tests to run",
+            archive.inrelease_url()
+        );
+    }
+    eprintln!(
+        "skipping: Debian mirror unreachable ({})",
+        archive.inrelease_url()
+    );
+    None
+}
+
+/// Whether the archive's InRelease answers with a success within a few seconds.
 pub fn real_archive_reachable(archive: &RealArchive) -> bool {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
@@ -204,5 +221,25 @@ mod tests {
             doc["sources"]["debian"]["suites"][0].as_str(),
             Some("bookworm")
         );
+    }
+
+    fn unreachable() -> RealArchive {
+        RealArchive {
+            url: "http://127.0.0.1:9/debian".to_owned(),
+            suites: vec!["bookworm".to_owned()],
+            components: vec!["main".to_owned()],
+        }
+    }
+
+    #[test]
+    fn an_unreachable_archive_skips_locally() {
+        assert_eq!(reachable_or_skip(unreachable(), false, |_| false), None);
+        assert!(reachable_or_skip(unreachable(), false, |_| true).is_some());
+    }
+
+    #[test]
+    #[should_panic(expected = "CI=true requires the real-archive tests to run")]
+    fn an_unreachable_archive_fails_in_ci() {
+        reachable_or_skip(unreachable(), true, |_| false);
     }
 }

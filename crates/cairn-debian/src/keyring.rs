@@ -2,10 +2,19 @@
 //! inside cairn, and keyring files named by the manifest.
 //!
 //! Owns loading keys only; checking signatures with them is [`crate::release`].
+//!
+//! A keyring path comes from the manifest, so it is read only if it is a
+//! regular file of at most [`MAX_KEYRING_BYTES`]: `keyring = "/dev/zero"` used
+//! to grow until the OOM killer stopped it.
 
 use crate::error::{ArchiveError, Result};
 use pgp::composed::{Deserializable, SignedPublicKey};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The largest keyring file cairn reads. Archive keyrings are a few KiB to a
+/// few hundred KiB; even Debian's full developer keyring is well below this.
+pub const MAX_KEYRING_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where the OpenPGP keys that may sign an archive's InRelease come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +66,39 @@ impl Keyring {
                 Ok(keys)
             }
             Keyring::File(path) => {
-                let bytes = fs_err::read(path)?;
+                let bytes = read_keyring_file(path)?;
                 parse_keys(&bytes, &path.display().to_string())
             }
         }
     }
+}
+
+/// The bytes of a keyring file: a regular file, at most [`MAX_KEYRING_BYTES`].
+fn read_keyring_file(path: &Path) -> Result<Vec<u8>> {
+    let error = |reason: String| ArchiveError::Keyring {
+        path: path.display().to_string(),
+        reason,
+    };
+    let not_a_file =
+        || error("not a regular file (a device, FIFO or directory cannot be a keyring)".into());
+    // Checked before opening, since opening a FIFO blocks, and after, in case
+    // the path was swapped in between.
+    if !fs_err::metadata(path)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = fs_err::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_a_file());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEYRING_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEYRING_BYTES {
+        return Err(error(format!(
+            "larger than {} MiB, which no archive keyring is; check the path",
+            MAX_KEYRING_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Loads the keys of every keyring in `keyrings`.
@@ -135,5 +172,24 @@ mod tests {
             .load()
             .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/k.gpg"), "{err}");
+    }
+
+    #[test]
+    fn special_and_oversized_keyring_files_are_refused() {
+        for special in ["/dev/zero", "/dev/urandom", "/"] {
+            let err = Keyring::File(special.into()).load().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(special) && text.contains("not a regular file"),
+                "{text}"
+            );
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let big = tmp.path().join("big.gpg");
+        let file = std::fs::File::create(&big).unwrap();
+        // Sparse: costs no disk, but reads as MAX + 1 bytes.
+        file.set_len(MAX_KEYRING_BYTES + 1).unwrap();
+        let err = Keyring::File(big).load().unwrap_err();
+        assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
     }
 }

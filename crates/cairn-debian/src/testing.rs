@@ -6,6 +6,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Whether `CI=true` (or `CI=1`) is set: missing tools then fail the test.
+pub fn in_ci() -> bool {
+    matches!(
+        std::env::var("CI").as_deref(),
+        Ok("true") | Ok("1") | Ok("TRUE") | Ok("True")
+    )
+}
+
+/// Says that the calling test skips for want of gpg, or panics in CI.
+fn skip_without_gpg(in_ci: bool) {
+    if in_ci {
+        panic!("gpg is not installed, but CI=true requires it (install gnupg in .ci/run)");
+    }
+    eprintln!("skipping: gpg is not installed");
+}
+
 /// A gpg home in a temp dir holding one fresh signing key.
 pub struct TestKey {
     pub home: tempfile::TempDir,
@@ -13,10 +29,13 @@ pub struct TestKey {
 }
 
 impl TestKey {
-    /// Generates a key, or returns `None` (after saying why) when gpg is missing.
+    /// Generates a key, or returns `None` (after saying why) when gpg is
+    /// missing. With `CI=true` a missing gpg panics instead: a signature test
+    /// that silently skips in CI proves nothing (as `require_tool` in the
+    /// end-to-end support does).
     pub fn generate(uid: &str) -> Option<TestKey> {
         if Command::new("gpg").arg("--version").output().is_err() {
-            eprintln!("skipping: gpg is not installed");
+            skip_without_gpg(in_ci());
             return None;
         }
         let home = tempfile::tempdir().expect("tempdir");
@@ -158,4 +177,20 @@ pub fn keyring_file(dir: &Path, key: &TestKey) -> PathBuf {
     let path = dir.join("key.gpg");
     std::fs::write(&path, key.export(false)).expect("write keyring");
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_gpg_skips_locally() {
+        skip_without_gpg(false);
+    }
+
+    #[test]
+    #[should_panic(expected = "CI=true requires it")]
+    fn missing_gpg_fails_in_ci() {
+        skip_without_gpg(true);
+    }
 }

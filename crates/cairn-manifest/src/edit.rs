@@ -31,11 +31,7 @@ impl ManifestDoc {
     /// Reads the manifest at `path`; it must be valid, so edits start from a
     /// manifest whose `[install]` is known to be a table.
     pub fn open(path: &Path) -> Result<ManifestDoc, ManifestError> {
-        // std::fs, not fs-err: the variant already names the path.
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::files::read_manifest_text(path)?;
         ManifestDoc::parse(path, &text)
     }
 
@@ -43,10 +39,7 @@ impl ManifestDoc {
     /// that may be what makes it valid (`cairn install coreutils` when a
     /// container already `exclude`s it). The caller must validate the result.
     pub fn open_unvalidated(path: &Path) -> Result<ManifestDoc, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::files::read_manifest_text(path)?;
         let doc = ManifestDoc::parse_syntax(path, &text)?;
         let install_is_table = doc
             .doc

@@ -8,6 +8,7 @@
 pub mod activation;
 mod diagnostics;
 mod edit;
+mod files;
 mod lock;
 mod parse;
 mod read;
@@ -18,6 +19,7 @@ mod validate;
 
 pub use diagnostics::{Located, ManifestError, line_col};
 pub use edit::{AddOutcome, ManifestDoc};
+pub use files::{CopySourceError, MAX_MANIFEST_BYTES, copy_source_within, read_manifest_text};
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedArchive, LockedPackage};
 pub use schema::{
     ActivateMode, BuildSpec, Compression, ContainerConfig, Containerize, CopySource,
@@ -28,7 +30,7 @@ pub use schema::{
 pub use template::init_template;
 pub use validate::{
     Broken, IdOrName, PortSpec, Proto, StopSignal, UserSpec, VersionConstraint, VersionOp,
-    parse_port, parse_stop_signal, parse_user, parse_version_constraint,
+    check_env_name, parse_port, parse_stop_signal, parse_user, parse_version_constraint,
 };
 
 use std::path::Path;
@@ -47,13 +49,9 @@ impl Manifest {
         })
     }
 
-    /// Reads and parses the manifest at `path`.
+    /// Reads (bounded, see [`read_manifest_text`]) and parses the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        // std::fs, not fs-err: the variant already names the path.
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_manifest_text(path)?;
         Manifest::parse(path, &text)
     }
 }

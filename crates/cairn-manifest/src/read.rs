@@ -179,12 +179,17 @@ impl<'a, 'i> Field<'a, 'i> {
         .help(format!("write it as {} = {example}", self.key))
     }
 
-    /// The value as a string.
+    /// The value as a string. No manifest string may hold a NUL byte: every
+    /// one ends up in an environment variable, an argument or a path, where
+    /// the C side silently cuts it at the NUL.
     pub fn str(&self) -> Result<&'a str, Problem> {
-        self.value
+        let text = self
+            .value
             .get_ref()
             .as_str()
-            .ok_or_else(|| self.wrong_type("a string", "\"...\""))
+            .ok_or_else(|| self.wrong_type("a string", "\"...\""))?;
+        refuse_nul(&self.path, text, self.span())?;
+        Ok(text)
     }
 
     /// The value as an owned string.
@@ -226,7 +231,7 @@ impl<'a, 'i> Field<'a, 'i> {
         array
             .iter()
             .map(|item| match item.get_ref().as_str() {
-                Some(text) => Ok(Item {
+                Some(text) => refuse_nul(&self.path, text, item.span()).map(|()| Item {
                     text: text.to_string(),
                     span: item.span(),
                 }),
@@ -270,6 +275,18 @@ impl<'a, 'i> Field<'a, 'i> {
             })
             .collect()
     }
+}
+
+/// A problem at `span` when `text` holds a NUL byte (TOML allows `\u0000`).
+fn refuse_nul(path: &str, text: &str, span: Range<usize>) -> Result<(), Problem> {
+    if !text.contains('\0') {
+        return Ok(());
+    }
+    Err(
+        Problem::new(span, format!("{path}: the value contains a NUL byte"))
+            .label("NUL byte")
+            .help("remove the \\u0000 escape: NUL cannot appear in variables, arguments or paths"),
+    )
 }
 
 /// Collects `(field, value)` pairs into a map keyed by the field's key.

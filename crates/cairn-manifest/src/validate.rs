@@ -174,15 +174,91 @@ pub fn check_name(name: &str) -> Result<(), Broken> {
     ))
 }
 
-/// The environment's display name: anything printable on one line.
+/// The environment's name: printable, on one line, and usable as one path
+/// component, because cairn names directories after it (and an image's
+/// history carries it back in, so `-r REF` must pass it through here too).
 pub fn check_env_name(name: &str) -> Result<(), Broken> {
-    if !name.trim().is_empty() && !name.chars().any(char::is_control) {
+    let path_like = name.contains('/') || name == "." || name == "..";
+    if !name.trim().is_empty() && !name.chars().any(char::is_control) && !path_like {
         return Ok(());
     }
     Err(Broken::new(
         format!("{name:?} is not a usable environment name"),
-        "use a short name on one line, e.g. \"my-app\"",
+        "use a short name on one line without '/', e.g. \"my-app\"",
     ))
+}
+
+/// Registry credential options of skopeo and `cairn copy`: they must never
+/// sit in a manifest, which is copied into every image it builds.
+const CREDENTIAL_OPTIONS: &[&str] = &[
+    "--creds",
+    "--dest-creds",
+    "--src-creds",
+    "--username",
+    "--password",
+    "--dest-username",
+    "--dest-password",
+    "--src-username",
+    "--src-password",
+    "--registry-token",
+    "--dest-registry-token",
+    "--src-registry-token",
+];
+
+/// `default-copy-args` must not carry credentials: the manifest is baked
+/// into every image (as docker and podman keep secrets out of Dockerfiles).
+pub fn check_copy_args(args: &str) -> Result<(), Broken> {
+    let secret = args.split_whitespace().find(|word| {
+        let option = word.split_once('=').map_or(*word, |(option, _)| option);
+        CREDENTIAL_OPTIONS.contains(&option)
+    });
+    let Some(word) = secret else {
+        return Ok(());
+    };
+    let option = word.split_once('=').map_or(word, |(option, _)| option);
+    Err(Broken::new(
+        format!(
+            "{option} puts registry credentials in the manifest, which is copied into every image"
+        ),
+        "log in once with `docker login REGISTRY` or `podman login REGISTRY` (or configure a \
+         credential helper); cairn reads those credentials. For CI, pass --dest-creds @FILE \
+         or set CAIRN_DEST_CREDS",
+    ))
+}
+
+/// A `copy-to-root` path (not `build:NAME`) must stay inside the project
+/// directory: `/etc` or `../../etc` would copy the host's files, secrets
+/// included, into the image. Symlinks are checked when the path is resolved
+/// ([`crate::copy_source_within`]).
+pub fn check_copy_source(source: &str) -> Result<(), Broken> {
+    if source.starts_with("build:") {
+        return Ok(());
+    }
+    let help = "copy-to-root takes paths relative to the project directory, e.g. \"./app\"; \
+                copy files from elsewhere into the project first, or produce them with [build]";
+    if source.starts_with('/') {
+        return Err(Broken::new(
+            format!("'{source}' is outside the project directory"),
+            help,
+        ));
+    }
+    if lexical_depth(source).is_none() {
+        return Err(Broken::new(
+            format!("'{source}' leaves the project directory"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// How deep `path` (relative, `/`-separated) ends below its base, or `None`
+/// when a `..` climbs above the base at any point.
+pub(crate) fn lexical_depth(path: &str) -> Option<usize> {
+    path.split('/').try_fold(0usize, |depth, part| match part {
+        "" | "." => Some(depth),
+        ".." => depth.checked_sub(1),
+        _ => Some(depth + 1),
+    })
 }
 
 /// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -718,5 +794,57 @@ mod tests {
         let err = check_absolute("./data").unwrap_err();
         assert_eq!(err.message, "'./data' is not an absolute path");
         assert!(err.help.unwrap().contains("\"/data\""));
+    }
+
+    #[test]
+    fn env_names_are_single_path_components() {
+        for good in ["web", "my app", "café-1", "a.b"] {
+            assert!(check_env_name(good).is_ok(), "{good}");
+        }
+        for bad in ["../../x", "a/b", "..", ".", "", "  ", "a\0b", "a\nb"] {
+            assert!(check_env_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_copy_args_are_refused() {
+        assert!(check_copy_args("--dest-tls-verify=false --retry-times 3").is_ok());
+        for bad in [
+            "--dest-creds user:s3cret",
+            "--dest-tls-verify=false --dest-creds=user:s3cret",
+            "--creds u:s3cret",
+            "--dest-password s3cret",
+            "--dest-registry-token s3cret",
+        ] {
+            let broken = check_copy_args(bad).unwrap_err();
+            assert!(
+                broken.message.contains("credentials"),
+                "{bad}: {}",
+                broken.message
+            );
+            assert!(
+                broken
+                    .help
+                    .as_deref()
+                    .is_some_and(|h| h.contains("docker login"))
+            );
+            assert!(
+                !broken.message.contains("s3cret"),
+                "the secret is echoed: {}",
+                broken.message
+            );
+        }
+    }
+
+    #[test]
+    fn copy_sources_stay_in_the_project() {
+        for good in ["./app", "app/static", "a/../b", "build:web", "."] {
+            assert!(check_copy_source(good).is_ok(), "{good}");
+        }
+        for bad in ["/etc", "../../../../etc", "app/../../x", "..", "./../x"] {
+            assert!(check_copy_source(bad).is_err(), "{bad}");
+        }
+        assert_eq!(lexical_depth("a/./b/"), Some(2));
+        assert_eq!(lexical_depth("a/../.."), None);
     }
 }

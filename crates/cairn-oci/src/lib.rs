@@ -17,6 +17,7 @@ pub mod image;
 pub mod layer;
 mod pgzip;
 pub mod runtime;
+pub mod safety;
 mod tree;
 
 use std::path::PathBuf;

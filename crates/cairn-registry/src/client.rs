@@ -10,6 +10,16 @@
 //!
 //! Logs show methods, URLs and statuses, never headers: `Authorization`
 //! values and tokens stay in memory. What to send is `push.rs`.
+//!
+//! Where secrets may go follows docker/distribution: credentials and tokens
+//! only to the origin that was pinged, and credentials to the token realm its
+//! challenge names; a `Location` on another host gets no `Authorization`,
+//! and its challenges are not believed (or it could name its own realm and
+//! collect the password). An HTTPS registry is never left for plain HTTP
+//! (realm, `Location`, redirects): the agent is HTTPS-only. Turning TLS
+//! verification off accepts a bad certificate; falling back to plain HTTP
+//! also needs the registry to be insecure-allowed, which loopback hosts are
+//! (as in docker) and others are through [`ClientOptions::insecure_registries`].
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -35,8 +45,15 @@ const MAX_GET_BYTES: u64 = 64 << 20;
 pub struct ClientOptions {
     /// User and password; `None` goes anonymous unless the registry asks.
     pub credentials: Option<Credentials>,
-    /// Verify TLS certificates. When false, cairn also falls back to plain HTTP.
+    /// Verify TLS certificates. When false, a bad certificate is accepted,
+    /// and plain HTTP is tried if HTTPS fails, but only for an
+    /// insecure-allowed registry (see [`ClientOptions::insecure_registries`]).
     pub tls_verify: bool,
+    /// `host[:port]`s that may be reached over plain HTTP when `tls_verify`
+    /// is false, besides loopback hosts (`localhost`, `127.0.0.0/8`, `::1`),
+    /// which docker also allows. Defaults to the comma-separated
+    /// `CAIRN_INSECURE_REGISTRIES`, like docker's `insecure-registries`.
+    pub insecure_registries: Vec<String>,
     /// PEM files of CAs to trust instead of the built-in web roots.
     pub ca_certs: Vec<PathBuf>,
     /// How often to retry after a connection error or a 5xx/429 answer.
@@ -50,6 +67,13 @@ impl Default for ClientOptions {
         ClientOptions {
             credentials: None,
             tls_verify: true,
+            insecure_registries: std::env::var("CAIRN_INSECURE_REGISTRIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
             ca_certs: Vec::new(),
             retry_times: 3,
             retry_delay: Duration::from_millis(500),
@@ -165,17 +189,18 @@ impl RegistryClient {
     /// without TLS verification, plain HTTP when HTTPS fails), retrying
     /// connection errors.
     pub fn connect(reference: &Reference, options: ClientOptions) -> Result<RegistryClient> {
-        let tls_verify = options.tls_verify;
-        let agent = build_agent(&options, None)?;
-        let probe = match options.tls_verify {
-            true => None,
-            false => Some(build_agent(&options, Some(HTTPS_PROBE_TIMEOUT))?),
+        let plain_http = plain_http_allowed(reference, &options);
+        // Until the ping decides, the agent may speak HTTP only if allowed.
+        let agent = build_agent(&options, None, !plain_http)?;
+        let probe = match plain_http {
+            false => None,
+            true => Some(build_agent(&options, Some(HTTPS_PROBE_TIMEOUT), false)?),
         };
         let mut client = RegistryClient {
             agent,
             registry: reference.registry.clone(),
             base: format!("https://{}", reference.api_host()),
-            credentials: options.credentials,
+            credentials: options.credentials.clone(),
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
             retry_times: options.retry_times,
@@ -193,8 +218,14 @@ impl RegistryClient {
             }
         };
         let reply = match https {
-            Ok(reply) => reply,
-            Err(e) if tls_verify => return Err(e),
+            Ok(reply) => {
+                if plain_http {
+                    // HTTPS it is: from now on, nothing may go over HTTP.
+                    client.agent = build_agent(&options, None, true)?;
+                }
+                reply
+            }
+            Err(e) if !plain_http => return Err(e),
             Err(https_error) => {
                 tracing::debug!(
                     "HTTPS to {} failed ({https_error}); trying HTTP",
@@ -277,6 +308,21 @@ impl RegistryClient {
     /// Sends `request` with the authorization its scopes need; on a 401,
     /// refreshes it once. A second 401 is [`RegistryError::Unauthorized`].
     pub fn send(&self, request: &Request<'_>) -> Result<Reply> {
+        self.refuse_downgrade(&request.url)?;
+        if !self.is_registry_origin(&request.url) {
+            // Another host (an upload `Location` on a CDN, say) gets neither
+            // credentials nor tokens, and its challenges are not believed.
+            tracing::debug!(
+                "{} is not on {}: sending without credentials",
+                strip_query(&request.url),
+                self.base
+            );
+            let reply = self.send_once(request, None)?;
+            if reply.status == 401 {
+                return Err(self.unauthorized(request.repository, reply.detail()));
+            }
+            return Ok(reply);
+        }
         let authorization = self.authorization(request, &request.scopes, false)?;
         let reply = self.send_once(request, authorization.as_deref())?;
         if reply.status != 401 {
@@ -297,6 +343,23 @@ impl RegistryClient {
             return Err(self.unauthorized(request.repository, reply.detail()));
         }
         Ok(reply)
+    }
+
+    /// Whether `url` is on the scheme, host and port that was pinged.
+    fn is_registry_origin(&self, url: &str) -> bool {
+        url.strip_prefix(&self.base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+    }
+
+    /// Refuses a plain-HTTP `url` when the registry speaks HTTPS.
+    fn refuse_downgrade(&self, url: &str) -> Result<()> {
+        if self.base.starts_with("https://") && !url.starts_with("https://") {
+            return Err(RegistryError::Downgrade {
+                registry: self.registry.clone(),
+                url: strip_query(url).to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn current_challenge(&self) -> Option<Challenge> {
@@ -347,6 +410,9 @@ impl RegistryClient {
         scopes: &[String],
         request: &Request<'_>,
     ) -> Result<Token> {
+        // The realm comes from the registry's challenge: credentials may go
+        // there, but never in clear text when the registry itself is HTTPS.
+        self.refuse_downgrade(realm)?;
         let url = auth::token_url(realm, service, scopes);
         tracing::trace!("GET {realm} (token for {})", auth::scope_key(scopes));
         let mut builder = http::Request::builder().method("GET").uri(&url);
@@ -511,7 +577,38 @@ impl RegistryClient {
 /// How long the HTTPS probe of a registry that may be plain HTTP may take.
 const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn build_agent(options: &ClientOptions, overall: Option<Duration>) -> Result<ureq::Agent> {
+/// Whether plain HTTP may be tried: TLS verification is off and the registry
+/// is loopback or listed as insecure (docker's rule).
+fn plain_http_allowed(reference: &Reference, options: &ClientOptions) -> bool {
+    if options.tls_verify {
+        return false;
+    }
+    let registry = reference.api_host();
+    options.insecure_registries.iter().any(|r| r == registry) || is_loopback(registry)
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`, with or without a port.
+fn is_loopback(registry: &str) -> bool {
+    let host = if registry.parse::<std::net::IpAddr>().is_ok() {
+        registry
+    } else if let Some(v6) = registry.strip_prefix('[') {
+        v6.split(']').next().unwrap_or(v6)
+    } else {
+        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An agent; `https_only` makes it refuse any plain-HTTP request, redirects
+/// included (which never carry `Authorization` either: ureq drops it).
+fn build_agent(
+    options: &ClientOptions,
+    overall: Option<Duration>,
+    https_only: bool,
+) -> Result<ureq::Agent> {
     let mut tls = ureq::tls::TlsConfig::builder().disable_verification(!options.tls_verify);
     if !options.ca_certs.is_empty() {
         tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(load_ca_certs(
@@ -526,6 +623,7 @@ fn build_agent(options: &ClientOptions, overall: Option<Duration>) -> Result<ure
         .timeout_recv_response(Some(Duration::from_secs(300)))
         .timeout_per_read(Some(Duration::from_secs(120)))
         .timeout_global(overall)
+        .https_only(https_only)
         .accept_encoding("identity")
         .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
         .build();
@@ -762,5 +860,113 @@ mod tests {
             reason: "refused".into(),
         };
         assert!(unreachable.is_transient());
+    }
+
+    /// A client that believes it pinged `base` and got `challenge`, without
+    /// any network: the checks below fail before anything is sent.
+    fn pinged(base: &str, challenge: Challenge) -> RegistryClient {
+        let options = ClientOptions {
+            credentials: Some(Credentials {
+                username: "alice".into(),
+                password: "s3cret".into(),
+            }),
+            ..ClientOptions::default()
+        };
+        RegistryClient {
+            agent: build_agent(&options, None, true).unwrap(),
+            registry: host_of(base),
+            base: base.to_owned(),
+            credentials: options.credentials,
+            challenge: Mutex::new(Some(challenge)),
+            tokens: Mutex::new(HashMap::new()),
+            retry_times: 0,
+            retry_delay: Duration::ZERO,
+        }
+    }
+
+    fn get(url: &str) -> Request<'static> {
+        Request {
+            method: Method::Get,
+            url: url.to_owned(),
+            repository: "team/app",
+            scopes: vec!["repository:team/app:pull".into()],
+            headers: Vec::new(),
+            body: Payload::Empty,
+        }
+    }
+
+    #[test]
+    fn an_https_registry_is_never_left_for_plain_http() {
+        let bearer = Challenge::Bearer {
+            realm: "http://auth.example.invalid/token".into(),
+            service: None,
+            scope: None,
+        };
+        let client = pinged("https://registry.example.invalid", bearer);
+        // The token realm over HTTP would carry the password in clear text.
+        let err = client
+            .send(&get(
+                "https://registry.example.invalid/v2/team/app/tags/list",
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Downgrade { url, .. } if url.starts_with("http://auth")),
+            "{err}"
+        );
+        // So would an upload `Location` over HTTP, on any host.
+        let client = pinged("https://registry.example.invalid", Challenge::Basic);
+        for location in [
+            "http://registry.example.invalid/v2/upload?x=1",
+            "http://cdn.example.invalid/upload",
+        ] {
+            let err = client.send(&get(location)).unwrap_err();
+            assert!(
+                matches!(err, RegistryError::Downgrade { .. }),
+                "{location}: {err}"
+            );
+            assert!(!err.to_string().contains("x=1") && !err.to_string().contains("s3cret"));
+            assert!(!err.is_transient());
+        }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let client = pinged("https://reg.example.invalid:5000", Challenge::Basic);
+        assert!(client.is_registry_origin("https://reg.example.invalid:5000/v2/"));
+        assert!(client.is_registry_origin("https://reg.example.invalid:5000"));
+        for other in [
+            "https://reg.example.invalid:50001/v2/",
+            "https://reg.example.invalid:5000.evil.invalid/v2/",
+            "https://reg.example.invalid/v2/",
+            "http://reg.example.invalid:5000/v2/",
+            "https://cdn.example.invalid/v2/",
+        ] {
+            assert!(!client.is_registry_origin(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_tls_off_and_a_loopback_or_insecure_registry() {
+        let allowed = |registry: &str, tls_verify: bool, insecure: &[&str]| {
+            let reference = Reference::parse(&format!("{registry}/team/app")).unwrap();
+            let options = ClientOptions {
+                tls_verify,
+                insecure_registries: insecure.iter().map(|r| r.to_string()).collect(),
+                ..ClientOptions::default()
+            };
+            plain_http_allowed(&reference, &options)
+        };
+        for loopback in ["127.0.0.1:5000", "localhost:5000", "127.1.2.3"] {
+            assert!(allowed(loopback, false, &[]), "{loopback}");
+            assert!(
+                !allowed(loopback, true, &[]),
+                "{loopback} with TLS verification"
+            );
+        }
+        assert!(is_loopback("[::1]:5000") && is_loopback("::1"));
+        assert!(!allowed("registry.example.com", false, &[]));
+        assert!(!allowed("10.0.0.5:5000", false, &[]));
+        assert!(allowed("10.0.0.5:5000", false, &["10.0.0.5:5000"]));
+        assert!(!allowed("10.0.0.5:5000", true, &["10.0.0.5:5000"]));
     }
 }

@@ -5,7 +5,10 @@
 //! then docker's `${DOCKER_CONFIG:-~/.docker}/config.json` (`credHelpers`,
 //! `auths`, `credsStore`). An `auths` entry holds base64 `user:password`; a
 //! helper is `docker-credential-NAME get` with the server on stdin. Explicit
-//! `--dest-creds` are the caller's and win over all of these.
+//! `--dest-creds` are the caller's and win over all of these; next comes
+//! `CAIRN_DEST_CREDS`. Both take `USER:PASS` or `@FILE` (a file holding
+//! `USER:PASS`), so a secret need not sit in argv, where any local user can
+//! read it in `ps`, or in a manifest, which is copied into every image.
 //!
 //! Secrets never reach a log or an error: [`Credentials`] prints its password
 //! as `<redacted>`, and parse errors name the file and key, not the value.
@@ -20,6 +23,12 @@ use serde::Deserialize;
 
 use crate::reference::DOCKER_HUB;
 use crate::{RegistryError, Result};
+
+/// The environment variable that holds `--dest-creds` (`USER:PASS` or `@FILE`).
+pub const DEST_CREDS_ENV: &str = "CAIRN_DEST_CREDS";
+
+/// A credentials file holds one line; anything larger is not one.
+const MAX_CREDS_FILE_BYTES: u64 = 64 * 1024;
 
 /// The key docker uses for Docker Hub in `auths` and for credential helpers.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -50,6 +59,52 @@ impl Credentials {
             username: username.to_owned(),
             password: password.to_owned(),
         })
+    }
+
+    /// The value of `--dest-creds`: `USER:PASS`, or `@FILE` naming a file
+    /// whose content (trailing newline ignored) is `USER:PASS`. `source`
+    /// names where the text came from, for errors (which never echo it).
+    pub fn from_arg(text: &str, source: &str) -> Result<Credentials> {
+        let bad = |source_name: String, reason: &str| RegistryError::Credentials {
+            source_name,
+            reason: reason.to_owned(),
+        };
+        let Some(path) = text.strip_prefix('@') else {
+            return Credentials::parse_user_pass(text)
+                .ok_or_else(|| bad(source.to_owned(), "expected USER:PASS or @FILE"));
+        };
+        let name = format!("{source} file {path}");
+        let meta = fs_err::metadata(path)?;
+        if !meta.is_file() {
+            return Err(bad(name, "not a regular file"));
+        }
+        let mut content = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(fs_err::File::open(path)?, MAX_CREDS_FILE_BYTES + 1),
+            &mut content,
+        )
+        .map_err(|_| bad(name.clone(), "not UTF-8 text"))?;
+        if content.len() as u64 > MAX_CREDS_FILE_BYTES {
+            return Err(bad(
+                name,
+                "larger than 64 KiB; it should hold one USER:PASS line",
+            ));
+        }
+        let line = content.trim_end_matches(['\n', '\r']);
+        Credentials::parse_user_pass(line).ok_or_else(|| {
+            bad(
+                name,
+                "expected one line USER:PASS (the user may not be empty)",
+            )
+        })
+    }
+
+    /// Credentials from [`DEST_CREDS_ENV`], if it is set and not empty.
+    pub fn from_env() -> Result<Option<Credentials>> {
+        match std::env::var(DEST_CREDS_ENV) {
+            Ok(text) if !text.is_empty() => Credentials::from_arg(&text, DEST_CREDS_ENV).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// The value of a Basic `Authorization` header.
@@ -84,6 +139,9 @@ struct AuthEntry {
 /// Finds credentials for `registry` (`host[:port]`) and `repository` in the
 /// user's auth files and credential helpers, or `None` to go anonymous.
 pub fn find_credentials(registry: &str, repository: &str) -> Result<Option<Credentials>> {
+    if let Some(found) = Credentials::from_env()? {
+        return Ok(Some(found));
+    }
     for path in auth_file_paths() {
         let Some(file) = read_auth_file(&path)? else {
             continue;
@@ -270,6 +328,38 @@ mod tests {
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn dest_creds_come_inline_or_from_a_file_and_errors_never_echo_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("creds");
+        fs_err::write(&file, "ci-bot:s3cr:et\n").unwrap();
+        let from_file = Credentials::from_arg(&format!("@{}", file.display()), "--dest-creds");
+        assert_eq!(
+            from_file.unwrap(),
+            Credentials::parse_user_pass("ci-bot:s3cr:et").unwrap()
+        );
+        let inline = Credentials::from_arg("alice:pw", "--dest-creds").unwrap();
+        assert_eq!(inline.username, "alice");
+
+        fs_err::write(&file, "s3cret-without-user\n").unwrap();
+        let err = Credentials::from_arg(&format!("@{}", file.display()), "--dest-creds");
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("USER:PASS") && !err.contains("s3cret"),
+            "{err}"
+        );
+        let err = Credentials::from_arg("s3cret", DEST_CREDS_ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(DEST_CREDS_ENV) && !err.contains("s3cret"),
+            "{err}"
+        );
+        let err = Credentials::from_arg("@/dev/zero", "--dest-creds").unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(Credentials::from_arg("@/nonexistent/creds", "--dest-creds").is_err());
     }
 
     #[test]

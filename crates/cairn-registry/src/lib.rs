@@ -74,6 +74,11 @@ pub enum RegistryError {
         url: String,
         reason: String,
     },
+    #[error(
+        "registry {registry} speaks HTTPS but sent cairn to plain-HTTP {url}; refusing to send \
+         credentials or data unencrypted"
+    )]
+    Downgrade { registry: String, url: String },
     #[error("token server {realm} failed: {reason}")]
     Token { realm: String, reason: String },
     #[error("cannot read credentials from {source_name}: {reason}")]

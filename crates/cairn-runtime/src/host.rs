@@ -11,6 +11,13 @@
 //! read-only inside the namespace: its files are hardlinks into the shared
 //! store, so a write through them would corrupt every environment using them.
 //! `/tmp`, `$HOME` and the working directory stay writable.
+//!
+//! Packages are untrusted: every path operation on a rootfs goes through
+//! [`Confined`], which resolves paths as if the rootfs were `/`, so a package
+//! symlink (`tmp -> ../../../../tmp/victim`, `etc -> /etc`) can never make
+//! cairn create, chmod or mount anything on the host. The directories cairn
+//! itself writes to ([`SKELETON_DIRS`]) must not be symlinks at all: a package
+//! shipping one is refused by name at assembly.
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -22,6 +29,7 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
 use crate::activate::{self, current_env, exec_command, exec_interactive};
+use crate::confined::Confined;
 use crate::{Activation, Result, RuntimeError};
 
 /// Directories every rootfs has, as mountpoints or for tools that expect them.
@@ -92,6 +100,7 @@ pub fn assemble_rootfs(
     for tree in &trees {
         link_tree(tree, staging.path())?;
     }
+    refuse_reserved_symlinks(staging.path(), &trees, debs)?;
     add_skeleton(staging.path())?;
     fs_err::rename(staging.keep(), &rootfs)?;
     tracing::debug!(
@@ -171,29 +180,71 @@ fn link_tree(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The skeleton directories and each of their parents, e.g. `opt`,
+/// `opt/cairn`, `opt/cairn/env`.
+fn reserved_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = SKELETON_DIRS
+        .iter()
+        .flat_map(|d| Path::new(d).ancestors().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// Fails when a package made a directory cairn writes to into a symlink.
+/// [`Confined`] would keep the writes inside the rootfs anyway, but such a
+/// package is hostile or broken, and the user should hear which one it is.
+fn refuse_reserved_symlinks(
+    staging: &Path,
+    trees: &[PathBuf],
+    debs: &[(String, PathBuf)],
+) -> Result<()> {
+    for dir in reserved_dirs() {
+        let Ok(target) = fs_err::read_link(staging.join(&dir)) else {
+            continue;
+        };
+        // The last package shipping the link is the one whose link won.
+        let deb = trees
+            .iter()
+            .zip(debs)
+            .rev()
+            .find(|(tree, _)| {
+                fs_err::symlink_metadata(tree.join(&dir)).is_ok_and(|m| m.is_symlink())
+            })
+            .map_or_else(PathBuf::new, |(_, (_, deb))| deb.clone());
+        return Err(RuntimeError::ReservedSymlink {
+            deb,
+            path: dir.display().to_string(),
+            target,
+        });
+    }
+    Ok(())
+}
+
 /// Mountpoints, merged-/usr links, `/opt/cairn` and `/bin/sh`, where packages
-/// lacked them.
+/// lacked them. Every operation stays inside `root` ([`Confined`]).
 fn add_skeleton(root: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    let root = Confined::open(root)?;
     for dir in SKELETON_DIRS {
-        fs_err::create_dir_all(root.join(dir))?;
+        root.create_dir_all(Path::new(dir))?;
     }
-    fs_err::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
+    root.set_dir_mode(Path::new("tmp"), 0o1777)?;
     for (link, target) in MERGED_USR {
-        if fs_err::symlink_metadata(root.join(link)).is_err() {
-            fs_err::os::unix::fs::symlink(target, root.join(link))?;
-        }
+        root.symlink_if_absent(Path::new(link), Path::new(target))?;
     }
-    add_bin_sh(root)
+    add_bin_sh(&root)
 }
 
 /// `/bin/sh` → bash when no package provides it. Debian always has `/bin/sh`
 /// (dash is Essential, so nothing depends on it and a lock rarely includes it),
 /// and `system()`, `popen()` and tools like initdb fail obscurely without it.
-fn add_bin_sh(root: &Path) -> Result<()> {
-    let sh = root.join("usr/bin/sh");
-    if fs_err::symlink_metadata(&sh).is_err() && root.join("usr/bin/bash").is_file() {
-        fs_err::os::unix::fs::symlink("bash", &sh)?;
+fn add_bin_sh(root: &Confined) -> Result<()> {
+    let sh = Path::new("usr/bin/sh");
+    let present = root.is_symlink(sh) || root.resolve(sh, nix::fcntl::OFlag::O_PATH).is_ok();
+    if !present && root.is_file(Path::new("usr/bin/bash")) {
+        root.symlink_if_absent(sh, Path::new("bash"))?;
     }
     Ok(())
 }
@@ -202,8 +253,10 @@ fn add_bin_sh(root: &Path) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountOp {
     /// `mkdir -p` a mountpoint (done before the rootfs turns read-only).
+    /// Paths inside the rootfs are absolute as seen from inside it, and are
+    /// resolved with the rootfs as `/` ([`Confined`]).
     EnsureDir(PathBuf),
-    /// Create an empty placeholder file to bind a file onto.
+    /// Create an empty placeholder file (inside the rootfs) to bind a file onto.
     EnsureFile(PathBuf),
     /// `unshare(CLONE_NEWUSER | CLONE_NEWNS)`.
     Unshare,
@@ -214,7 +267,8 @@ pub enum MountOp {
     },
     /// `mount --make-rprivate /`, so nothing propagates back to the host.
     MakePrivate,
-    /// A bind mount (recursive for directories).
+    /// A bind mount (recursive for directories) of a host `source` onto a
+    /// `target` inside the rootfs.
     Bind {
         source: PathBuf,
         target: PathBuf,
@@ -240,9 +294,9 @@ pub struct PlanInputs {
     pub binds: Vec<(Bind, bool)>,
 }
 
-/// `target` (absolute) under `rootfs`, ignoring `..` so it cannot escape.
-fn inside(rootfs: &Path, target: &Path) -> PathBuf {
-    let mut out = rootfs.to_path_buf();
+/// `target` as an absolute path inside the rootfs, without `..`.
+fn inside(target: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
     for part in target.components() {
         if let Component::Normal(p) = part {
             out.push(p);
@@ -276,8 +330,8 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
     let mut plan: Vec<MountOp> = binds
         .iter()
         .map(|(_, inner, is_file)| match is_file {
-            true => MountOp::EnsureFile(inside(root, inner)),
-            false => MountOp::EnsureDir(inside(root, inner)),
+            true => MountOp::EnsureFile(inside(inner)),
+            false => MountOp::EnsureDir(inside(inner)),
         })
         .collect();
     plan.extend([
@@ -289,7 +343,7 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
         MountOp::MakePrivate,
         MountOp::Bind {
             source: root.clone(),
-            target: root.clone(),
+            target: PathBuf::from("/"),
             recursive: false,
         },
         MountOp::RemountReadOnly(root.clone()),
@@ -299,7 +353,7 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
             .into_iter()
             .map(|(source, inner, is_file)| MountOp::Bind {
                 source,
-                target: inside(root, &inner),
+                target: inside(&inner),
                 recursive: !is_file,
             }),
     );
@@ -349,7 +403,9 @@ pub fn enter_rootfs(rootfs: &Path, binds: &[Bind]) -> Result<()> {
             })
             .collect(),
     };
-    mount_plan(&inputs).iter().try_for_each(apply_op)
+    mount_plan(&inputs)
+        .iter()
+        .try_for_each(|op| apply_op(rootfs, op))
 }
 
 fn mount_error(operation: &'static str, path: &Path) -> impl FnOnce(Errno) -> RuntimeError {
@@ -365,12 +421,12 @@ fn ns_unavailable(operation: &'static str) -> impl FnOnce(Errno) -> RuntimeError
     move |errno| RuntimeError::NamespacesUnavailable { operation, errno }
 }
 
-/// Performs one [`MountOp`].
-fn apply_op(op: &MountOp) -> Result<()> {
+/// Performs one [`MountOp`] for `rootfs`.
+fn apply_op(rootfs: &Path, op: &MountOp) -> Result<()> {
     tracing::trace!("namespace: {op:?}");
     match op {
-        MountOp::EnsureDir(path) => ensure_dir(path),
-        MountOp::EnsureFile(path) => ensure_file(path),
+        MountOp::EnsureDir(path) => Confined::open(rootfs)?.create_dir_all(path).map(drop),
+        MountOp::EnsureFile(path) => Confined::open(rootfs)?.ensure_file(path),
         MountOp::Unshare => unshare(),
         MountOp::MapIds { uid, gid } => map_ids(*uid, *gid),
         MountOp::MakePrivate => mount(None, Path::new("/"), MsFlags::MS_REC | MsFlags::MS_PRIVATE)
@@ -379,7 +435,7 @@ fn apply_op(op: &MountOp) -> Result<()> {
             source,
             target,
             recursive,
-        } => bind(source, target, *recursive),
+        } => bind(rootfs, source, target, *recursive),
         MountOp::RemountReadOnly(path) => remount_read_only(path),
         MountOp::Chroot(path) => {
             nix::unistd::chroot(path).map_err(mount_error("chroot", path))?;
@@ -405,25 +461,6 @@ fn thread_count() -> usize {
     fs_err::read_dir("/proc/self/task").map_or(1, |d| d.count())
 }
 
-fn ensure_dir(path: &Path) -> Result<()> {
-    if fs_err::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
-        return Ok(()); // `bind` refuses it below.
-    }
-    fs_err::create_dir_all(path)?;
-    Ok(())
-}
-
-fn ensure_file(path: &Path) -> Result<()> {
-    if fs_err::symlink_metadata(path).is_ok() {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    fs_err::File::create(path)?;
-    Ok(())
-}
-
 fn map_ids(uid: u32, gid: u32) -> Result<()> {
     let write = |file: &'static str, text: String| {
         fs_err::write(format!("/proc/self/{file}"), text).map_err(|e| {
@@ -442,17 +479,21 @@ fn mount(source: Option<&Path>, target: &Path, flags: MsFlags) -> nix::Result<()
     nix::mount::mount(source, target, None::<&str>, flags, None::<&str>)
 }
 
-fn bind(source: &Path, target: &Path, recursive: bool) -> Result<()> {
-    // A symlink target would be resolved on the host, outside the rootfs.
-    if fs_err::symlink_metadata(target).is_ok_and(|m| m.is_symlink()) {
-        tracing::debug!("not binding over symlink {}", target.display());
-        return Ok(());
-    }
+/// Binds `source` onto `target` inside `rootfs`. The target is resolved with
+/// the rootfs as `/` (a package symlink there is followed as it would be after
+/// chroot, never onto the host) and mounted through its fd. The rootfs is
+/// opened afresh: an fd from before its read-only self-bind would name the
+/// mount underneath, hidden after chroot.
+fn bind(rootfs: &Path, source: &Path, target: &Path, recursive: bool) -> Result<()> {
+    let shown = rootfs.join(inside(target).strip_prefix("/").unwrap_or(target));
+    let fd = Confined::open(rootfs)?
+        .resolve(target, nix::fcntl::OFlag::O_PATH)
+        .map_err(mount_error("resolve bind target", &shown))?;
     let mut flags = MsFlags::MS_BIND;
     if recursive {
         flags |= MsFlags::MS_REC;
     }
-    mount(Some(source), target, flags).map_err(mount_error("bind-mount", target))
+    mount(Some(source), &Confined::fd_path(&fd), flags).map_err(mount_error("bind-mount", &shown))
 }
 
 /// Read-only remount of a bind mount. The flags the kernel locked on the
@@ -512,32 +553,32 @@ mod tests {
         let r = "/c/rootfs-v1/abc";
         let plan = mount_plan(&inputs());
         let expected = vec![
-            EnsureDir(format!("{r}/dev").into()),
-            EnsureDir(format!("{r}/proc").into()),
-            EnsureDir(format!("{r}/sys").into()),
-            EnsureDir(format!("{r}/tmp").into()),
-            EnsureDir(format!("{r}/home/u").into()),
-            EnsureDir(format!("{r}/work/proj").into()),
-            EnsureFile(format!("{r}/etc/resolv.conf").into()),
-            EnsureFile(format!("{r}/etc/passwd").into()),
-            EnsureDir(format!("{r}/opt/cairn/env").into()),
+            EnsureDir("/dev".into()),
+            EnsureDir("/proc".into()),
+            EnsureDir("/sys".into()),
+            EnsureDir("/tmp".into()),
+            EnsureDir("/home/u".into()),
+            EnsureDir("/work/proj".into()),
+            EnsureFile("/etc/resolv.conf".into()),
+            EnsureFile("/etc/passwd".into()),
+            EnsureDir("/opt/cairn/env".into()),
             Unshare,
             MapIds {
                 uid: 1000,
                 gid: 100,
             },
             MakePrivate,
-            bind_op(r, r, false),
+            bind_op(r, "/", false),
             RemountReadOnly(r.into()),
-            bind_op("/dev", &format!("{r}/dev"), true),
-            bind_op("/proc", &format!("{r}/proc"), true),
-            bind_op("/sys", &format!("{r}/sys"), true),
-            bind_op("/tmp", &format!("{r}/tmp"), true),
-            bind_op("/home/u", &format!("{r}/home/u"), true),
-            bind_op("/work/proj", &format!("{r}/work/proj"), true),
-            bind_op("/etc/resolv.conf", &format!("{r}/etc/resolv.conf"), false),
-            bind_op("/etc/passwd", &format!("{r}/etc/passwd"), false),
-            bind_op("/work/proj/.cairn/env", &format!("{r}/opt/cairn/env"), true),
+            bind_op("/dev", "/dev", true),
+            bind_op("/proc", "/proc", true),
+            bind_op("/sys", "/sys", true),
+            bind_op("/tmp", "/tmp", true),
+            bind_op("/home/u", "/home/u", true),
+            bind_op("/work/proj", "/work/proj", true),
+            bind_op("/etc/resolv.conf", "/etc/resolv.conf", false),
+            bind_op("/etc/passwd", "/etc/passwd", false),
+            bind_op("/work/proj/.cairn/env", "/opt/cairn/env", true),
             Chroot(r.into()),
             Chdir("/work/proj".into()),
         ];
@@ -560,10 +601,7 @@ mod tests {
 
     #[test]
     fn targets_cannot_escape_the_rootfs() {
-        assert_eq!(
-            inside(Path::new("/r"), Path::new("/../../etc/x")),
-            Path::new("/r/etc/x")
-        );
+        assert_eq!(inside(Path::new("/../../etc/x")), Path::new("/etc/x"));
         let mut i = inputs();
         i.home = None;
         assert!(
@@ -633,5 +671,113 @@ mod tests {
         let link = |root: &Path| fs_err::read_link(root.join("usr/bin/sh")).unwrap();
         assert_eq!(link(&bash_only), Path::new("bash"));
         assert_eq!(link(&with_dash), Path::new("dash"));
+    }
+
+    /// A `.deb` built with dpkg-deb whose data holds only the given symlinks.
+    fn deb_with_links(dir: &Path, name: &str, links: &[(&str, &str)]) -> PathBuf {
+        let root = dir.join(format!("{name}-pkg"));
+        fs_err::create_dir_all(root.join("DEBIAN")).unwrap();
+        let control = format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: hostile\n"
+        );
+        fs_err::write(root.join("DEBIAN/control"), control).unwrap();
+        for (link, target) in links {
+            let path = root.join(link);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::os::unix::fs::symlink(target, path).unwrap();
+        }
+        let deb = dir.join(format!("{name}_1.0_all.deb"));
+        let status = std::process::Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("dpkg-deb is needed for these tests");
+        assert!(status.success());
+        deb
+    }
+
+    /// A host directory a hostile package aims at, with a mode to watch.
+    fn victim(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let victim = dir.join("victim");
+        fs_err::create_dir_all(&victim).unwrap();
+        fs_err::set_permissions(&victim, std::fs::Permissions::from_mode(0o700)).unwrap();
+        victim
+    }
+
+    fn assert_untouched(victim: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let entries: Vec<_> = fs_err::read_dir(victim).unwrap().collect();
+        assert!(entries.is_empty(), "{entries:?}");
+        let mode = fs_err::metadata(victim).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o700, "victim mode changed");
+    }
+
+    #[test]
+    fn assembly_refuses_a_package_symlinking_a_skeleton_dir_out_of_the_rootfs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = victim(tmp.path());
+        let up = "../".repeat(40);
+        let relative = format!(
+            "{up}{}",
+            victim.display().to_string().trim_start_matches('/')
+        );
+        let absolute = victim.display().to_string();
+        for (link, target) in [
+            ("tmp", relative.as_str()),
+            ("etc", absolute.as_str()),
+            ("usr", absolute.as_str()),
+            ("opt", relative.as_str()),
+            ("var", absolute.as_str()),
+            ("opt/cairn", absolute.as_str()),
+        ] {
+            let case = tmp.path().join(link.replace('/', "-"));
+            let store = Store::open(case.join("store")).unwrap();
+            let good = deb_with_links(&case, "good", &[("srv/x", "y")]);
+            let evil = deb_with_links(&case, "evil", &[(link, target)]);
+            let debs = [("a".repeat(64), good), ("b".repeat(64), evil.clone())];
+            let err = assemble_rootfs(&store, &debs, "lock").unwrap_err();
+            match &err {
+                RuntimeError::ReservedSymlink { deb, path, .. } => {
+                    assert_eq!((deb, path.as_str()), (&evil, link), "{err}");
+                }
+                other => panic!("{link}: {other}"),
+            }
+            let message = err.to_string();
+            assert!(
+                message.contains("evil_1.0_all.deb") && message.contains(&format!("/{link} ")),
+                "{message}"
+            );
+            assert_untouched(&victim);
+            assert!(!store.bucket(Bucket::Rootfs).unwrap().join("lock").exists());
+        }
+    }
+
+    #[test]
+    fn activation_mountpoints_stay_inside_a_rootfs_with_hostile_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = victim(tmp.path());
+        let rootfs = tmp.path().join("rootfs");
+        fs_err::create_dir_all(rootfs.join("etc")).unwrap();
+        // Not reserved directories, so assembly allowed them; activation binds
+        // $HOME, the working directory and host files through them.
+        fs_err::os::unix::fs::symlink(&victim, rootfs.join("home")).unwrap();
+        fs_err::os::unix::fs::symlink("../../../../../../../..", rootfs.join("work")).unwrap();
+        fs_err::os::unix::fs::symlink(victim.join("hosts"), rootfs.join("etc/hosts")).unwrap();
+        for op in [
+            MountOp::EnsureDir("/home/u".into()),
+            MountOp::EnsureDir("/work/proj".into()),
+            MountOp::EnsureFile("/etc/hosts".into()),
+            MountOp::EnsureFile("/home/u/.profile".into()),
+        ] {
+            apply_op(&rootfs, &op).unwrap();
+        }
+        assert_untouched(&victim);
+        // Resolved as after chroot: `home -> /tmp/…/victim` is that path in the rootfs.
+        let inner_home = rootfs.join(victim.strip_prefix("/").unwrap()).join("u");
+        assert!(inner_home.join(".profile").is_file());
+        assert!(rootfs.join("proj").is_dir());
     }
 }

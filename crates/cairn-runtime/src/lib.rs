@@ -9,6 +9,7 @@
 //! (`cairn_manifest::activation`), and that images carry as `/opt/cairn/env/activation.json`.
 
 pub mod activate;
+mod confined;
 pub mod entrypoint;
 pub mod host;
 mod logs;
@@ -98,6 +99,23 @@ pub enum RuntimeError {
         operation: &'static str,
         path: PathBuf,
         errno: nix::errno::Errno,
+    },
+    #[error("{operation} {path} inside the rootfs {rootfs} failed: {errno}")]
+    RootfsPath {
+        rootfs: PathBuf,
+        /// Absolute inside the rootfs.
+        path: PathBuf,
+        operation: &'static str,
+        errno: nix::errno::Errno,
+    },
+    #[error(
+        "package {deb} ships /{path} as a symlink to '{target}', but cairn needs a real directory there \
+         (activation writes to it); remove the package from [install] or report it to its maintainer"
+    )]
+    ReservedSymlink {
+        deb: PathBuf,
+        path: String,
+        target: PathBuf,
     },
     #[error("cannot unpack {deb}: {message}")]
     Unpack { deb: PathBuf, message: String },

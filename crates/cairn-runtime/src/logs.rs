@@ -214,18 +214,55 @@ mod tests {
         let path = tmp.path().join("x.log");
         let mut log = RotatingLog::open(path.clone(), 6, 3).unwrap();
         log.write_line(b"one\n").unwrap();
+        let seen = Seen::default();
+        let observed = seen.clone();
         let writer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(150));
+            // Each write waits for the follower to have shown the previous
+            // line: rotating twice within one poll would lose "two", as with
+            // tail -F, and that is not what this test is about.
+            observed.wait_for("one\n");
             log.write_line(b"two\n").unwrap();
-            // Rotating twice within one poll would lose "two", as with tail -F.
-            std::thread::sleep(Duration::from_millis(250));
+            observed.wait_for("two\n");
             log.write_line(b"three\n").unwrap();
         });
         let start = std::time::Instant::now();
-        let mut out = Vec::new();
-        let done = || start.elapsed() < Duration::from_millis(800);
-        follow_log(&path, 3, &mut out, &done).unwrap();
+        let done = seen.clone();
+        let keep_going =
+            || !done.text().contains("three\n") && start.elapsed() < Duration::from_secs(20);
+        follow_log(&path, 3, &mut seen.clone(), &keep_going).unwrap();
         writer.join().unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\nthree\n");
+        assert_eq!(seen.text(), "one\ntwo\nthree\n");
+    }
+
+    /// What the follower wrote, shared with the writer thread.
+    #[derive(Clone, Default)]
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Seen {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+
+        fn wait_for(&self, line: &str) {
+            let start = std::time::Instant::now();
+            while !self.text().contains(line) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "follower never showed {line:?}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    impl Write for Seen {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 }

@@ -679,14 +679,15 @@ pub(crate) mod tests {
         for i in 0..3 {
             t.start(i).unwrap();
         }
+        // Wait for complete pid lines, not just created files, so the
+        // shutdown commands never `kill` an empty pid.
         let pidfiles = |t: &ProcessTable| {
             let _ = t;
-            ["a", "b"]
-                .iter()
-                .all(|n| std::path::Path::new(&format!("{log}.{n}")).exists())
+            ["a", "b"].iter().all(|n| {
+                std::fs::read_to_string(format!("{log}.{n}")).is_ok_and(|pid| pid.ends_with('\n'))
+            })
         };
         wait_until(&mut t, pidfiles);
-        std::thread::sleep(Duration::from_millis(100));
         let started = Instant::now();
         t.stop(
             &[2, 1, 0],
@@ -704,9 +705,16 @@ pub(crate) mod tests {
 
     #[test]
     fn term_ignoring_service_is_killed_after_grace() {
-        let (mut t, _) = table(&[spec("stubborn", "trap '' TERM; sleep 30 & wait; sleep 30")]);
+        let tmp = tempfile::tempdir().unwrap();
+        let ready = tmp.path().join("ready");
+        let command = format!(
+            "trap '' TERM; echo > {}; sleep 30 & wait; sleep 30",
+            ready.display()
+        );
+        let (mut t, _) = table(&[spec("stubborn", &command)]);
         t.start(0).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        // Stop only once the trap is in place, whatever the machine's load.
+        wait_until(&mut t, |_| ready.exists());
         let started = Instant::now();
         t.stop(
             &[0],

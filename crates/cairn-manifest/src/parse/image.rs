@@ -147,8 +147,11 @@ pub(super) fn read_container(table: &Table) -> Result<NamedContainer, Problem> {
     let copy_to_root = match table.get("copy-to-root") {
         Some(f) => string_or_list(&f)?
             .into_iter()
-            .map(|i| copy_source(i.text))
-            .collect(),
+            .map(|i| {
+                validate::check_copy_source(&i.text).map_err(|b| f.problem_at(i.span, b))?;
+                Ok(copy_source(i.text))
+            })
+            .collect::<Result<_, Problem>>()?,
         None => Vec::new(),
     };
     Ok(NamedContainer {
@@ -163,7 +166,7 @@ pub(super) fn read_container(table: &Table) -> Result<NamedContainer, Problem> {
             .transpose()?,
         exclude: table.opt_list("exclude")?.map(texts).unwrap_or_default(),
         registry: table.opt_string("registry")?,
-        default_copy_args: table.opt_string("default-copy-args")?,
+        default_copy_args: opt_checked(table, "default-copy-args", validate::check_copy_args)?,
         artifacts: table.opt_list("artifacts")?.map(texts).unwrap_or_default(),
     })
 }

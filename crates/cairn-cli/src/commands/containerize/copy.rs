@@ -98,12 +98,9 @@ pub fn parse_registry_args(option: &str, text: &str) -> Result<CopyOptions> {
         match flag.as_str() {
             "--dest-creds" | "--creds" => {
                 let text = value("USER:PASS")?;
-                options.credentials =
-                    Some(Credentials::parse_user_pass(&text).ok_or_else(|| {
-                        miette!(
-                            "{option}: --dest-creds takes USER:PASS (the user may not be empty)"
-                        )
-                    })?);
+                options.credentials = Some(Credentials::from_arg(&text, &flag).map_err(|e| {
+                    miette!("{option}: {e}: --dest-creds takes USER:PASS or @FILE")
+                })?);
             }
             "--dest-tls-verify" | "--tls-verify" => {
                 options.tls_verify = Some(match inline.as_deref() {
