@@ -43,6 +43,8 @@ pub enum ImageError {
         #[source]
         source: ignore::Error,
     },
+    #[error(transparent)]
+    CopySourceOutside(#[from] cairn_manifest::CopySourceError),
     #[error("build '{name}' has no output yet")]
     BuildOutputMissing { name: String },
     #[error("cannot serialise the image's {what}: {source}")]
@@ -69,6 +71,9 @@ impl ImageError {
             ImageError::ForeignEntrypointMachine { var, cpu, .. } => {
                 format!("point {var} at a static cairn-entrypoint built for {cpu}-unknown-linux-*")
             }
+            ImageError::CopySourceOutside(_) => {
+                "copy-to-root takes paths inside the project directory, or build:NAME outputs".into()
+            }
             ImageError::CopySourceMissing { .. } => {
                 "copy-to-root paths are relative to the environment's directory".into()
             }
@@ -94,7 +99,8 @@ impl ImageError {
             }
             ImageError::CopySourceMissing { .. }
             | ImageError::CopySourcePath { .. }
-            | ImageError::CopySourceWalk { .. } => "cairn::image::copy_to_root",
+            | ImageError::CopySourceWalk { .. }
+            | ImageError::CopySourceOutside(_) => "cairn::image::copy_to_root",
             ImageError::BuildOutputMissing { .. } => "cairn::image::build_output",
             ImageError::Json { .. } => "cairn::image::json",
         }

@@ -17,7 +17,12 @@ pub fn entries(plan: &BuildPlan, sources: &[CopySource]) -> Result<Vec<CustomEnt
     let mut out = Vec::new();
     for source in sources {
         let (root, respect_ignore) = match source {
-            CopySource::Path(p) => (plan.project_dir.join(p), true),
+            // Resolved through symlinks and refused outside the project, so a
+            // manifest cannot copy the host's /etc/shadow into an image.
+            CopySource::Path(p) => (
+                cairn_manifest::copy_source_within(&plan.project_dir, p)?,
+                true,
+            ),
             CopySource::Build(name) => match plan.artifacts.get(name) {
                 Some(dir) => (dir.clone(), false),
                 None => return Err(ImageError::BuildOutputMissing { name: name.clone() }),

@@ -48,6 +48,12 @@ pub enum OciError {
         path: String,
         target: String,
     },
+    #[error("layer '{layer}': {source}; refusing a package that writes through its own symlink")]
+    ThroughSymlink {
+        layer: String,
+        #[source]
+        source: safety::ThroughSymlink,
+    },
     #[error("invalid custom layer entry '{path}': {reason}")]
     InvalidCustomEntry { path: String, reason: String },
     #[error("layer cache entry {path} is unreadable ({source}); delete it and retry")]

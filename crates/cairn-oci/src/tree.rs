@@ -103,8 +103,30 @@ impl Tree {
     /// Adds missing parent directories and makes every hardlink point at an
     /// entry that comes before it. `layer` names the layer in errors.
     pub fn finish(&mut self, layer: &str, dir_mtime: u64) -> Result<()> {
+        self.refuse_writes_through_symlinks(layer)?;
         self.add_missing_parents(dir_mtime);
         self.order_hardlinks(layer)
+    }
+
+    /// An entry under a symlink of the same layer (`d -> /x`, then `d/pwned`)
+    /// would be written wherever the link points when the layer is applied;
+    /// Docker and Podman refuse such layers, and so does cairn, at build time.
+    fn refuse_writes_through_symlinks(&self, layer: &str) -> Result<()> {
+        use crate::safety::{EntryShape, first_entry_through_symlink};
+        let shapes = self.nodes.iter().map(|(path, node)| {
+            let shape = match &node.kind {
+                EntryKind::Symlink { target } => EntryShape::Symlink(target),
+                _ => EntryShape::Other,
+            };
+            (path.as_str(), shape)
+        });
+        match first_entry_through_symlink(shapes) {
+            Some(source) => Err(OciError::ThroughSymlink {
+                layer: layer.to_string(),
+                source,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn add_missing_parents(&mut self, dir_mtime: u64) {
@@ -273,6 +295,23 @@ mod tests {
             },
             ..Node::dir(0o644, 7)
         }
+    }
+
+    #[test]
+    fn an_entry_through_a_symlink_of_the_layer_is_refused() {
+        let mut tree = Tree::default();
+        tree.insert(
+            "d".into(),
+            Node {
+                kind: EntryKind::Symlink {
+                    target: "/etc".into(),
+                },
+                ..Node::dir(0o777, 7)
+            },
+        );
+        tree.insert("d/pwned".into(), file(b"x"));
+        let err = tree.finish("evil 1.0", 0).unwrap_err().to_string();
+        assert!(err.contains("evil 1.0") && err.contains("d/pwned"), "{err}");
     }
 
     fn listing(tree: &Tree) -> Vec<(String, tar::EntryType, String, Vec<u8>)> {

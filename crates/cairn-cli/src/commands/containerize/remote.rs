@@ -55,6 +55,15 @@ pub fn fetch(
         .tempdir()
         .into_diagnostic()?;
     // The directory's name is the environment's default name.
+    // The name comes from the image's history: untrusted, so it must be a
+    // usable single path component before it names a directory.
+    cairn_manifest::check_env_name(&pulled.name).map_err(|b| {
+        miette!(
+            help = "the image was not built by cairn, or its history was altered",
+            "{reference} carries an unusable environment name: {}",
+            b.message
+        )
+    })?;
     let root = dir.path().join(pulled.name.replace('/', "-"));
     let env_dir = root.join(".cairn").join("env");
     fs_err::create_dir_all(&env_dir).into_diagnostic()?;
