@@ -108,25 +108,30 @@ fn layer_inputs(store: &Store, plan: &BuildPlan) -> Result<Vec<LayerInput>> {
         .collect()
 }
 
-/// The layers above the packages: cairn's entrypoint, copy-to-root (if
-/// any), and the environment's top layer.
+/// The layers above the packages: package configuration, cairn's
+/// entrypoint, copy-to-root (if any), and the environment's top layer.
 fn own_layers(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<Vec<BuiltLayer>> {
-    let mut layers = vec![top_layer::build_binary_layer(store, plan)?];
+    let configured = crate::configured::build_configured_layer(store, plan, inputs)?;
+    let mut layers = vec![
+        configured.layer,
+        top_layer::build_binary_layer(store, plan)?,
+    ];
     if !plan.overrides.copy_to_root.is_empty() {
         let entries = root_copy::entries(plan, &plan.overrides.copy_to_root)?;
         let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))?;
         layer.created_by = "cairn: copy-to-root".to_string();
         layers.push(layer);
     }
-    layers.push(top_layer::build(store, plan, inputs)?);
+    layers.push(top_layer::build(store, plan, inputs, configured.account)?);
     Ok(layers)
 }
 
 /// Groups packages into the layers `max-layers` leaves once cairn's own are
-/// counted (its entrypoint, the environment, and copy-to-root if any), most
+/// counted (configuration, its entrypoint, the environment, and copy-to-root
+/// if any), most
 /// depended-upon first.
 pub fn layer_groups(plan: &BuildPlan) -> Result<Vec<Vec<usize>>> {
-    let own = 2 + usize::from(!plan.overrides.copy_to_root.is_empty());
+    let own = 3 + usize::from(!plan.overrides.copy_to_root.is_empty());
     let budget = plan.max_layers.saturating_sub(own);
     if budget == 0 {
         return Err(ImageError::MaxLayersTooLow {

@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod configure;
+pub mod configured;
 mod elf;
 mod error;
 pub mod foreign;

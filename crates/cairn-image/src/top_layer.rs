@@ -11,6 +11,7 @@ use cairn_oci::{
 };
 use cairn_store::Store;
 
+use crate::configured::AccountIds;
 use crate::foreign::{self, ForeignEntrypoint};
 use crate::{BuildPlan, ImageError, Result};
 
@@ -58,12 +59,18 @@ pub fn build_binary_layer(store: &Store, plan: &BuildPlan) -> Result<BuiltLayer>
 }
 
 /// The small last layer.
-pub fn build(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<BuiltLayer> {
+/// `account` is the image user's ids as the configuration layer (which
+/// writes `/etc/passwd` and `/etc/group`) resolved them.
+pub fn build(
+    store: &Store,
+    plan: &BuildPlan,
+    inputs: &[LayerInput],
+    account: Option<AccountIds>,
+) -> Result<BuiltLayer> {
     let mut entries = base_entries();
-    entries.extend(user_entries(plan)?);
     entries.extend(dpkg_entries(inputs)?);
     entries.extend(sh_link(inputs));
-    entries.extend(env_entries(plan)?);
+    entries.extend(env_entries(plan, account)?);
     if matches!(foreign_entrypoint(plan)?, Some(ForeignEntrypoint::Script)) {
         entries.extend(foreign::script_files(plan));
     }
@@ -136,40 +143,6 @@ fn sh_link(inputs: &[LayerInput]) -> Vec<CustomEntry> {
     }
 }
 
-/// /etc/passwd and /etc/group with root, nobody and the configured user.
-fn user_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
-    let mut passwd = String::from(
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-    );
-    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
-    let mut entries = Vec::new();
-    if let Some(user) = plan.manifest.containerize.config.user.as_ref() {
-        let account = crate::users::account_for(user);
-        if let Some(line) = account.passwd_line() {
-            passwd.push_str(&line);
-        }
-        if let Some(line) = account.group_line() {
-            group.push_str(&line);
-        }
-        if account.uid != 0 {
-            entries.push(
-                CustomEntry::dir(&account.home[1..], 0o755).owned_by(account.uid, account.gid),
-            );
-        }
-    }
-    entries.push(CustomEntry::file(
-        "etc/passwd",
-        0o644,
-        FileContent::Bytes(passwd.into_bytes()),
-    ));
-    entries.push(CustomEntry::file(
-        "etc/group",
-        0o644,
-        FileContent::Bytes(group.into_bytes()),
-    ));
-    Ok(entries)
-}
-
 /// `/var/lib/dpkg/status.d/<pkg>` (+ `.md5sums`), the distroless layout that
 /// trivy, grype and syft read.
 fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
@@ -203,7 +176,7 @@ fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
 
 /// The manifest, lock and activation data under /opt/cairn/env, plus the
 /// working directory and volumes owned by the configured user.
-fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
+fn env_entries(plan: &BuildPlan, account: Option<AccountIds>) -> Result<Vec<CustomEntry>> {
     let manifest = plan.manifest_bytes.clone();
     let lock = plan.lock_bytes.clone();
     let mut activation = activation_for(&plan.manifest, &plan.name, plan.container.as_deref());
@@ -233,14 +206,7 @@ fn env_entries(plan: &BuildPlan) -> Result<Vec<CustomEntry>> {
         ),
     ];
     let config = &plan.manifest.containerize.config;
-    let (uid, gid) = config
-        .user
-        .as_ref()
-        .map(|u| {
-            let a = crate::users::account_for(u);
-            (a.uid, a.gid)
-        })
-        .unwrap_or((0, 0));
+    let (uid, gid) = account.map(|a| (a.uid, a.gid)).unwrap_or((0, 0));
     let working_dir = plan
         .overrides
         .working_dir

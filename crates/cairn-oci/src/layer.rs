@@ -485,7 +485,9 @@ fn custom_path(raw: &str) -> Result<String, &'static str> {
 /// different compressors may write different bytes for the same tar, so their
 /// cached layers must not mix: a cold build and a warm one of the same lock
 /// would otherwise disagree.
-fn compressor_id(compression: Compression) -> String {
+/// The compressor's identity and version for `compression`: part of every
+/// cache key, so outputs of two compressor builds never mix.
+pub fn compressor_id(compression: Compression) -> String {
     match compression {
         Compression::Gzip => format!(
             "gzip level={GZIP_LEVEL} pgzip chunk={} flate2={} zlib-rs={}",

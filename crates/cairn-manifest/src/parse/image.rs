@@ -45,11 +45,11 @@ pub(super) fn read_containerize(root: &Table) -> Result<Containerize, Problem> {
 fn read_max_layers(field: &Field) -> Result<u32, Problem> {
     let value = field.integer()?;
     match u32::try_from(value) {
-        Ok(n @ 3..=125) => Ok(n),
+        Ok(n @ 4..=125) => Ok(n),
         _ => Err(field.broken(Broken {
             message: format!("{value} is out of range"),
             help: Some(
-                "choose from 3 to 125: engines refuse images with more than 127 layers, and cairn needs two of its own (its entrypoint and the environment) plus one for packages"
+                "choose from 4 to 125: engines refuse images with more than 127 layers, and cairn needs three of its own (package configuration, its entrypoint and the environment) plus one for packages"
                     .to_string(),
             ),
         })),

@@ -167,7 +167,7 @@ fn max_layers_out_of_range() {
     assert_error(
         "version = 1\n[containerize]\nmax-layers = 200\n",
         "containerize.max-layers: 200 is out of range",
-        "from 3 to 125",
+        "from 4 to 125",
         "200",
         (3, 14),
     );
