@@ -190,6 +190,53 @@ impl Confined {
         }
     }
 
+    /// Replaces whatever is at `path` (a file hardlinked from the store, a
+    /// symlink) with a new regular file holding `contents`, never writing
+    /// through the old inode or link. Parents are created inside the root.
+    pub fn replace_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        let (parent, name) =
+            split(path).ok_or_else(|| self.error(path, "write file", Errno::EINVAL))?;
+        let dir = self.create_dir_all(&parent)?;
+        let dir = self
+            .resolve(&parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .or_else(|_| Ok::<_, Errno>(dir))
+            .map_err(|e| self.error(path, "open directory", e))?;
+        remove_entry(&dir, name.as_os_str()).map_err(|e| self.error(path, "replace", e))?;
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(
+            dir.as_fd(),
+            name.as_os_str(),
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| self.error(path, "create file", e))?;
+        let mut file = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut file, contents).map_err(|e| {
+            self.error(
+                path,
+                "write",
+                Errno::from_raw(e.raw_os_error().unwrap_or(5)),
+            )
+        })?;
+        fchmod(file.as_fd(), Mode::from_bits_truncate(mode))
+            .map_err(|e| self.error(path, "chmod", e))
+    }
+
+    /// Replaces whatever is at `path` with the symlink `path -> target`.
+    pub fn replace_symlink(&self, path: &Path, target: &Path) -> Result<()> {
+        let (parent, name) =
+            split(path).ok_or_else(|| self.error(path, "symlink", Errno::EINVAL))?;
+        let dir = self.create_dir_all(&parent)?;
+        let dir = self
+            .resolve(&parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .or_else(|_| Ok::<_, Errno>(dir))
+            .map_err(|e| self.error(path, "open directory", e))?;
+        remove_entry(&dir, name.as_os_str()).map_err(|e| self.error(path, "replace", e))?;
+        nix::unistd::symlinkat(target, dir.as_fd(), name.as_os_str())
+            .map_err(|e| self.error(path, "symlink", e))
+    }
+
     /// Sets the mode of the directory at `path` (resolved inside the root).
     pub fn set_dir_mode(&self, path: &Path, mode: u32) -> Result<()> {
         // fchmod needs a real fd, not O_PATH.
@@ -379,5 +426,14 @@ mod tests {
             split(Path::new("/etc/passwd")),
             Some((PathBuf::from("etc"), PathBuf::from("passwd")))
         );
+    }
+}
+
+/// Removes a file or symlink `name` in `dir` (nothing there is fine); a
+/// directory is left alone, and replacing it then fails with EEXIST.
+fn remove_entry(dir: &OwnedFd, name: &std::ffi::OsStr) -> nix::Result<()> {
+    match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) | Err(Errno::EISDIR) => Ok(()),
+        Err(e) => Err(e),
     }
 }

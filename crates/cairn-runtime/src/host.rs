@@ -79,6 +79,7 @@ pub struct Bind {
 pub fn assemble_rootfs(
     store: &Store,
     debs: &[(String, PathBuf)],
+    extra: &[RootfsEntry],
     lock_hash: &str,
 ) -> Result<PathBuf> {
     let bucket = store.bucket(Bucket::Rootfs)?;
@@ -101,6 +102,7 @@ pub fn assemble_rootfs(
         link_tree(tree, staging.path())?;
     }
     refuse_reserved_symlinks(staging.path(), &trees, debs)?;
+    add_extra(staging.path(), extra)?;
     add_skeleton(staging.path())?;
     fs_err::rename(staging.keep(), &rootfs)?;
     tracing::debug!(
@@ -109,6 +111,57 @@ pub fn assemble_rootfs(
         trees.len()
     );
     Ok(rootfs)
+}
+
+/// The rootfs already assembled for `lock_hash`, if any (so a caller can
+/// skip computing what [`assemble_rootfs`] would add).
+pub fn assembled_rootfs(store: &Store, lock_hash: &str) -> Result<Option<PathBuf>> {
+    let rootfs = store.bucket(Bucket::Rootfs)?.join(lock_hash);
+    Ok(rootfs.is_dir().then_some(rootfs))
+}
+
+/// A file the caller adds on top of the packages (package configuration:
+/// alternatives, the CA store, accounts, dpkg status), as plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootfsEntry {
+    Dir {
+        path: PathBuf,
+        mode: u32,
+    },
+    File {
+        path: PathBuf,
+        contents: Vec<u8>,
+        mode: u32,
+    },
+    Symlink {
+        path: PathBuf,
+        target: PathBuf,
+    },
+}
+
+/// Writes `extra` into the staging rootfs through [`Confined`], replacing
+/// (never writing through) what the packages put there, so a package's
+/// symlink cannot redirect a write onto the host or into the store.
+fn add_extra(root: &Path, extra: &[RootfsEntry]) -> Result<()> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let confined = Confined::open(root)?;
+    for entry in extra {
+        match entry {
+            RootfsEntry::Dir { path, mode } => {
+                confined.create_dir_all(path)?;
+                confined.set_dir_mode(path, *mode)?;
+            }
+            RootfsEntry::File {
+                path,
+                contents,
+                mode,
+            } => confined.replace_file(path, contents, *mode)?,
+            RootfsEntry::Symlink { path, target } => confined.replace_symlink(path, target)?,
+        }
+    }
+    Ok(())
 }
 
 /// `unpacked-v1/<sha256>`, extracted on first use (temp dir, then rename).
@@ -738,7 +791,7 @@ mod tests {
             let good = deb_with_links(&case, "good", &[("srv/x", "y")]);
             let evil = deb_with_links(&case, "evil", &[(link, target)]);
             let debs = [("a".repeat(64), good), ("b".repeat(64), evil.clone())];
-            let err = assemble_rootfs(&store, &debs, "lock").unwrap_err();
+            let err = assemble_rootfs(&store, &debs, &[], "lock").unwrap_err();
             match &err {
                 RuntimeError::ReservedSymlink { deb, path, .. } => {
                     assert_eq!((deb, path.as_str()), (&evil, link), "{err}");

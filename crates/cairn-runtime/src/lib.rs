@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use activate::{ENV_PATH, activate, activation_env, exec_command, exec_interactive};
 pub use entrypoint::{run_activated, run_entrypoint};
-pub use host::{Bind, assemble_rootfs, run_in_rootfs};
+pub use host::{Bind, RootfsEntry, assemble_rootfs, assembled_rootfs, run_in_rootfs};
 pub use process::{ServiceLauncher, ServiceState, ServiceStatus};
 
 pub use cairn_manifest::activation::{

@@ -401,9 +401,9 @@ fn rootfs_namespace_end_to_end() {
         .map(|e| (cairn_store::sha256_file(e.path()).unwrap(), e.path()))
         .collect();
     let store = cairn_store::Store::open(tmp.path().join("cache")).unwrap();
-    let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, "lockhash").unwrap();
+    let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, &[], "lockhash").unwrap();
     assert_eq!(
-        cairn_runtime::assemble_rootfs(&store, &debs, "lockhash").unwrap(),
+        cairn_runtime::assemble_rootfs(&store, &debs, &[], "lockhash").unwrap(),
         rootfs
     );
     assert!(rootfs.join("usr/bin/bash").is_file());

@@ -51,16 +51,72 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut shas: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
-    shas.sort_unstable();
-    let key = cairn_store::sha256_hex(shas.join("\n").as_bytes());
-    let rootfs = cairn_runtime::assemble_rootfs(&store, &debs, &key).diagnose()?;
+    // Package configuration is part of the rootfs, so its format keys it too;
+    // package order matters to configuration (ties in alternatives).
+    let mut text = format!("{CONFIGURED_ROOTFS}\n");
+    for p in &packages {
+        text.push_str(&format!("{} {}\n", p.name, p.sha256));
+    }
+    let key = cairn_store::sha256_hex(text.as_bytes());
+    let rootfs = match cairn_runtime::assembled_rootfs(&store, &key).diagnose()? {
+        Some(rootfs) => rootfs,
+        None => {
+            let extra = configuration_entries(&packages, &debs)?;
+            cairn_runtime::assemble_rootfs(&store, &debs, &extra, &key).diagnose()?
+        }
+    };
     let activation = host_activation(&manifest, &env);
     Ok(Prepared {
         env,
         activation,
         rootfs,
     })
+}
+
+/// Bumped when what host rootfs assembly adds on top of the packages changes.
+const CONFIGURED_ROOTFS: &str = "cairn-rootfs-configured-v1";
+
+/// What maintainer scripts would have done (alternatives, the CA store,
+/// accounts, dpkg status), as entries for the host rootfs: the same
+/// configuration as an image's layer, minus the image's own user.
+fn configuration_entries(
+    packages: &[&cairn_manifest::LockedPackage],
+    debs: &[(String, std::path::PathBuf)],
+) -> Result<Vec<cairn_runtime::RootfsEntry>> {
+    use cairn_image::configure::EntryKind;
+    use cairn_runtime::RootfsEntry;
+    let inputs = packages
+        .iter()
+        .zip(debs)
+        .map(|(p, (_, deb))| cairn_image::configured::package_input(deb, &p.name, &p.version))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .diagnose()?;
+    let configuration = cairn_image::configure::configure(&inputs, &[]);
+    let mut entries: Vec<RootfsEntry> = configuration
+        .entries
+        .into_iter()
+        .map(|e| {
+            let path = std::path::PathBuf::from(e.path);
+            match e.kind {
+                EntryKind::Dir => RootfsEntry::Dir { path, mode: e.mode },
+                EntryKind::File(contents) => RootfsEntry::File {
+                    path,
+                    contents,
+                    mode: e.mode,
+                },
+                EntryKind::Symlink(target) => RootfsEntry::Symlink {
+                    path,
+                    target: target.into(),
+                },
+            }
+        })
+        .collect();
+    entries.push(RootfsEntry::File {
+        path: "/var/lib/dpkg/status".into(),
+        contents: cairn_image::configure::status::dpkg_status(&inputs),
+        mode: 0o644,
+    });
+    Ok(entries)
 }
 
 /// The activation of `env` on the host: like an image's, plus the environment's
