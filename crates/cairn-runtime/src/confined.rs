@@ -324,6 +324,15 @@ fn split(path: &Path) -> Option<(PathBuf, PathBuf)> {
     Some((parent, name))
 }
 
+/// Removes a file or symlink `name` in `dir` (nothing there is fine); a
+/// directory is left alone, and replacing it then fails with EEXIST.
+fn remove_entry(dir: &OwnedFd, name: &std::ffi::OsStr) -> nix::Result<()> {
+    match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) | Err(Errno::EISDIR) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,14 +435,5 @@ mod tests {
             split(Path::new("/etc/passwd")),
             Some((PathBuf::from("etc"), PathBuf::from("passwd")))
         );
-    }
-}
-
-/// Removes a file or symlink `name` in `dir` (nothing there is fine); a
-/// directory is left alone, and replacing it then fails with EEXIST.
-fn remove_entry(dir: &OwnedFd, name: &std::ffi::OsStr) -> nix::Result<()> {
-    match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) | Err(Errno::EISDIR) => Ok(()),
-        Err(e) => Err(e),
     }
 }
