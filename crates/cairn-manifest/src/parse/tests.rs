@@ -172,8 +172,8 @@ fn max_layers_out_of_range() {
         (3, 14),
     );
     assert!(parse("version = 1\n[containerize]\nmax-layers = 125\n").is_ok());
-    assert!(parse("version = 1\n[containers.a]\nmax-layers = 2\n").is_err());
-    assert!(parse("version = 1\n[containers.a]\nmax-layers = 3\n").is_ok());
+    assert!(parse("version = 1\n[containers.a]\nmax-layers = 3\n").is_err());
+    assert!(parse("version = 1\n[containers.a]\nmax-layers = 4\n").is_ok());
 }
 
 #[test]
