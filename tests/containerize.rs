@@ -546,16 +546,17 @@ fn dir_to_archive(env: &ImageEnv, dir: &Path) -> PathBuf {
 
 #[test]
 fn max_layers_below_what_cairn_needs_is_refused_naming_the_manifest() {
-    // cairn's entrypoint and environment take two layers; packages need one more.
-    let env = ImageEnv::with_manifest("max-layers-2", &["hello"], "max-layers = 2\n");
+    // Package configuration, cairn's entrypoint and the environment take three
+    // layers; packages need one more.
+    let env = ImageEnv::with_manifest("max-layers-3", &["hello"], "max-layers = 3\n");
     for args in [&["upgrade"][..], &["containerize", "-f", "never.tar"]] {
         let out = env.cairn_err(args);
         let stderr = stderr_of(&out);
         assert!(
-            stderr.contains("manifest.toml") && stderr.contains("max-layers: 2 is out of range"),
+            stderr.contains("manifest.toml") && stderr.contains("max-layers: 3 is out of range"),
             "{args:?}: {stderr}"
         );
-        assert!(stderr.contains("from 3 to 125"), "{stderr}");
+        assert!(stderr.contains("from 4 to 125"), "{stderr}");
     }
     assert!(!env.ctx.work.join("never.tar").exists());
     assert!(

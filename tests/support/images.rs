@@ -378,7 +378,11 @@ impl LayerInfo {
     pub fn packages(&self) -> Vec<String> {
         self.created_by
             .strip_prefix("cairn: ")
-            .filter(|rest| !rest.starts_with("environment "))
+            .filter(|rest| {
+                !rest.starts_with("environment ")
+                    && *rest != "copy-to-root"
+                    && *rest != "package configuration"
+            })
             .map(|rest| {
                 rest.split(", ")
                     .filter_map(|p| p.split_whitespace().next())
