@@ -264,20 +264,21 @@ fn only_changed_blobs_are_uploaded() {
     let unchanged = env.push_json(&target, &[INSECURE]);
     assert_eq!(unchanged.uploaded, 0, "an unchanged image uploads nothing");
 
-    // A new hello: its layer, the top layer (dpkg status, lock) and the config.
+    // A new hello: its layer, the configuration layer (dpkg status), the top
+    // layer (lock) and the config.
     let (archive, _) = env.local.as_mut().expect("local archive");
     archive.publish(&[DebSpec::with_program("hello", "1.1-1").depends("libgreet1 (>= 1.0)")]);
     env.ok(&["upgrade"]);
     env.build();
     let one_package = env.push_json(&target, &[INSECURE]);
-    assert_eq!(one_package.uploaded, 3, "{one_package:?}");
+    assert_eq!(one_package.uploaded, 4, "{one_package:?}");
     assert_eq!(one_package.total(), first.total());
 
-    // One more package: its layer, the top layer and the config.
+    // One more package: its layer, the configuration and top layers, the config.
     env.ok(&["install", "cowsay-lite"]);
     env.build();
     let added = env.push_json(&target, &[INSECURE]);
-    assert_eq!(added.uploaded, 3, "{added:?}");
+    assert_eq!(added.uploaded, 4, "{added:?}");
     assert_eq!(added.total(), first.total() + 1);
 
     // Only [vars]: the top layer (it carries the manifest) and the config.
