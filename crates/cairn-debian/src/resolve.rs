@@ -241,17 +241,32 @@ pub fn suggest(index: &PackageIndex, name: &str) -> Vec<String> {
     // Jaro-Winkler rewards a shared prefix, which suits typos in package
     // names (`pyhton3`) better than plain edit distance.
     const THRESHOLD: f64 = 0.85;
+    // Language ecosystems' names live under a Debian prefix: `flask` is
+    // `python3-flask`, `express` is `node-express`, `rails` is `ruby-rails`.
+    const PREFIXES: &[&str] = &[
+        "python3-", "node-", "ruby-", "lib", "golang-", "php-", "r-cran-",
+    ];
+    let mut found: Vec<String> = PREFIXES
+        .iter()
+        .map(|prefix| format!("{prefix}{name}"))
+        .filter(|candidate| index.by_name(candidate).next().is_some())
+        .collect();
     let mut scored: Vec<(f64, &str)> = index
         .names()
         .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
         .filter(|(score, candidate)| *score >= THRESHOLD && *candidate != name)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, n)| n.to_string())
-        .collect()
+    for (_, candidate) in scored {
+        if found.len() >= 3 {
+            break;
+        }
+        if !found.iter().any(|f| f == candidate) {
+            found.push(candidate.to_string());
+        }
+    }
+    found.truncate(3);
+    found
 }
 
 // ---------------------------------------------------------------------------
@@ -1661,6 +1676,10 @@ mod tests {
             "package 'zzzzzz' not found in the configured sources"
         );
         assert_eq!(suggest(&idx, "perll"), ["perl"]);
+        // A language package under its Debian prefix comes first.
+        let idx = index(vec![pkg("python3-flask", "2.2"), pkg("flash", "1")]);
+        assert_eq!(suggest(&idx, "flask")[0], "python3-flask");
+        assert_eq!(suggest(&idx, "venv"), Vec::<String>::new());
     }
 
     #[test]
