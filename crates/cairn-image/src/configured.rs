@@ -4,7 +4,7 @@
 //!
 //! It holds the alternatives links and state, the CA store, the accounts of
 //! every package plus the image's own user (`/etc/passwd`, `group`, `shadow`,
-//! `gshadow`), and `/var/lib/dpkg/status`. Its inputs are the locked
+//! `gshadow`), `/var/lib/dpkg/status` and `status.d/`. Its inputs are the locked
 //! packages in order and the image's user, so it is cached under a key of
 //! those: a warm build reads no `.deb` for it. On a miss every package's
 //! control files and data listing are read once (in parallel); the work itself
@@ -22,7 +22,7 @@ use crate::users::Account;
 use crate::{BuildPlan, Result};
 
 /// Bumped whenever the configuration of the same packages would change.
-const CONFIGURE_FORMAT: &str = "cairn-configure-v1";
+const CONFIGURE_FORMAT: &str = "cairn-configure-v2";
 
 /// The configuration layer and the image user as its accounts resolved it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,7 +60,10 @@ pub fn build_configured_layer(
     }
     let packages = package_inputs(inputs)?;
     let configuration = configure::configure(&packages, &[]);
-    let (entries, account) = layer_entries(plan, &packages, configuration);
+    let (mut entries, account) = layer_entries(plan, &packages, configuration);
+    // status.d/ (the distroless layout scanners read) depends on the
+    // packages alone too, so it lives here, cached, not in the top layer.
+    entries.extend(crate::top_layer::dpkg_entries(inputs)?);
     let mut layer =
         cairn_oci::build_custom_layer(store, entries, &crate::top_layer::options(plan))?;
     layer.created_by = "cairn: package configuration".to_string();

@@ -68,7 +68,6 @@ pub fn build(
     account: Option<AccountIds>,
 ) -> Result<BuiltLayer> {
     let mut entries = base_entries();
-    entries.extend(dpkg_entries(inputs)?);
     entries.extend(sh_link(inputs));
     entries.extend(env_entries(plan, account)?);
     if matches!(foreign_entrypoint(plan)?, Some(ForeignEntrypoint::Script)) {
@@ -145,7 +144,7 @@ fn sh_link(inputs: &[LayerInput]) -> Vec<CustomEntry> {
 
 /// `/var/lib/dpkg/status.d/<pkg>` (+ `.md5sums`), the distroless layout that
 /// trivy, grype and syft read.
-fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
+pub(crate) fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
     let mut entries = vec![
         CustomEntry::dir("var/lib", 0o755),
         CustomEntry::dir("var/lib/dpkg", 0o755),
