@@ -356,6 +356,24 @@ fn basic_auth_over_tls_with_flags_auth_files_and_a_trusted_ca() {
     let creds_flag = format!("--creds={USER}:{PASSWORD}");
     let inspected = skopeo_inspect(&target, &[&creds_flag]);
     assert_eq!(inspected["Digest"].as_str(), Some(first.digest.as_str()));
+
+    // With no flag, the CA that podman would trust for this registry
+    // (`~/.config/containers/certs.d/HOST:PORT/ca.crt`) is trusted too.
+    let config_home = root.join("config");
+    let engine_dir = config_home.join("containers/certs.d").join(&registry.host);
+    fs_err::create_dir_all(&engine_dir).unwrap();
+    for entry in fs_err::read_dir(&cert_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "crt") {
+            fs_err::copy(&path, engine_dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut cmd = env.cairn();
+    cmd.env("REGISTRY_AUTH_FILE", &auth_file)
+        .env("XDG_CONFIG_HOME", &config_home)
+        .args(["push", &target, "--json"]);
+    let trusted = Summary::parse(&cairn_tests::context::expect_success(&mut cmd));
+    assert_eq!(trusted.skipped, trusted.total(), "{trusted:?}");
 }
 
 #[test]

@@ -289,11 +289,38 @@ pub fn client_options(
         tls_verify: options.tls_verify.unwrap_or(true),
         ca_certs: match &options.cert_dir {
             Some(dir) => ca_files(dir)?,
-            None => Vec::new(),
+            None => engine_trusted_cas(&reference.registry),
         },
         retry_times: options.retry_times.unwrap_or(defaults.retry_times),
         ..defaults
     })
+}
+
+/// The CAs docker, podman and skopeo trust for `registry` (`HOST[:PORT]`)
+/// without flags: `*.crt` in `/etc/docker/certs.d/HOST:PORT/`,
+/// `/etc/containers/certs.d/HOST:PORT/` and
+/// `$XDG_CONFIG_HOME/containers/certs.d/HOST:PORT/` (default `~/.config`), so
+/// a registry that `docker push` works with works with cairn too.
+fn engine_trusted_cas(registry: &str) -> Vec<PathBuf> {
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let mut roots = vec![
+        PathBuf::from("/etc/docker/certs.d"),
+        PathBuf::from("/etc/containers/certs.d"),
+    ];
+    roots.extend(config_home.map(|c| c.join("containers/certs.d")));
+    // A registry name is a host and port; never let it climb out of certs.d.
+    if registry.contains('/') || registry.starts_with('.') {
+        return Vec::new();
+    }
+    roots
+        .into_iter()
+        .map(|root| root.join(registry))
+        .filter(|dir| dir.is_dir())
+        .flat_map(|dir| ca_files(&dir).unwrap_or_default())
+        .collect()
 }
 
 /// The `*.crt` files of a skopeo-style certificate directory.
