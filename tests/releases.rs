@@ -154,3 +154,32 @@ fn upgrade_release_moves_flask_from_bookworm_to_trixie() {
     cairn(&t64, &["install", "libssl3"]);
     assert!(t64.read_lock().to_string().contains("libssl3t64"));
 }
+
+/// An archive signed by a key that is not among Debian's (bookworm's and
+/// trixie's, shipped in data/keyrings/) is refused with `keyring = "debian"`,
+/// and nothing is locked.
+#[test]
+fn an_archive_signed_by_a_foreign_key_is_refused_by_the_debian_keyrings() {
+    if !["dpkg-deb", "apt-ftparchive", "gpg"]
+        .iter()
+        .all(|t| cairn_tests::require_tool(t))
+    {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.run_ok(&["init", "--release", "trixie"]);
+    let (archive, server) =
+        ctx.serve_archive(&[cairn_tests::DebSpec::with_program("hello", "1.0-1")]);
+    ctx.set_sources(&format!(
+        "[sources.debian]\nurl = \"{}\"\nsuites = [\"{}\"]\ncomponents = [\"main\"]\nkeyring = \"debian\"\n",
+        server.url,
+        archive.suite()
+    ));
+    let out = ctx.run_err(&["install", "hello"]);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("InRelease") && stderr.contains("signature"),
+        "{stderr}"
+    );
+    assert!(!ctx.lock_path().exists(), "a refused archive left a lock");
+}
