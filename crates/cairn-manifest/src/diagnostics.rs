@@ -60,6 +60,9 @@ pub struct Located {
     /// Byte range of the offending key or value.
     #[label("{label}")]
     pub span: SourceSpan,
+    /// For a table or key declared twice: where it was declared first.
+    #[label("first declared here")]
+    pub first: Option<SourceSpan>,
 }
 
 impl Located {
@@ -94,6 +97,8 @@ pub(crate) struct Problem {
     pub label: &'static str,
     /// The text is not TOML at all (as opposed to breaking the schema).
     pub syntax: bool,
+    /// Where a key or table declared twice was first declared.
+    pub first: Option<Range<usize>>,
 }
 
 impl Problem {
@@ -105,6 +110,7 @@ impl Problem {
             help: None,
             label: "here",
             syntax: false,
+            first: None,
         }
     }
 
@@ -129,14 +135,21 @@ impl Problem {
             label: self.label.to_string(),
             src: NamedSource::new(path.display().to_string(), text.to_string()),
             span: (self.span.start, self.span.len()).into(),
+            first: self.first.map(|r| (r.start, r.len()).into()),
         })
     }
 }
 
 /// A TOML syntax error from the `toml` crate, as a problem.
-pub(crate) fn syntax_problem(err: &toml::de::Error, text_len: usize) -> Problem {
+pub(crate) fn syntax_problem(err: &toml::de::Error, text: &str) -> Problem {
+    let text_len = text.len();
     let span = err.span().unwrap_or(text_len..text_len);
     let message = err.message().trim_end();
+    if message.contains("duplicate") {
+        if let Some(problem) = duplicate_problem(text, span.clone(), message) {
+            return problem;
+        }
+    }
     let problem = Problem::new(span, format!("invalid TOML: {message}"))
         .label("TOML syntax error")
         .help("see https://toml.io for the syntax; strings need quotes, e.g. pkg = \"hello\"");
@@ -144,6 +157,56 @@ pub(crate) fn syntax_problem(err: &toml::de::Error, text_len: usize) -> Problem 
         syntax: true,
         ..problem
     }
+}
+
+/// A table or key declared twice (as `cat >> manifest.toml` of a table the
+/// file already has does): both places, and what to do.
+fn duplicate_problem(text: &str, span: std::ops::Range<usize>, message: &str) -> Option<Problem> {
+    let name = text.get(span.clone())?.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[span.start..]
+        .find('\n')
+        .map_or(text.len(), |i| span.start + i);
+    let line = text[line_start..line_end].trim();
+    // The first earlier line that declares the same thing.
+    let mut offset = 0;
+    let first = text[..line_start].split_inclusive('\n').find_map(|l| {
+        let here = offset;
+        offset += l.len();
+        let trimmed = l.trim();
+        let same = if line.starts_with('[') {
+            trimmed == line
+        } else {
+            trimmed.split('=').next().map(str::trim) == Some(name)
+        };
+        same.then(|| {
+            let start = here + (l.len() - l.trim_start().len());
+            start..start + trimmed.len()
+        })
+    });
+    let what = if line.starts_with('[') {
+        format!("table {line}")
+    } else {
+        format!("key '{name}'")
+    };
+    let mut problem = Problem::new(
+        span,
+        format!("invalid TOML: {message}: {what} is declared twice"),
+    )
+    .label("declared again here")
+    .help(match &first {
+        Some(r) => format!(
+            "move these keys into the {what} at line {} (or remove one of the two)",
+            line_col(text, r.start).0
+        ),
+        None => format!("declare the {what} once"),
+    });
+    problem.syntax = true;
+    problem.first = first;
+    Some(problem)
 }
 
 /// The candidate closest to `unknown`, if one is close enough to be a typo.

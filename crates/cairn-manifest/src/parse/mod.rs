@@ -36,7 +36,7 @@ const ROOT_KEYS: &[&str] = &[
 /// Parses and validates manifest text; the first problem found, in file order
 /// within each table, is returned.
 pub(crate) fn manifest_from_str(text: &str) -> Result<Manifest, Problem> {
-    let doc = DeTable::parse(text).map_err(|e| syntax_problem(&e, text.len()))?;
+    let doc = DeTable::parse(text).map_err(|e| syntax_problem(&e, text))?;
     let root = Table::root(doc.get_ref());
     root.deny_unknown(ROOT_KEYS)?;
     let version = read_version(&root)?;

@@ -487,3 +487,26 @@ fn renders_as_a_miette_report() {
     );
     assert!(out.contains("use \"80/tcp\" or \"80/udp\""), "{out}");
 }
+
+/// `cat >> manifest.toml` of a table the file already has: both places.
+#[test]
+fn duplicate_table_points_at_both_declarations() {
+    let text = "version = 1\n[install]\n[vars]\nA = \"1\"\n\n[vars]\nB = \"2\"\n";
+    let err = error(text);
+    assert!(
+        err.message.contains("[vars] is declared twice"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.help.as_deref().unwrap_or_default().contains("line 3"),
+        "{:?}",
+        err.help
+    );
+    assert_eq!(err.line_col().0, 6);
+    let first = err.first.expect("the first declaration is labelled");
+    assert_eq!(
+        &text[first.offset()..first.offset() + first.len()],
+        "[vars]"
+    );
+}
