@@ -145,10 +145,10 @@ pub(crate) fn syntax_problem(err: &toml::de::Error, text: &str) -> Problem {
     let text_len = text.len();
     let span = err.span().unwrap_or(text_len..text_len);
     let message = err.message().trim_end();
-    if message.contains("duplicate") {
-        if let Some(problem) = duplicate_problem(text, span.clone(), message) {
-            return problem;
-        }
+    if message.contains("duplicate")
+        && let Some(problem) = duplicate_problem(text, span.clone(), message)
+    {
+        return problem;
     }
     let problem = Problem::new(span, format!("invalid TOML: {message}"))
         .label("TOML syntax error")
