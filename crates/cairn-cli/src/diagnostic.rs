@@ -93,7 +93,7 @@ impl Hinted for cairn_oci::OciError {
         match self {
             E::LoadFailed { program, .. } => Some(format!("check that `{program} info` works")),
             E::CorruptCache { .. } | E::BlobSizeMismatch { .. } => {
-                Some("the cache entry is evicted on the next build; run the command again".into())
+                Some("`cairn cache verify` finds and evicts broken cache entries".into())
             }
             _ => None,
         }
