@@ -40,13 +40,12 @@ fn corpus_matches_real_dpkg() {
     }
     let started = Instant::now();
     let packages = corpus::corpus_packages();
-    let cache = shared_cache_dir("corpus");
-
-    let oracle = cache.join("oracle");
-    build_oracle_once(&packages, &oracle, &cache.join("oracle-debs"));
+    let oracle_dir = shared_cache_dir("corpus-oracle");
+    let oracle = oracle_dir.join("rootfs");
+    build_oracle_once(&packages, &oracle, &oracle_dir.join("debs"));
     eprintln!("oracle ready after {:.0?}", started.elapsed());
 
-    let env = CairnEnv::locked(&packages, &cache.join("cairn"));
+    let env = CairnEnv::locked(&packages, &shared_cache_dir("corpus"));
     eprintln!("cairn environment locked after {:.0?}", started.elapsed());
 
     let mut checks = 0usize;
@@ -205,7 +204,8 @@ impl CairnEnv {
     /// A manifest for `release` installing `packages`, locked with `cairn
     /// upgrade`. The manifest is written rather than `cairn install`ed
     /// because `cairn install g++` writes the id `"g++"`, which the manifest
-    /// then rejects (install ids allow only letters, digits and `. _ -`).
+    /// then rejects (install ids allow only letters, digits and `. _ -`);
+    /// ids are quoted so `lua5.4` is one key, not a dotted one.
     fn locked(packages: &[&str], cache: &Path) -> CairnEnv {
         fs_err::create_dir_all(cache).expect("create the corpus cache");
         let env = CairnEnv {
@@ -214,7 +214,7 @@ impl CairnEnv {
         };
         let installs: String = packages
             .iter()
-            .map(|p| format!("{}.pkg = \"{p}\"\n", p.replace('+', "p")))
+            .map(|p| format!("\"{}\".pkg = \"{p}\"\n", p.replace('+', "p")))
             .collect();
         let manifest = env.ctx.manifest_path();
         fs_err::create_dir_all(manifest.parent().expect("manifest dir")).expect("create env dir");

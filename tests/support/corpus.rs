@@ -154,7 +154,7 @@ pub fn corpus_packages() -> Vec<&'static str> {
 }
 
 /// Builds the oracle: `mmdebstrap --variant=apt --include=PACKAGES` for
-/// `archive`'s release, with the release's `-updates` and `-security` suites
+/// `release` (Recommends on, as apt-get install does), with the release's `-updates` and `-security` suites
 /// as cairn resolves them, into `dir`. Downloaded `.deb`s are kept in
 /// `deb_cache` across runs (mmdebstrap's documented sync-in/sync-out hooks),
 /// so a second run downloads nothing.
@@ -162,7 +162,10 @@ pub fn build_oracle(release: &str, packages: &[&str], dir: &Path, deb_cache: &Pa
     fs_err::create_dir_all(deb_cache).expect("create the oracle's .deb cache");
     let cache = deb_cache.display();
     let mut cmd = Command::new("mmdebstrap");
+    // mmdebstrap leaves Recommends out unless told; `apt-get install`, and
+    // cairn, follow them.
     cmd.args(["--variant=apt", "--mode=root", "--skip=essential/unlink"])
+        .arg("--aptopt=Apt::Install-Recommends \"true\"")
         .arg(format!("--include={}", packages.join(",")))
         .arg("--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/")
         .arg(format!(
