@@ -16,6 +16,7 @@
 //! archive: skipped locally without them, a failure under `CI=true`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
@@ -244,9 +245,32 @@ impl CairnEnv {
         run_plain(&mut cmd)
     }
 
-    /// What the activated environment reports about its configuration.
+    /// What the environment's assembled rootfs holds. Read from the rootfs
+    /// itself (chroot) rather than through `cairn activate`, which binds the
+    /// host's `/etc/passwd` and `/etc/group` over the configured ones so the
+    /// invoking user resolves as on the host.
     fn facts(&self) -> Facts {
-        Facts::read(|script| self.run(&["sh", "-c", script]))
+        let rootfs = self.rootfs();
+        Facts::read(|script| chroot_run(&rootfs, &["sh", "-c", script]))
+    }
+
+    /// The rootfs `cairn activate` runs in: the entry of the cache's rootfs
+    /// bucket whose inode is that of `/` inside the activation (a bind mount
+    /// keeps the inode), so an older rootfs in the shared cache is never
+    /// mistaken for it.
+    fn rootfs(&self) -> PathBuf {
+        let out = self.run(&["stat", "-c", "%i", "/"]);
+        let inode: u64 = stdout_of(&out)
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("`stat /` in the activation: {e}: {out:?}"));
+        let bucket = self.cache.join("rootfs-v1");
+        fs_err::read_dir(&bucket)
+            .expect("read the rootfs bucket")
+            .filter_map(Result::ok)
+            .find(|e| e.metadata().is_ok_and(|m| m.ino() == inode))
+            .map(|e| e.path())
+            .unwrap_or_else(|| panic!("no rootfs with inode {inode} in {}", bucket.display()))
     }
 
     /// `name` → `version` of every locked package.
