@@ -283,32 +283,6 @@ pub fn map_differences(
         .collect()
 }
 
-/// The differences between two name sets (users, groups).
-pub fn set_differences(
-    what: &str,
-    cairn: &BTreeSet<String>,
-    oracle: &BTreeSet<String>,
-) -> Vec<Difference> {
-    let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
-        a.difference(b).cloned().collect::<Vec<_>>().join(" ")
-    };
-    let (only_cairn, only_oracle) = (only(cairn, oracle), only(oracle, cairn));
-    let mut out = Vec::new();
-    if !only_cairn.is_empty() {
-        out.push(Difference {
-            item: what.to_owned(),
-            reason: format!("only in cairn: {only_cairn}"),
-        });
-    }
-    if !only_oracle.is_empty() {
-        out.push(Difference {
-            item: what.to_owned(),
-            reason: format!("only in dpkg: {only_oracle}"),
-        });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
