@@ -44,6 +44,10 @@ fn corpus_matches_real_dpkg() {
     let oracle_dir = shared_cache_dir("corpus-oracle");
     let oracle = oracle_dir.join("rootfs");
     build_oracle_once(&packages, &oracle, &oracle_dir.join("debs"));
+    // dpkg's chroot has no /proc; without it `ps` refuses to run and the
+    // loader cannot resolve `$ORIGIN` (java's libjli.so). `cairn activate`
+    // binds /proc, so the oracle gets one too.
+    let _proc = ProcMount::new(&oracle.join("proc"));
     eprintln!("oracle ready after {:.0?}", started.elapsed());
     let oracle_status = corpus::installed_from_status(
         &fs_err::read_to_string(oracle.join("var/lib/dpkg/status")).expect("oracle dpkg status"),
@@ -132,6 +136,27 @@ fn corpus_matches_real_dpkg() {
             rate * 100.0,
             REQUIRED_PASS_RATE * 100.0
         );
+    }
+}
+
+/// `/proc` mounted on a directory until dropped.
+struct ProcMount(PathBuf);
+
+impl ProcMount {
+    fn new(target: &Path) -> ProcMount {
+        fs_err::create_dir_all(target).expect("create the oracle's /proc");
+        cairn_tests::tools::run_checked(
+            Command::new("mount")
+                .args(["-t", "proc", "proc"])
+                .arg(target),
+        );
+        ProcMount(target.to_owned())
+    }
+}
+
+impl Drop for ProcMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
