@@ -45,7 +45,18 @@ fn corpus_matches_real_dpkg() {
     let packages = corpus::corpus_packages();
     let oracle_dir = shared_cache_dir("corpus-oracle");
     let oracle = oracle_dir.join("rootfs");
-    build_oracle_once(&packages, &oracle, &oracle_dir.join("debs"));
+    // The oracle and cairn's environment are independent and mostly wait on
+    // the network and the disk: build them side by side.
+    let env = std::thread::scope(|scope| {
+        let oracle_build =
+            scope.spawn(|| build_oracle_once(&packages, &oracle, &oracle_dir.join("debs")));
+        let env = CairnEnv::locked(&packages, &shared_cache_dir("corpus"));
+        eprintln!("cairn environment locked after {:.0?}", started.elapsed());
+        if let Err(panic) = oracle_build.join() {
+            std::panic::resume_unwind(panic);
+        }
+        env
+    });
     // dpkg's chroot has no /proc; without it `ps` refuses to run and the
     // loader cannot resolve `$ORIGIN` (java's libjli.so). `cairn activate`
     // binds /proc, so the oracle gets one too.
@@ -54,9 +65,6 @@ fn corpus_matches_real_dpkg() {
     let oracle_status = corpus::installed_from_status(
         &fs_err::read_to_string(oracle.join("var/lib/dpkg/status")).expect("oracle dpkg status"),
     );
-
-    let env = CairnEnv::locked(&packages, &shared_cache_dir("corpus"));
-    eprintln!("cairn environment locked after {:.0?}", started.elapsed());
 
     let locked = env.locked_versions();
     let mut commands = Category::new("corpus packages (command and version)");
