@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod context;
+pub mod corpus;
 pub mod images;
 pub mod real;
 pub mod registry;

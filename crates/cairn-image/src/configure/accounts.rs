@@ -988,6 +988,29 @@ fi
         );
     }
 
+    /// tcpdump 4.99.3-1's postinst: `addgroup`, then an `adduser` continued
+    /// over lines indented with tabs.
+    const TCPDUMP: &str = "#!/bin/sh -e\n\nif ! getent group tcpdump >/dev/null 2>&1; then\n    addgroup --system --quiet tcpdump\nfi\nif ! getent passwd tcpdump >/dev/null 2>&1; then\n    adduser --system --quiet --ingroup tcpdump\t\t\\\n\t    --no-create-home --home /nonexistent\t\\\n\t    tcpdump\nfi\n";
+
+    #[test]
+    fn tcpdump_user_and_group_from_a_continued_adduser() {
+        let config = configure_all(&[base_passwd(), package("tcpdump", TCPDUMP, &[])], &[]);
+        let passwd = file_text(&config, "/etc/passwd");
+        let group = file_text(&config, "/etc/group");
+        let gid = group
+            .lines()
+            .find_map(|l| l.strip_prefix("tcpdump:x:"))
+            .map(|rest| rest.trim_end_matches(':').to_owned())
+            .unwrap_or_else(|| panic!("no tcpdump group:\n{group}"));
+        let user = passwd
+            .lines()
+            .find(|l| l.starts_with("tcpdump:"))
+            .unwrap_or_else(|| panic!("no tcpdump user:\n{passwd}"));
+        let fields: Vec<&str> = user.split(':').collect();
+        assert_eq!(fields[3], gid, "{user}");
+        assert_eq!(&fields[5..], ["/nonexistent", "/usr/sbin/nologin"]);
+    }
+
     #[test]
     fn sysusers_files_named_by_the_postinst_are_applied() {
         // systemd-timesyncd 252's postinst and sysusers.d file, and polkitd's.

@@ -447,9 +447,19 @@ fn run_simple(words: &[RawWord], line: usize, env: &mut Env, out: &mut Vec<Comma
         }
         return;
     }
+    // `in_sysroot CMD ARGS` (dbus's DPKG_ROOT helper) runs CMD as is on a
+    // fresh install, so the command is CMD.
+    let skip = assignments.len()
+        + usize::from(
+            words.len() > assignments.len() + 1
+                && words
+                    .get(assignments.len())
+                    .and_then(literal)
+                    .is_some_and(|w| SYSROOT_WRAPPERS.contains(&w.as_str())),
+        );
     let mut expanded = Vec::new();
     let mut resolved = true;
-    for word in &words[assignments.len()..] {
+    for word in &words[skip..] {
         match expand(word, env) {
             Some(fields) => expanded.extend(fields),
             None => resolved = false,
@@ -459,12 +469,16 @@ fn run_simple(words: &[RawWord], line: usize, env: &mut Env, out: &mut Vec<Comma
         program: if resolved {
             expanded.first().cloned()
         } else {
-            words.get(assignments.len()).and_then(literal)
+            words.get(skip).and_then(literal)
         },
         words: resolved.then_some(expanded),
         line,
     });
 }
+
+/// Script-defined functions that run their arguments as a command, inside
+/// `$DPKG_ROOT` when it is set (empty for cairn, as for a plain install).
+const SYSROOT_WRAPPERS: &[&str] = &["in_sysroot"];
 
 /// `NAME=value` as a name and the value's parts.
 fn assignment(word: &RawWord) -> Option<(String, &RawWord)> {
@@ -640,6 +654,18 @@ mod tests {
         assert_eq!(got[0], ["x"]);
         assert_eq!(got[1], ["use", "1711"]);
         assert_eq!(got[2], ["<unresolved Some(\"use\")>"]);
+    }
+
+    #[test]
+    fn in_sysroot_runs_its_arguments() {
+        // dbus-system-bus-common 1.14.10-1~deb12u1's postinst.
+        let script = "MESSAGEUSER=messagebus\nin_sysroot () {\n    if [ -z \"${DPKG_ROOT:-}\" ]; then\n        \"$@\"\n    fi\n}\nin_sysroot adduser --system \\\n  --quiet --group \"$MESSAGEUSER\"\n";
+        let all = words(script);
+        assert!(
+            all.iter()
+                .any(|w| w == &["adduser", "--system", "--quiet", "--group", "messagebus"]),
+            "{all:?}"
+        );
     }
 
     #[test]
