@@ -22,7 +22,7 @@ use crate::users::Account;
 use crate::{BuildPlan, Result};
 
 /// Bumped whenever the configuration of the same packages would change.
-const CONFIGURE_FORMAT: &str = "cairn-configure-v2";
+pub const CONFIGURE_FORMAT: &str = "cairn-configure-v3";
 
 /// The configuration layer and the image user as its accounts resolved it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

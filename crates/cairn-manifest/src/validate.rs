@@ -164,13 +164,15 @@ pub fn check_name(name: &str) -> Result<(), Broken> {
     let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
     if ok {
         return Ok(());
     }
+    // `+` because install ids default to the package name, and Debian's
+    // names use it (`g++`, `libstdc++6`).
     Err(Broken::new(
         format!("'{name}' is not a valid name"),
-        "names start with a letter or digit and use only letters, digits and . _ -",
+        "names start with a letter or digit and use only letters, digits and . _ - +",
     ))
 }
 

@@ -53,7 +53,10 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
         .collect::<Result<Vec<_>>>()?;
     // Package configuration is part of the rootfs, so its format keys it too;
     // package order matters to configuration (ties in alternatives).
-    let mut text = format!("{CONFIGURED_ROOTFS}\n");
+    let mut text = format!(
+        "{CONFIGURED_ROOTFS}\n{}\n",
+        cairn_image::configured::CONFIGURE_FORMAT
+    );
     for p in &packages {
         text.push_str(&format!("{} {}\n", p.name, p.sha256));
     }
