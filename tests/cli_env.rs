@@ -473,3 +473,89 @@ fn init_manifest_takes_appended_tables_and_relocks_by_itself() {
         version_of(&ctx.read_lock().to_string(), "hello")
     );
 }
+
+/// The environment's write lock file, as cairn takes it.
+fn env_write_lock(ctx: &TestContext) -> std::fs::File {
+    let path = ctx
+        .manifest_path()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("lock");
+    std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
+
+#[test]
+fn concurrent_installs_lose_no_package() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    // Both start from the same manifest; without the environment lock the
+    // second rename drops the first install although both report success.
+    let spawn = |pkg: &str| {
+        ctx.cairn()
+            .args(["install", pkg])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn cairn")
+    };
+    let (a, b) = (spawn("hello"), spawn("cowsay-lite"));
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait for cairn");
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    }
+    let manifest = ctx.read_manifest();
+    assert!(
+        manifest.contains("hello.pkg") && manifest.contains("cowsay-lite.pkg"),
+        "{manifest}"
+    );
+    let names: Vec<String> = listed(&ctx).into_iter().map(|r| r.0).collect();
+    assert_eq!(names, ["cowsay-lite", "hello", "libgreet1"]);
+}
+
+#[test]
+fn a_second_writer_waits_with_a_message_or_fails_under_no_wait() {
+    use std::io::BufRead;
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    let held = env_write_lock(&ctx);
+    held.lock().unwrap();
+
+    let refused = expect_failure(ctx.cairn().args(["--no-wait", "install", "hello"]));
+    assert!(
+        stderr_of(&refused).contains("another cairn command is changing the environment"),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert!(!ctx.read_manifest().contains("hello.pkg"));
+
+    let mut waiting = ctx
+        .cairn()
+        .args(["install", "hello"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cairn");
+    let mut stderr = std::io::BufReader::new(waiting.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("waiting for another cairn command"),
+        "{first}"
+    );
+    // It waits for us: nothing is written until the lock is released.
+    assert!(!ctx.read_manifest().contains("hello.pkg"));
+    held.unlock().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(waiting.wait().unwrap().success(), "{rest}");
+    assert!(ctx.read_manifest().contains("hello.pkg"));
+}

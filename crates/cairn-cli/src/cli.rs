@@ -34,6 +34,9 @@ pub struct GlobalArgs {
     /// When to use colour
     #[arg(long, value_enum, default_value = "auto", env = "CAIRN_COLOR")]
     pub color: ColorChoice,
+    /// Fail at once, instead of waiting, when another cairn is changing the same environment
+    #[arg(long, global = false, env = "CAIRN_NO_WAIT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

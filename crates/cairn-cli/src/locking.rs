@@ -187,15 +187,27 @@ pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
 /// only new or changed entries are resolved, and nothing is upgraded (that is
 /// `cairn upgrade`). Removals alone re-lock offline, by pruning.
 pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) -> Result<Lock> {
-    let old = if env.lock_path().is_file() {
-        Some(env.load_lock()?)
-    } else {
-        None
+    let load = || -> Result<Option<Lock>> {
+        if env.lock_path().is_file() {
+            env.load_lock().map(Some)
+        } else {
+            Ok(None)
+        }
     };
-    if let Some(old) = &old
-        && lock_is_fresh(old, manifest)
-    {
-        return Ok(old.clone());
+    let fresh = |old: &Option<Lock>| {
+        old.as_ref()
+            .filter(|old| lock_is_fresh(old, manifest))
+            .cloned()
+    };
+    if let Some(lock) = fresh(&load()?) {
+        return Ok(lock);
+    }
+    // Re-locking writes the lock: take the environment's write lock and look
+    // again, since another command may have re-locked while we waited.
+    let _write = env.lock_for_write()?;
+    let old = load()?;
+    if let Some(lock) = fresh(&old) {
+        return Ok(lock);
     }
     let lock = match old.as_ref().filter(|old| only_removals(old, manifest)) {
         Some(old) => crate::commands::install::prune_lock(old, manifest),

@@ -8,12 +8,14 @@
 
 mod atomic;
 mod hash;
+mod lock;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use hash::{HashingReader, HashingWriter, sha256_file, sha256_hex};
+pub use lock::{FileLock, WaitPolicy, lock_exclusive};
 
 /// Errors from the cache.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is locked by another cairn process")]
+    Busy { path: PathBuf },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

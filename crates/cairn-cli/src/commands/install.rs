@@ -14,6 +14,7 @@ pub fn run(args: InstallArgs) -> Result<ExitCode> {
     if args.id.is_some() && args.packages.len() != 1 {
         return Err(miette!("--id needs exactly one package"));
     }
+    let _write = env.lock_for_write()?;
     // Validated after the edit: adding a package may be what makes it valid.
     let mut doc =
         ManifestDoc::open_unvalidated(&env.manifest_path()).map_err(miette::Report::new)?;
@@ -78,6 +79,7 @@ pub fn manifest_name(manifest: &Manifest, env: &Environment) -> String {
 
 pub fn run_uninstall(args: UninstallArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
+    let _write = env.lock_for_write()?;
     let mut doc = ManifestDoc::open(&env.manifest_path()).map_err(miette::Report::new)?;
     for name in &args.packages {
         if !doc.remove_package(name) {

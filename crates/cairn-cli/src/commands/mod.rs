@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::environment::set_no_wait(cli.global.no_wait);
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Install(args) => install::run(args),

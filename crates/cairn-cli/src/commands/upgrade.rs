@@ -20,6 +20,8 @@ pub struct Change {
 
 pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
+    // A dry run writes nothing, but still reads a consistent manifest + lock.
+    let _write = env.lock_for_write()?;
     let old = env.load_lock().ok();
     let (manifest, manifest_text) = match &args.release {
         Some(release) => with_release(&env, release, &args.packages)?,
