@@ -116,8 +116,10 @@ pub fn write_archive<'a>(
 
 /// Writes `image` as an OCI image-layout directory at `dest`, replacing what is
 /// there. It is built in a temp dir beside `dest` and renamed into place, so
-/// `dest` is never half-written.
+/// `dest` is never half-written. Only a new path, an empty directory or a
+/// layout cairn wrote is replaced: `-f ~/src` must not delete a project.
 pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<()> {
+    check_replaceable(dest)?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
     let parent = parent.unwrap_or(Path::new("."));
     fs_err::create_dir_all(parent)?;
@@ -141,6 +143,55 @@ pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
     replace_dir(temp.keep().as_path(), dest)
+}
+
+/// The entries of a layout cairn writes (see [`layout_files`]).
+const LAYOUT_ENTRIES: [&str; 5] = [
+    "oci-layout",
+    "index.json",
+    "blobs",
+    "manifest.json",
+    "repositories",
+];
+
+/// Refuses to let [`write_oci_dir`] replace anything but a missing path, an
+/// empty directory, or an OCI layout as cairn writes it (its exact
+/// `oci-layout` and nothing but layout entries).
+fn check_replaceable(dest: &Path) -> Result<()> {
+    let refuse = |reason: &str| OciError::NotAnOciLayout {
+        path: dest.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let meta = match fs_err::symlink_metadata(dest) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if !meta.is_dir() {
+        return Err(refuse("it exists and is not a directory"));
+    }
+    let mut names = Vec::new();
+    for entry in fs_err::read_dir(dest)? {
+        names.push(entry?.file_name());
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    if let Some(other) = names
+        .iter()
+        .find(|n| !LAYOUT_ENTRIES.iter().any(|e| n.as_os_str() == *e))
+    {
+        return Err(refuse(&format!(
+            "it is a non-empty directory that is not an OCI layout cairn wrote (it holds '{}')",
+            other.to_string_lossy()
+        )));
+    }
+    match fs_err::read(dest.join("oci-layout")) {
+        Ok(bytes) if bytes == OCI_LAYOUT => Ok(()),
+        _ => Err(refuse(
+            "it is a non-empty directory without cairn's oci-layout file",
+        )),
+    }
 }
 
 /// Swaps `new` into `dest`; an existing `dest` is moved aside first, then removed.
@@ -387,10 +438,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let image = sample_image(&tmp.path().join("store"));
         let dest = tmp.path().join("out/image");
-        fs_err::create_dir_all(&dest).unwrap();
-        fs_err::write(dest.join("stale"), b"x").unwrap();
+        // A layout cairn wrote earlier, with a blob the new image does not use.
         write_oci_dir(&image, &dest).unwrap();
-        assert!(!dest.join("stale").exists());
+        fs_err::write(dest.join("blobs/sha256/stale"), b"x").unwrap();
+        write_oci_dir(&image, &dest).unwrap();
+        assert!(!dest.join("blobs/sha256/stale").exists());
         assert_eq!(fs_err::read(dest.join("oci-layout")).unwrap(), OCI_LAYOUT);
         let manifest = dest
             .join("blobs/sha256")
@@ -453,5 +505,32 @@ mod tests {
         assert!(!dest.exists());
         let leftovers = fs_err::read_dir(tmp.path().join("out")).unwrap().count();
         assert_eq!(leftovers, 0, "no temp dirs left behind");
+    }
+
+    #[test]
+    fn oci_dir_refuses_to_replace_anything_but_a_cairn_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = sample_image(&tmp.path().join("store"));
+        // A project directory, a file, and a foreign layout survive untouched.
+        let project = tmp.path().join("project");
+        fs_err::create_dir_all(project.join("src")).unwrap();
+        fs_err::write(project.join("Cargo.toml"), "[package]").unwrap();
+        let file = tmp.path().join("notes.txt");
+        fs_err::write(&file, "keep me").unwrap();
+        let foreign = tmp.path().join("foreign");
+        fs_err::create_dir_all(&foreign).unwrap();
+        fs_err::write(foreign.join("oci-layout"), "{}").unwrap();
+        for dest in [&project, &file, &foreign] {
+            let err = write_oci_dir(&image, dest).unwrap_err();
+            assert!(matches!(err, OciError::NotAnOciLayout { .. }), "{err}");
+        }
+        assert!(project.join("Cargo.toml").is_file());
+        assert_eq!(fs_err::read_to_string(&file).unwrap(), "keep me");
+        // An empty directory and cairn's own layout are replaced.
+        let empty = tmp.path().join("empty");
+        fs_err::create_dir_all(&empty).unwrap();
+        write_oci_dir(&image, &empty).unwrap();
+        write_oci_dir(&image, &empty).unwrap();
+        assert!(empty.join("index.json").is_file());
     }
 }

@@ -777,7 +777,10 @@ mod tests {
             matches!(&err, OciError::Store(cairn_store::StoreError::DigestMismatch { path, .. }) if path == &deb),
             "{err}"
         );
-        assert!(!deb.exists(), "the substituted .deb is evicted for a refetch");
+        assert!(
+            !deb.exists(),
+            "the substituted .deb is evicted for a refetch"
+        );
     }
 
     #[test]
