@@ -7,6 +7,7 @@
 //! OCI: callers choose keys and contents.
 
 mod atomic;
+mod gc;
 mod hash;
 mod lock;
 mod verify;
@@ -15,6 +16,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
+pub use gc::{CorruptEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_cache};
 pub use hash::{HashingReader, HashingWriter, sha256_file, sha256_hex};
 pub use lock::{FileLock, WaitPolicy, lock_exclusive};
 pub use verify::{VerifyingReader, evict, verify_file};
