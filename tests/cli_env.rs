@@ -559,3 +559,61 @@ fn a_second_writer_waits_with_a_message_or_fails_under_no_wait() {
     assert!(waiting.wait().unwrap().success(), "{rest}");
     assert!(ctx.read_manifest().contains("hello.pkg"));
 }
+
+#[test]
+fn cache_verify_evicts_a_substituted_deb_and_gc_sweeps_orphans() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello", "cowsay-lite"]);
+    let debs = ctx.cache.join("debs-v1");
+    let lock = ctx.read_lock();
+    let cached = |name: &str| {
+        let sha = lock["packages"]
+            .as_array_of_tables()
+            .expect("[[packages]]")
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .and_then(|p| p["sha256"].as_str())
+            .unwrap_or_else(|| panic!("{name} in the lock"))
+            .to_owned();
+        debs.join(format!("{sha}.deb"))
+    };
+    let hello = cached("hello");
+    let cow = cached("cowsay-lite");
+    // Another valid .deb copied over the cached one.
+    std::fs::copy(&cow, &hello).unwrap();
+
+    let out = expect_failure(ctx.cairn().args(["cache", "verify", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let corrupt = report["corrupt"].as_array().unwrap();
+    assert_eq!(corrupt.len(), 1, "{report}");
+    assert_eq!(corrupt[0]["path"].as_str(), Some(hello.to_str().unwrap()));
+    assert!(!hello.exists(), "evicted");
+    assert!(cow.exists());
+    ctx.run_ok(&["cache", "verify"]);
+
+    // A temp file a killed process left an hour ago is swept; a fresh one stays.
+    let orphan = debs.join(".x.deb.abc.tmp");
+    let live = debs.join(".y.deb.def.tmp");
+    std::fs::write(&orphan, b"half").unwrap();
+    std::fs::write(&live, b"half").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = ctx.run_ok(&["cache", "gc", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["temps_removed"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert!(!orphan.exists() && live.exists());
+    let out = ctx.run_ok(&["cache", "gc", "--max-size", "0"]);
+    assert!(stderr_of(&out).contains("freed"), "{}", stderr_of(&out));
+    assert!(!cow.exists(), "evicted to meet a zero budget");
+}

@@ -616,7 +616,13 @@ mod tests {
             "{err}"
         );
         assert!(!deb.exists());
-        assert!(!store.bucket(Bucket::Unpacked).unwrap().join(&locked).exists());
+        assert!(
+            !store
+                .bucket(Bucket::Unpacked)
+                .unwrap()
+                .join(&locked)
+                .exists()
+        );
     }
 
     #[test]

@@ -274,8 +274,12 @@ mod tests {
     fn set_age(path: &Path, age: Duration) {
         let when = SystemTime::now() - age;
         let file = std::fs::File::open(path).unwrap();
-        file.set_times(std::fs::FileTimes::new().set_accessed(when).set_modified(when))
-            .unwrap();
+        file.set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(when)
+                .set_modified(when),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -104,10 +104,16 @@ impl StoreError {
     /// [`VerifyingReader`] reports mismatches through `Read`), else wraps the
     /// I/O error.
     pub fn from_io(error: io::Error) -> StoreError {
-        if !error.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+        if !error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<StoreError>())
+        {
             return StoreError::Io(error);
         }
-        match error.into_inner().map(|inner| inner.downcast::<StoreError>()) {
+        match error
+            .into_inner()
+            .map(|inner| inner.downcast::<StoreError>())
+        {
             Some(Ok(store)) => *store,
             // Checked above; kept total rather than panicking.
             Some(Err(other)) => StoreError::Io(io::Error::other(other)),
