@@ -617,3 +617,64 @@ fn cache_verify_evicts_a_substituted_deb_and_gc_sweeps_orphans() {
     assert!(stderr_of(&out).contains("freed"), "{}", stderr_of(&out));
     assert!(!cow.exists(), "evicted to meet a zero budget");
 }
+
+/// Copies a directory tree (a snapshot of an archive's `dists/`).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn upgrade_refuses_a_replayed_older_inrelease_unless_allowed() {
+    let Some((ctx, mut archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    let old_dists = ctx.root.path().join("old-dists");
+    copy_tree(&archive.dists(), &old_dists);
+
+    // InRelease dates have one-second resolution: make the new one later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    archive.publish(&[DebSpec::with_program("hello", "1.1-1").depends("libgreet1 (>= 1.0)")]);
+    let moved = ctx.run_ok(&["upgrade"]);
+    assert!(
+        stderr_of(&moved).contains("archive '") && stderr_of(&moved).contains("(was "),
+        "upgrade reports the archive date it moved to: {}",
+        stderr_of(&moved)
+    );
+    let upgraded = ctx.snapshot();
+
+    // A mirror replays the older, still validly signed InRelease.
+    copy_tree(&old_dists, &archive.dists());
+    let refused = ctx.run_err(&["upgrade"]);
+    assert!(
+        stderr_of(&refused).contains("is older than the locked one"),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert!(ctx.snapshot() == upgraded, "nothing written");
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "1.1-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+
+    ctx.run_ok(&["upgrade", "--allow-older-archive"]);
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "1.0-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+}

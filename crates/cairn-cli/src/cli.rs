@@ -179,6 +179,10 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "CODENAME")]
     pub release: Option<String>,
     /// Show the change without writing the manifest or the lock
+    /// Accept an archive whose InRelease is older than the locked one (a
+    /// deliberate rollback; otherwise refused as a possible replay)
+    #[arg(long)]
+    pub allow_older_archive: bool,
     #[arg(long)]
     pub dry_run: bool,
     /// Print JSON

@@ -174,6 +174,40 @@ fn record_archives(lock: &mut Lock, sys: &SystemIndex) {
     }
 }
 
+/// Refuses a re-lock against an archive whose signed InRelease is older than
+/// the one `old` was locked against: on a plain-http mirror a replayed,
+/// still-signed old InRelease would otherwise silently downgrade packages
+/// (apt has the same check). `allow_older` is `upgrade --allow-older-archive`.
+pub fn check_archive_not_older(old: Option<&Lock>, new: &Lock, allow_older: bool) -> Result<()> {
+    let Some(old) = old else { return Ok(()) };
+    if allow_older {
+        return Ok(());
+    }
+    for archive in &new.archives {
+        let same = |a: &&LockedArchive| {
+            a.name == archive.name
+                && a.suite == archive.suite
+                && a.url.trim_end_matches('/') == archive.url.trim_end_matches('/')
+        };
+        if let Some(locked) = old.archives.iter().find(same)
+            && archive.date_epoch < locked.date_epoch
+        {
+            return Err(miette!(
+                help = "a mirror serving an older (possibly replayed) InRelease could downgrade packages; \
+                        retry later or use another mirror, or pass `cairn upgrade --allow-older-archive` \
+                        if you mean to go back",
+                "archive '{}' ({} {}) is older than the locked one: its InRelease is dated {}, the lock has {}",
+                archive.name,
+                archive.url,
+                archive.suite,
+                archive.date,
+                locked.date
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `lock` still matches `manifest`, including the bash that hooks,
 /// profiles and services need.
 pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
@@ -215,6 +249,7 @@ pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) 
             let store = open_store()?;
             let pinned = pin_locked(manifest, old.as_ref())?;
             let mut lock = resolve_lock(&pinned, &env.env_dir, &store)?;
+            check_archive_not_older(old.as_ref(), &lock, false)?;
             lock.manifest_hash = manifest.resolution_hash();
             let all: Vec<_> = lock.packages.iter().collect();
             fetch_debs(&store, &all)?;

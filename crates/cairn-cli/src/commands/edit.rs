@@ -32,7 +32,7 @@ pub fn run(args: EditArgs) -> Result<ExitCode> {
         })
         .into_diagnostic()?;
     } else {
-        let lock = super::install::lock_and_fetch(&env, &manifest)?;
+        let lock = super::install::lock_and_fetch(&env, &manifest, false)?;
         env.save(Some(&text), &lock)?;
     }
     output::status("✓ environment updated");
