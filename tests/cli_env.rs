@@ -476,13 +476,7 @@ fn init_manifest_takes_appended_tables_and_relocks_by_itself() {
 
 /// The environment's write lock file, as cairn takes it.
 fn env_write_lock(ctx: &TestContext) -> std::fs::File {
-    let path = ctx
-        .manifest_path()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("lock");
+    let path = ctx.work.join(".cairn").join("lock");
     std::fs::File::options()
         .create(true)
         .truncate(false)
@@ -620,14 +614,14 @@ fn cache_verify_evicts_a_substituted_deb_and_gc_sweeps_orphans() {
 
 /// Copies a directory tree (a snapshot of an archive's `dists/`).
 fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
+    fs_err::create_dir_all(to).expect("create snapshot dir");
+    for entry in fs_err::read_dir(from).expect("read dists") {
+        let entry = entry.expect("read dists entry");
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        if entry.file_type().expect("file type").is_dir() {
             copy_tree(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).unwrap();
+            fs_err::copy(entry.path(), &target).expect("copy dists file");
         }
     }
 }
