@@ -473,3 +473,202 @@ fn init_manifest_takes_appended_tables_and_relocks_by_itself() {
         version_of(&ctx.read_lock().to_string(), "hello")
     );
 }
+
+/// The environment's write lock file, as cairn takes it.
+fn env_write_lock(ctx: &TestContext) -> std::fs::File {
+    let path = ctx.work.join(".cairn").join("lock");
+    std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
+
+#[test]
+fn concurrent_installs_lose_no_package() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    // Both start from the same manifest; without the environment lock the
+    // second rename drops the first install although both report success.
+    let spawn = |pkg: &str| {
+        ctx.cairn()
+            .args(["install", pkg])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn cairn")
+    };
+    let (a, b) = (spawn("hello"), spawn("cowsay-lite"));
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait for cairn");
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    }
+    let manifest = ctx.read_manifest();
+    assert!(
+        manifest.contains("hello.pkg") && manifest.contains("cowsay-lite.pkg"),
+        "{manifest}"
+    );
+    let names: Vec<String> = listed(&ctx).into_iter().map(|r| r.0).collect();
+    assert_eq!(names, ["cowsay-lite", "hello", "libgreet1"]);
+}
+
+#[test]
+fn a_second_writer_waits_with_a_message_or_fails_under_no_wait() {
+    use std::io::BufRead;
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    let held = env_write_lock(&ctx);
+    held.lock().unwrap();
+
+    let refused = expect_failure(ctx.cairn().args(["--no-wait", "install", "hello"]));
+    assert!(
+        stderr_of(&refused).contains("another cairn command is changing the environment"),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert!(!ctx.read_manifest().contains("hello.pkg"));
+
+    let mut waiting = ctx
+        .cairn()
+        .args(["install", "hello"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cairn");
+    let mut stderr = std::io::BufReader::new(waiting.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("waiting for another cairn command"),
+        "{first}"
+    );
+    // It waits for us: nothing is written until the lock is released.
+    assert!(!ctx.read_manifest().contains("hello.pkg"));
+    held.unlock().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(waiting.wait().unwrap().success(), "{rest}");
+    assert!(ctx.read_manifest().contains("hello.pkg"));
+}
+
+#[test]
+fn cache_verify_evicts_a_substituted_deb_and_gc_sweeps_orphans() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello", "cowsay-lite"]);
+    let debs = ctx.cache.join("debs-v1");
+    let lock = ctx.read_lock();
+    let cached = |name: &str| {
+        let sha = lock["packages"]
+            .as_array_of_tables()
+            .expect("[[packages]]")
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .and_then(|p| p["sha256"].as_str())
+            .unwrap_or_else(|| panic!("{name} in the lock"))
+            .to_owned();
+        debs.join(format!("{sha}.deb"))
+    };
+    let hello = cached("hello");
+    let cow = cached("cowsay-lite");
+    // Another valid .deb copied over the cached one.
+    std::fs::copy(&cow, &hello).unwrap();
+
+    let out = expect_failure(ctx.cairn().args(["cache", "verify", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let corrupt = report["corrupt"].as_array().unwrap();
+    assert_eq!(corrupt.len(), 1, "{report}");
+    assert_eq!(corrupt[0]["path"].as_str(), Some(hello.to_str().unwrap()));
+    assert!(!hello.exists(), "evicted");
+    assert!(cow.exists());
+    ctx.run_ok(&["cache", "verify"]);
+
+    // A temp file a killed process left an hour ago is swept; a fresh one stays.
+    let orphan = debs.join(".x.deb.abc.tmp");
+    let live = debs.join(".y.deb.def.tmp");
+    std::fs::write(&orphan, b"half").unwrap();
+    std::fs::write(&live, b"half").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = ctx.run_ok(&["cache", "gc", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["temps_removed"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert!(!orphan.exists() && live.exists());
+    let out = ctx.run_ok(&["cache", "gc", "--max-size", "0"]);
+    assert!(stderr_of(&out).contains("freed"), "{}", stderr_of(&out));
+    assert!(!cow.exists(), "evicted to meet a zero budget");
+}
+
+/// Copies a directory tree (a snapshot of an archive's `dists/`).
+fn copy_tree(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).expect("create snapshot dir");
+    for entry in fs_err::read_dir(from).expect("read dists") {
+        let entry = entry.expect("read dists entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), &target).expect("copy dists file");
+        }
+    }
+}
+
+#[test]
+fn upgrade_refuses_a_replayed_older_inrelease_unless_allowed() {
+    let Some((ctx, mut archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    let old_dists = ctx.root.path().join("old-dists");
+    copy_tree(&archive.dists(), &old_dists);
+
+    // InRelease dates have one-second resolution: make the new one later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    archive.publish(&[DebSpec::with_program("hello", "1.1-1").depends("libgreet1 (>= 1.0)")]);
+    let moved = ctx.run_ok(&["upgrade"]);
+    assert!(
+        stderr_of(&moved).contains("archive '") && stderr_of(&moved).contains("(was "),
+        "upgrade reports the archive date it moved to: {}",
+        stderr_of(&moved)
+    );
+    let upgraded = ctx.snapshot();
+
+    // A mirror replays the older, still validly signed InRelease.
+    copy_tree(&old_dists, &archive.dists());
+    let refused = ctx.run_err(&["upgrade"]);
+    assert!(
+        stderr_of(&refused).contains("is older than the locked one"),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert!(ctx.snapshot() == upgraded, "nothing written");
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "1.1-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+
+    ctx.run_ok(&["upgrade", "--allow-older-archive"]);
+    assert_eq!(
+        listed(&ctx),
+        [
+            row("hello", "1.0-1", true),
+            row("libgreet1", "1.0-1", false)
+        ]
+    );
+}

@@ -34,6 +34,9 @@ pub struct GlobalArgs {
     /// When to use colour
     #[arg(long, value_enum, default_value = "auto", env = "CAIRN_COLOR")]
     pub color: ColorChoice,
+    /// Fail at once, instead of waiting, when another cairn is changing the same environment
+    #[arg(long, global = false, env = "CAIRN_NO_WAIT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -86,6 +89,9 @@ pub enum Command {
     /// Start, stop and inspect the environment's services
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// Check or trim the download and build cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print shell completions for SHELL
     Completions(CompletionsArgs),
     /// Write man pages (cairn.1, cairn-install.1, …) into DIR
@@ -173,6 +179,10 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "CODENAME")]
     pub release: Option<String>,
     /// Show the change without writing the manifest or the lock
+    /// Accept an archive whose InRelease is older than the locked one (a
+    /// deliberate rollback; otherwise refused as a possible replay)
+    #[arg(long)]
+    pub allow_older_archive: bool,
     #[arg(long)]
     pub dry_run: bool,
     /// Print JSON
@@ -370,6 +380,52 @@ pub enum ServicesCommand {
     /// Run the supervisor loop (started by `services start`)
     #[command(name = "_supervise", hide = true)]
     Supervise(ServiceNames),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Re-hash every cached .deb and layer blob; evict those that do not match
+    Verify(CacheVerifyArgs),
+    /// Remove temp files left by killed commands and, with --max-size, the
+    /// least recently used entries over that budget
+    Gc(CacheGcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheVerifyArgs {
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheGcArgs {
+    /// Size budget for cached .debs, layer blobs and unpacked packages, e.g. 500M, 2G, 1048576
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `1048576`, `512K`, `500M`, `2G`, `1T` (binary units; a trailing `B`/`iB` is accepted).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let number = upper.trim_end_matches("IB").trim_end_matches('B');
+    let (digits, shift) = match number.chars().last() {
+        Some('K') => (&number[..number.len() - 1], 10),
+        Some('M') => (&number[..number.len() - 1], 20),
+        Some('G') => (&number[..number.len() - 1], 30),
+        Some('T') => (&number[..number.len() - 1], 40),
+        _ => (number, 0),
+    };
+    let value: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size: write e.g. 500M, 2G or a number of bytes"))?;
+    value
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,20 @@
 //! Finding an environment on disk: `-d DIR`, `$CAIRN_ENV`, the current
-//! directory and its parents, or (inside an image) `/opt/cairn/env`.
+//! directory and its parents, or (inside an image) `/opt/cairn/env`; and the
+//! exclusive lock that every command which writes the environment holds
+//! around its read–modify–write.
 
 use crate::cli::DirArg;
 use miette::{IntoDiagnostic, Result, miette};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `--no-wait`: fail instead of waiting for another writer.
+static NO_WAIT: AtomicBool = AtomicBool::new(false);
+
+/// Records the global `--no-wait` choice for [`Environment::lock_for_write`].
+pub fn set_no_wait(no_wait: bool) {
+    NO_WAIT.store(no_wait, Ordering::Relaxed);
+}
 
 /// Where cairn keeps an environment inside images it builds.
 pub const IMAGE_ENV_DIR: &str = "/opt/cairn/env";
@@ -42,6 +53,42 @@ impl Environment {
             return PathBuf::from(cairn_runtime::CONTAINER_RUN_DIR);
         }
         self.root.join(".cairn").join("run")
+    }
+
+    /// `.cairn/lock`: held exclusively by a command while it reads, changes
+    /// and writes the manifest, the lock or the run state.
+    pub fn write_lock_path(&self) -> PathBuf {
+        self.env_dir.parent().unwrap_or(&self.env_dir).join("lock")
+    }
+
+    /// Takes the environment's write lock. Two writers at once would each
+    /// read the same manifest and the second rename would drop the first's
+    /// change (a lost update), so the second waits, saying so on stderr, or
+    /// fails under `--no-wait`. Callers read the manifest and lock *after*
+    /// this returns.
+    pub fn lock_for_write(&self) -> Result<cairn_store::FileLock> {
+        let path = self.write_lock_path();
+        let policy = if NO_WAIT.load(Ordering::Relaxed) {
+            cairn_store::WaitPolicy::NoWait
+        } else {
+            cairn_store::WaitPolicy::Wait
+        };
+        cairn_store::lock_exclusive(&path, policy, || {
+            crate::output::status(format!(
+                "waiting for another cairn command to finish changing {} (lock {})",
+                self.root.display(),
+                path.display()
+            ));
+        })
+        .map_err(|e| match e {
+            cairn_store::StoreError::Busy { path } => miette!(
+                help = "wait for the other command to finish, or run without --no-wait to queue behind it",
+                "another cairn command is changing the environment at {} (lock {})",
+                self.root.display(),
+                path.display()
+            ),
+            other => miette::Report::from_err(other),
+        })
     }
 
     /// Whether a manifest exists.

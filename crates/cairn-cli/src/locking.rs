@@ -174,6 +174,40 @@ fn record_archives(lock: &mut Lock, sys: &SystemIndex) {
     }
 }
 
+/// Refuses a re-lock against an archive whose signed InRelease is older than
+/// the one `old` was locked against: on a plain-http mirror a replayed,
+/// still-signed old InRelease would otherwise silently downgrade packages
+/// (apt has the same check). `allow_older` is `upgrade --allow-older-archive`.
+pub fn check_archive_not_older(old: Option<&Lock>, new: &Lock, allow_older: bool) -> Result<()> {
+    let Some(old) = old else { return Ok(()) };
+    if allow_older {
+        return Ok(());
+    }
+    for archive in &new.archives {
+        let same = |a: &&LockedArchive| {
+            a.name == archive.name
+                && a.suite == archive.suite
+                && a.url.trim_end_matches('/') == archive.url.trim_end_matches('/')
+        };
+        if let Some(locked) = old.archives.iter().find(same)
+            && archive.date_epoch < locked.date_epoch
+        {
+            return Err(miette!(
+                help = "a mirror serving an older (possibly replayed) InRelease could downgrade packages; \
+                        retry later or use another mirror, or pass `cairn upgrade --allow-older-archive` \
+                        if you mean to go back",
+                "archive '{}' ({} {}) is older than the locked one: its InRelease is dated {}, the lock has {}",
+                archive.name,
+                archive.url,
+                archive.suite,
+                archive.date,
+                locked.date
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `lock` still matches `manifest`, including the bash that hooks,
 /// profiles and services need.
 pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
@@ -187,15 +221,27 @@ pub fn lock_is_fresh(lock: &Lock, manifest: &Manifest) -> bool {
 /// only new or changed entries are resolved, and nothing is upgraded (that is
 /// `cairn upgrade`). Removals alone re-lock offline, by pruning.
 pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) -> Result<Lock> {
-    let old = if env.lock_path().is_file() {
-        Some(env.load_lock()?)
-    } else {
-        None
+    let load = || -> Result<Option<Lock>> {
+        if env.lock_path().is_file() {
+            env.load_lock().map(Some)
+        } else {
+            Ok(None)
+        }
     };
-    if let Some(old) = &old
-        && lock_is_fresh(old, manifest)
-    {
-        return Ok(old.clone());
+    let fresh = |old: &Option<Lock>| {
+        old.as_ref()
+            .filter(|old| lock_is_fresh(old, manifest))
+            .cloned()
+    };
+    if let Some(lock) = fresh(&load()?) {
+        return Ok(lock);
+    }
+    // Re-locking writes the lock: take the environment's write lock and look
+    // again, since another command may have re-locked while we waited.
+    let _write = env.lock_for_write()?;
+    let old = load()?;
+    if let Some(lock) = fresh(&old) {
+        return Ok(lock);
     }
     let lock = match old.as_ref().filter(|old| only_removals(old, manifest)) {
         Some(old) => crate::commands::install::prune_lock(old, manifest),
@@ -203,6 +249,7 @@ pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) 
             let store = open_store()?;
             let pinned = pin_locked(manifest, old.as_ref())?;
             let mut lock = resolve_lock(&pinned, &env.env_dir, &store)?;
+            check_archive_not_older(old.as_ref(), &lock, false)?;
             lock.manifest_hash = manifest.resolution_hash();
             let all: Vec<_> = lock.packages.iter().collect();
             fetch_debs(&store, &all)?;

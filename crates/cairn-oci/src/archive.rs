@@ -54,7 +54,8 @@ struct DockerManifest {
 /// A regular file of the layout: its path and where its bytes come from.
 enum LayoutFile<'a> {
     Bytes(String, Vec<u8>),
-    Blob(String, &'a Path, u64),
+    /// Path in the layout, source in the store, size, `sha256:` digest.
+    Blob(String, &'a Path, u64, &'a str),
 }
 
 /// What an archive holds: one image, or one image per platform under an index.
@@ -103,9 +104,9 @@ pub fn write_archive<'a>(
             LayoutFile::Bytes(path, bytes) => {
                 append_file(&mut builder, &path, bytes.len() as u64, bytes.as_slice())?;
             }
-            LayoutFile::Blob(path, source, size) => {
-                let blob = open_blob(source, size)?;
-                append_file(&mut builder, &path, size, blob)?;
+            LayoutFile::Blob(path, source, size, digest) => {
+                let blob = open_blob(source, size, digest)?;
+                append_file(&mut builder, &path, size, blob).map_err(from_blob_io)?;
             }
         }
     }
@@ -115,8 +116,10 @@ pub fn write_archive<'a>(
 
 /// Writes `image` as an OCI image-layout directory at `dest`, replacing what is
 /// there. It is built in a temp dir beside `dest` and renamed into place, so
-/// `dest` is never half-written.
+/// `dest` is never half-written. Only a new path, an empty directory or a
+/// layout cairn wrote is replaced: `-f ~/src` must not delete a project.
 pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<()> {
+    check_replaceable(dest)?;
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
     let parent = parent.unwrap_or(Path::new("."));
     fs_err::create_dir_all(parent)?;
@@ -127,10 +130,10 @@ pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<
     for file in layout_files(image.into(), ArchiveFormat::Oci)? {
         match file {
             LayoutFile::Bytes(path, bytes) => fs_err::write(temp.path().join(path), bytes)?,
-            LayoutFile::Blob(path, source, size) => {
-                let mut blob = open_blob(source, size)?;
+            LayoutFile::Blob(path, source, size, digest) => {
+                let mut blob = open_blob(source, size, digest)?;
                 let mut target = fs_err::File::create(temp.path().join(path))?;
-                io::copy(&mut blob, &mut target)?;
+                io::copy(&mut blob, &mut target).map_err(from_blob_io)?;
             }
         }
     }
@@ -140,6 +143,55 @@ pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
     replace_dir(temp.keep().as_path(), dest)
+}
+
+/// The entries of a layout cairn writes (see [`layout_files`]).
+const LAYOUT_ENTRIES: [&str; 5] = [
+    "oci-layout",
+    "index.json",
+    "blobs",
+    "manifest.json",
+    "repositories",
+];
+
+/// Refuses to let [`write_oci_dir`] replace anything but a missing path, an
+/// empty directory, or an OCI layout as cairn writes it (its exact
+/// `oci-layout` and nothing but layout entries).
+fn check_replaceable(dest: &Path) -> Result<()> {
+    let refuse = |reason: &str| OciError::NotAnOciLayout {
+        path: dest.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let meta = match fs_err::symlink_metadata(dest) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if !meta.is_dir() {
+        return Err(refuse("it exists and is not a directory"));
+    }
+    let mut names = Vec::new();
+    for entry in fs_err::read_dir(dest)? {
+        names.push(entry?.file_name());
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    if let Some(other) = names
+        .iter()
+        .find(|n| !LAYOUT_ENTRIES.iter().any(|e| n.as_os_str() == *e))
+    {
+        return Err(refuse(&format!(
+            "it is a non-empty directory that is not an OCI layout cairn wrote (it holds '{}')",
+            other.to_string_lossy()
+        )));
+    }
+    match fs_err::read(dest.join("oci-layout")) {
+        Ok(bytes) if bytes == OCI_LAYOUT => Ok(()),
+        _ => Err(refuse(
+            "it is a non-empty directory without cairn's oci-layout file",
+        )),
+    }
 }
 
 /// Swaps `new` into `dest`; an existing `dest` is moved aside first, then removed.
@@ -212,6 +264,7 @@ fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<Lay
                 blob(&layer.digest),
                 &layer.blob_path,
                 layer.size,
+                &layer.digest,
             ));
         }
     }
@@ -235,8 +288,15 @@ fn hex_of(digest: &str) -> &str {
 }
 
 /// Opens a layer blob, checking its size first: a short blob would otherwise
-/// produce a tar whose header promises more bytes than follow.
-fn open_blob(path: &Path, expected: u64) -> Result<fs_err::File> {
+/// produce a tar whose header promises more bytes than follow. Its content is
+/// hashed as it streams out and checked against `digest` at the end, so a
+/// blob damaged in the cache fails the write (and is evicted, so the next
+/// build rebuilds it) instead of being shipped.
+fn open_blob(
+    path: &Path,
+    expected: u64,
+    digest: &str,
+) -> Result<cairn_store::VerifyingReader<fs_err::File>> {
     let file = fs_err::File::open(path)?;
     let actual = file.metadata()?.len();
     if actual != expected {
@@ -246,7 +306,15 @@ fn open_blob(path: &Path, expected: u64) -> Result<fs_err::File> {
             actual,
         });
     }
-    Ok(file)
+    Ok(cairn_store::VerifyingReader::new(file, path, digest))
+}
+
+/// An I/O error while streaming a blob, keeping a digest mismatch as such.
+fn from_blob_io(error: io::Error) -> OciError {
+    match cairn_store::StoreError::from_io(error) {
+        cairn_store::StoreError::Io(e) => OciError::Io(e),
+        other => OciError::Store(other),
+    }
 }
 
 fn fixed_header(mode: u32, size: u64, kind: tar::EntryType) -> tar::Header {
@@ -370,10 +438,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let image = sample_image(&tmp.path().join("store"));
         let dest = tmp.path().join("out/image");
-        fs_err::create_dir_all(&dest).unwrap();
-        fs_err::write(dest.join("stale"), b"x").unwrap();
+        // A layout cairn wrote earlier, with a blob the new image does not use.
         write_oci_dir(&image, &dest).unwrap();
-        assert!(!dest.join("stale").exists());
+        fs_err::write(dest.join("blobs/sha256/stale"), b"x").unwrap();
+        write_oci_dir(&image, &dest).unwrap();
+        assert!(!dest.join("blobs/sha256/stale").exists());
         assert_eq!(fs_err::read(dest.join("oci-layout")).unwrap(), OCI_LAYOUT);
         let manifest = dest
             .join("blobs/sha256")
@@ -390,5 +459,78 @@ mod tests {
         fs_err::write(&image.layers[0].blob_path, b"short").unwrap();
         let err = write_archive(&image, ArchiveFormat::Hybrid, io::sink()).unwrap_err();
         assert!(matches!(err, OciError::BlobSizeMismatch { .. }), "{err}");
+    }
+
+    fn flip_a_byte(path: &Path) {
+        let mut bytes = fs_err::read(path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        fs_err::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_cached_blob_is_never_shipped_and_gets_rebuilt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = sample_image(tmp.path());
+        let blob = image.layers[0].blob_path.clone();
+        flip_a_byte(&blob);
+        let err = write_archive(&image, ArchiveFormat::Hybrid, io::sink()).unwrap_err();
+        match &err {
+            OciError::Store(cairn_store::StoreError::DigestMismatch { path, evicted, .. }) => {
+                assert_eq!(path, &blob);
+                assert!(evicted);
+            }
+            other => panic!("expected a digest mismatch, got {other}"),
+        }
+        assert!(!blob.exists(), "the corrupt blob is evicted");
+        // The next build misses the cache, rebuilds the same blob, and ships it.
+        let rebuilt = sample_image(tmp.path());
+        assert_eq!(rebuilt.layers[0].digest, image.layers[0].digest);
+        assert!(!rebuilt.layers[0].from_cache);
+        let mut out = Vec::new();
+        write_archive(&rebuilt, ArchiveFormat::Hybrid, &mut out).unwrap();
+        let entries = read_tar(&out);
+        let shipped = &entries[&format!("blobs/sha256/{}", hex_of(&image.layers[0].digest))].1;
+        assert_eq!(crate::image::digest_of(shipped), image.layers[0].digest);
+    }
+
+    #[test]
+    fn a_flipped_byte_fails_an_oci_dir_without_touching_dest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = sample_image(tmp.path());
+        flip_a_byte(&image.layers[0].blob_path);
+        let dest = tmp.path().join("out/layout");
+        let err = write_oci_dir(&image, &dest).unwrap_err();
+        assert!(err.to_string().contains("is corrupt"), "{err}");
+        assert!(!dest.exists());
+        let leftovers = fs_err::read_dir(tmp.path().join("out")).unwrap().count();
+        assert_eq!(leftovers, 0, "no temp dirs left behind");
+    }
+
+    #[test]
+    fn oci_dir_refuses_to_replace_anything_but_a_cairn_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = sample_image(&tmp.path().join("store"));
+        // A project directory, a file, and a foreign layout survive untouched.
+        let project = tmp.path().join("project");
+        fs_err::create_dir_all(project.join("src")).unwrap();
+        fs_err::write(project.join("Cargo.toml"), "[package]").unwrap();
+        let file = tmp.path().join("notes.txt");
+        fs_err::write(&file, "keep me").unwrap();
+        let foreign = tmp.path().join("foreign");
+        fs_err::create_dir_all(&foreign).unwrap();
+        fs_err::write(foreign.join("oci-layout"), "{}").unwrap();
+        for dest in [&project, &file, &foreign] {
+            let err = write_oci_dir(&image, dest).unwrap_err();
+            assert!(matches!(err, OciError::NotAnOciLayout { .. }), "{err}");
+        }
+        assert!(project.join("Cargo.toml").is_file());
+        assert_eq!(fs_err::read_to_string(&file).unwrap(), "keep me");
+        // An empty directory and cairn's own layout are replaced.
+        let empty = tmp.path().join("empty");
+        fs_err::create_dir_all(&empty).unwrap();
+        write_oci_dir(&image, &empty).unwrap();
+        write_oci_dir(&image, &empty).unwrap();
+        assert!(empty.join("index.json").is_file());
     }
 }

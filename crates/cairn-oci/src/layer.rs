@@ -116,7 +116,7 @@ pub struct LayerInput {
     pub version: String,
     /// The `.deb` on disk (normally in the store's `debs-v1/`).
     pub deb_path: PathBuf,
-    /// Hex sha256 of the `.deb`, as locked; it keys the cache and is trusted.
+    /// Hex sha256 of the `.deb`, as locked; it keys the cache and the `.deb` is checked against it.
     pub deb_sha256: String,
 }
 
@@ -206,6 +206,9 @@ fn group_layer_keyed(
     let mut tree = Tree::default();
     let mut spool = Spool::new(store.bucket(Bucket::Layers)?, SPOOL_MEMORY);
     for input in &inputs {
+        // The lock's sha256 is the trust anchor: a `.deb` changed in the cache
+        // since download is evicted (and refetched next run), never layered.
+        cairn_store::verify_file(&input.deb_path, &input.deb_sha256)?;
         add_deb(&mut tree, &mut spool, &input.deb_path, opts.mtime_clamp)?;
     }
     spool.seal()?;
@@ -759,6 +762,25 @@ mod tests {
             );
             assert!(list_layer(&la).iter().all(|(_, l)| l.mtime <= 1_000));
         }
+    }
+
+    #[test]
+    fn a_deb_that_no_longer_matches_its_locked_sha256_is_evicted_not_layered() {
+        let (tmp, deb) = sample_deb("gzip");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let locked = input(&deb);
+        // Another valid .deb copied over the cached one.
+        let (_other_tmp, other) = sample_deb("xz");
+        fs_err::copy(&other, &deb).unwrap();
+        let err = build_package_layer(&store, &locked, &LayerOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, OciError::Store(cairn_store::StoreError::DigestMismatch { path, .. }) if path == &deb),
+            "{err}"
+        );
+        assert!(
+            !deb.exists(),
+            "the substituted .deb is evicted for a refetch"
+        );
     }
 
     #[test]

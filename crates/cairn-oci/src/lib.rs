@@ -98,6 +98,10 @@ pub enum OciError {
         "no container engine answered: install and start docker or podman, or write the image to a file with --output"
     )]
     NoRuntime,
+    #[error(
+        "refusing to replace {path}: {reason}; choose an empty or new directory, or remove it first"
+    )]
+    NotAnOciLayout { path: PathBuf, reason: String },
 }
 
 /// Result with [`OciError`].

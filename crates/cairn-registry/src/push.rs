@@ -195,6 +195,18 @@ fn blobs_of(image: &PushImage) -> Vec<Blob<'_>> {
     blobs
 }
 
+/// Re-hashes a layer blob from the store before any of it is sent: a blob
+/// damaged in the cache fails the push naming its path (and is evicted, so
+/// the next containerize rebuilds it) rather than going up under a digest it
+/// does not have. Only blobs the registry lacks pay for this, and the upload
+/// itself is network-bound, so the local pass is cheap by comparison.
+fn check_before_upload(blob: Blob<'_>) -> Result<()> {
+    if let Source::File(path) = blob.source {
+        cairn_store::verify_file(path, blob.digest)?;
+    }
+    Ok(())
+}
+
 impl Push<'_> {
     /// Pushes `blobs` on up to `jobs` threads; stops at the first failure.
     fn all_blobs(&self, blobs: &[Blob<'_>]) -> Result<Vec<BlobOutcome>> {
@@ -241,6 +253,7 @@ impl Push<'_> {
         if self.blob_exists(blob.digest)? {
             return Ok(BlobOutcome::Skipped);
         }
+        check_before_upload(blob)?;
         let source = self.known.lock().ok().and_then(|k| {
             k.source_for(blob.digest, self.repository)
                 .map(str::to_owned)
@@ -463,4 +476,31 @@ enum Mount {
     Session(String),
     /// Any other answer: upload normally.
     Refused,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_layer_blob_is_refused_before_upload_and_evicted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("blob");
+        fs_err::write(&path, b"layer").unwrap();
+        let digest = format!("sha256:{}", cairn_store::sha256_hex(b"layer"));
+        let blob = |path| Blob {
+            digest: &digest,
+            size: 5,
+            source: Source::File(path),
+        };
+        check_before_upload(blob(&path)).unwrap();
+        fs_err::write(&path, b"lazer").unwrap();
+        let err = check_before_upload(blob(&path)).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Store(cairn_store::StoreError::DigestMismatch { path: p, .. }) if p == &path),
+            "{err}"
+        );
+        assert!(!path.exists(), "evicted");
+        assert!(!err.is_transient(), "a corrupt blob is not retried");
+    }
 }

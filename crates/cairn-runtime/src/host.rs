@@ -175,6 +175,9 @@ fn unpacked_tree(store: &Store, sha256: &str, deb: &Path) -> Result<PathBuf> {
     if dir.is_dir() {
         return Ok(dir);
     }
+    // Checked against the lock's sha256 before unpacking: a `.deb` swapped in
+    // the cache is evicted (refetched next run) rather than activated.
+    cairn_store::verify_file(deb, sha256)?;
     let staging = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(&bucket)?;
@@ -601,6 +604,28 @@ mod tests {
     }
 
     #[test]
+    fn a_deb_substituted_in_the_cache_is_evicted_not_unpacked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let locked = cairn_store::sha256_hex(b"the locked package");
+        let deb = store.deb_path(&locked).unwrap();
+        fs_err::write(&deb, b"another package").unwrap();
+        let err = unpacked_tree(&store, &locked, &deb).unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Store(cairn_store::StoreError::DigestMismatch { path, .. }) if path == &deb),
+            "{err}"
+        );
+        assert!(!deb.exists());
+        assert!(
+            !store
+                .bucket(Bucket::Unpacked)
+                .unwrap()
+                .join(&locked)
+                .exists()
+        );
+    }
+
+    #[test]
     fn plan_orders_mountpoints_namespace_readonly_binds_chroot() {
         use MountOp::*;
         let r = "/c/rootfs-v1/abc";
@@ -790,7 +815,9 @@ mod tests {
             let store = Store::open(case.join("store")).unwrap();
             let good = deb_with_links(&case, "good", &[("srv/x", "y")]);
             let evil = deb_with_links(&case, "evil", &[(link, target)]);
-            let debs = [("a".repeat(64), good), ("b".repeat(64), evil.clone())];
+            // Real digests: unpacking checks each .deb against its locked sha256.
+            let sha = |deb: &Path| cairn_store::sha256_file(deb).unwrap();
+            let debs = [(sha(&good), good), (sha(&evil), evil.clone())];
             let err = assemble_rootfs(&store, &debs, &[], "lock").unwrap_err();
             match &err {
                 RuntimeError::ReservedSymlink { deb, path, .. } => {

@@ -7,13 +7,19 @@
 //! OCI: callers choose keys and contents.
 
 mod atomic;
+mod gc;
 mod hash;
+mod lock;
+mod verify;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
+pub use gc::{CorruptEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_cache};
 pub use hash::{HashingReader, HashingWriter, sha256_file, sha256_hex};
+pub use lock::{FileLock, WaitPolicy, lock_exclusive};
+pub use verify::{VerifyingReader, evict, verify_file};
 
 /// Errors from the cache.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,18 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path} is corrupt: its sha256 is {actual}, expected {expected}{}",
+        if *evicted { "; it was evicted from the cache, run the command again to rebuild or refetch it" } else { "; delete it and run the command again" }
+    )]
+    DigestMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+        evicted: bool,
+    },
+    #[error("{path} is locked by another cairn process")]
+    Busy { path: PathBuf },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

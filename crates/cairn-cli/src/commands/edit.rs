@@ -19,6 +19,9 @@ pub fn run(args: EditArgs) -> Result<ExitCode> {
         None => edit_interactively(&env)?,
     };
     let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
+    // Taken after the (possibly long) editor session, so an open editor does
+    // not block other commands; the new text replaces the manifest as a whole.
+    let _write = env.lock_for_write()?;
     let fresh = env
         .load_lock()
         .map(|l| crate::locking::lock_is_fresh(&l, &manifest))
@@ -29,7 +32,7 @@ pub fn run(args: EditArgs) -> Result<ExitCode> {
         })
         .into_diagnostic()?;
     } else {
-        let lock = super::install::lock_and_fetch(&env, &manifest)?;
+        let lock = super::install::lock_and_fetch(&env, &manifest, false)?;
         env.save(Some(&text), &lock)?;
     }
     output::status("✓ environment updated");

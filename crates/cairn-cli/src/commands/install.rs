@@ -14,6 +14,7 @@ pub fn run(args: InstallArgs) -> Result<ExitCode> {
     if args.id.is_some() && args.packages.len() != 1 {
         return Err(miette!("--id needs exactly one package"));
     }
+    let _write = env.lock_for_write()?;
     // Validated after the edit: adding a package may be what makes it valid.
     let mut doc =
         ManifestDoc::open_unvalidated(&env.manifest_path()).map_err(miette::Report::new)?;
@@ -26,7 +27,7 @@ pub fn run(args: InstallArgs) -> Result<ExitCode> {
     }
     let text = doc.to_string();
     let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
-    let lock = lock_and_fetch(&env, &manifest)?;
+    let lock = lock_and_fetch(&env, &manifest, false)?;
     env.save(Some(&text), &lock)?;
     for pkg in added {
         output::status(format!(
@@ -63,10 +64,13 @@ fn split_spec(spec: &str) -> Result<(&str, Option<&str>)> {
     Ok((pkg, version))
 }
 
-/// Resolves the manifest and fetches every locked `.deb`, verified.
-pub fn lock_and_fetch(env: &Environment, manifest: &Manifest) -> Result<Lock> {
+/// Resolves the manifest and fetches every locked `.deb`, verified. An
+/// archive older than the one already locked is refused unless `allow_older`.
+pub fn lock_and_fetch(env: &Environment, manifest: &Manifest, allow_older: bool) -> Result<Lock> {
     let store = locking::open_store()?;
     let lock = locking::resolve_lock(manifest, &env.env_dir, &store)?;
+    let old = env.load_lock().ok();
+    locking::check_archive_not_older(old.as_ref(), &lock, allow_older)?;
     let all: Vec<_> = lock.packages.iter().collect();
     locking::fetch_debs(&store, &all)?;
     Ok(lock)
@@ -78,6 +82,7 @@ pub fn manifest_name(manifest: &Manifest, env: &Environment) -> String {
 
 pub fn run_uninstall(args: UninstallArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
+    let _write = env.lock_for_write()?;
     let mut doc = ManifestDoc::open(&env.manifest_path()).map_err(miette::Report::new)?;
     for name in &args.packages {
         if !doc.remove_package(name) {
@@ -93,7 +98,7 @@ pub fn run_uninstall(args: UninstallArgs) -> Result<ExitCode> {
     let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
     let lock = match env.load_lock() {
         Ok(old) => prune_lock(&old, &manifest),
-        Err(_) => lock_and_fetch(&env, &manifest)?,
+        Err(_) => lock_and_fetch(&env, &manifest, false)?,
     };
     env.save(Some(&text), &lock)?;
     for name in &args.packages {

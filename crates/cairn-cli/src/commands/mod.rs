@@ -2,6 +2,7 @@
 
 mod activate;
 mod build;
+mod cache;
 mod containerize;
 mod edit;
 pub(crate) mod entrypoint;
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::environment::set_no_wait(cli.global.no_wait);
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Install(args) => install::run(args),
@@ -36,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => build::run(args),
         Command::Container(cmd) => containerize::run_named(cmd),
         Command::Services(cmd) => services::run(cmd),
+        Command::Cache(cmd) => cache::run(cmd),
         Command::Completions(args) => generate::completions(args),
         Command::Manpages(args) => generate::manpages(args),
         Command::Entrypoint(args) => entrypoint::run(args),

@@ -20,6 +20,8 @@ pub struct Change {
 
 pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
+    // A dry run writes nothing, but still reads a consistent manifest + lock.
+    let _write = env.lock_for_write()?;
     let old = env.load_lock().ok();
     let (manifest, manifest_text) = match &args.release {
         Some(release) => with_release(&env, release, &args.packages)?,
@@ -31,10 +33,13 @@ pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
     }
     let mut lock = if args.dry_run {
         let store = crate::locking::open_store()?;
-        crate::locking::resolve_lock(&pinned, &env.env_dir, &store)?
+        let lock = crate::locking::resolve_lock(&pinned, &env.env_dir, &store)?;
+        crate::locking::check_archive_not_older(old.as_ref(), &lock, args.allow_older_archive)?;
+        lock
     } else {
-        super::install::lock_and_fetch(&env, &pinned)?
+        super::install::lock_and_fetch(&env, &pinned, args.allow_older_archive)?
     };
+    report_archive_dates(old.as_ref(), &lock);
     // The pins are a resolution device, not part of the environment.
     lock.manifest_hash = manifest.resolution_hash();
     let changes = diff(old.as_ref(), &lock);
@@ -58,6 +63,28 @@ pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which archive date the environment now stands on, and from which.
+fn report_archive_dates(old: Option<&Lock>, new: &Lock) {
+    for archive in &new.archives {
+        let before = old.and_then(|o| {
+            o.archives
+                .iter()
+                .find(|a| a.name == archive.name && a.suite == archive.suite)
+        });
+        match before {
+            Some(b) if b.date_epoch == archive.date_epoch => {}
+            Some(b) => output::status(format!(
+                "archive '{}' {}: {} (was {})",
+                archive.name, archive.suite, archive.date, b.date
+            )),
+            None => output::status(format!(
+                "archive '{}' {}: {}",
+                archive.name, archive.suite, archive.date
+            )),
+        }
+    }
 }
 
 /// The manifest moved to `release` (and its new text), checked before
