@@ -259,7 +259,11 @@ fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {
 /// one command.
 fn build_cairn(workspace: &Path, profile_dir: &Path) {
     let mut cmd = Command::new(env!("CARGO"));
+    // No stdin: cargo's rustc probe reads one, and a test's stdin may be a
+    // pipe holding some other program's output (which cargo then caches in
+    // target/.rustc_info.json, breaking later builds).
     cmd.current_dir(workspace)
+        .stdin(std::process::Stdio::null())
         .args(["build", "--quiet", "-p", "cairn-cli", "--bins"]);
     if profile_dir
         .file_name()
