@@ -57,6 +57,16 @@ impl Environment {
 
     /// `.cairn/lock`: held exclusively by a command while it reads, changes
     /// and writes the manifest, the lock or the run state.
+    /// The write lock for changing the services' run state, on the host only:
+    /// inside an image the PID-1 supervisor serialises requests itself, and
+    /// `/opt/cairn` is not the image user's to create a lock in.
+    pub fn lock_run_state(&self) -> Result<Option<cairn_store::FileLock>> {
+        if self.env_dir == Path::new(IMAGE_ENV_DIR) {
+            return Ok(None);
+        }
+        self.lock_for_write().map(Some)
+    }
+
     pub fn write_lock_path(&self) -> PathBuf {
         self.env_dir.parent().unwrap_or(&self.env_dir).join("lock")
     }

@@ -43,6 +43,8 @@ fn start_services(prepared: &Prepared, names: &[String]) -> Result<Vec<ServiceSt
             "the environment has no services"
         ));
     }
+    // Two `services start` at once would both spawn a supervisor.
+    let _lock = prepared.env.lock_run_state()?;
     let run_dir = prepared.env.run_dir();
     let exe = std::env::current_exe().into_diagnostic()?;
     let args: Vec<OsString> = ["services", "_supervise", "-d"]
@@ -95,6 +97,7 @@ pub(crate) type ControlFn =
 
 pub(crate) fn control(args: ServiceNames, op: ControlFn, verb: &str) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
+    let _lock = env.lock_run_state()?;
     let statuses = op(&env.run_dir(), &args.names).diagnose()?;
     print_statuses(&statuses, verb);
     Ok(ExitCode::SUCCESS)
