@@ -739,29 +739,41 @@ fn failed_write_leaves_no_partial_file() {
 // 7. dpkg metadata for scanners
 
 #[test]
-fn top_layer_has_dpkg_status_for_every_package() {
+fn configuration_layer_has_dpkg_status_for_every_package() {
     let Some(env) = ImageEnv::real("status-d", &["hello"], "") else {
         return;
     };
     let archive = env.scratch("out").join("hello.tar");
     env.containerize_to(&archive, &[]);
     let layout = OciLayout::unpack(&archive);
-    let top = layout.layers().pop().expect("a top layer");
+    let layers = layout.layers();
     assert!(
-        top.created_by.contains("environment"),
-        "the last layer is the environment's: {top:?}"
+        layers
+            .last()
+            .is_some_and(|l| l.created_by.contains("environment")),
+        "the last layer is the environment's: {layers:?}"
     );
-    let paths = layout.layer_paths(&top.digest);
+    let configured = layers
+        .iter()
+        .find(|l| l.created_by == "cairn: package configuration")
+        .expect("a package configuration layer");
+    let paths = layout.layer_paths(&configured.digest);
+    let status = layout.layer_file(&configured.digest, "var/lib/dpkg/status");
     for name in env.locked_names() {
         let path = format!("var/lib/dpkg/status.d/{name}");
         assert!(
             paths.contains(&path),
-            "{path} not in the top layer: {paths:?}"
+            "{path} not in the configuration layer: {paths:?}"
         );
-        let status = layout.layer_file(&top.digest, &path);
+        let entry = layout.layer_file(&configured.digest, &path);
         assert!(
-            status.starts_with(&format!("Package: {name}\n")) && status.contains("\nVersion: "),
-            "{path}:\n{status}"
+            entry.starts_with(&format!("Package: {name}\n")) && entry.contains("\nVersion: "),
+            "{path}:\n{entry}"
+        );
+        let paragraph = format!("Package: {name}\nStatus: install ok installed\n");
+        assert!(
+            status.contains(&paragraph),
+            "{name} not installed in dpkg's status:\n{status}"
         );
     }
 }
