@@ -325,12 +325,25 @@ impl Drop for LocalArchive {
     fn drop(&mut self) {
         for home in [self.gnupg_home(), self.keys.path().join("other-gnupg")] {
             if home.exists() {
-                let _ = Command::new("gpgconf")
+                // Bounded: on a loaded machine `gpgconf --kill` has been seen
+                // to hang in gpg-connect-agent, which would hang the test run.
+                let child = Command::new("gpgconf")
                     .args(["--kill", "all"])
                     .env("GNUPGHOME", &home)
+                    .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
-                    .status();
+                    .spawn();
+                if let Ok(mut child) = child {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while matches!(child.try_wait(), Ok(None))
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
             }
         }
     }
