@@ -143,6 +143,52 @@ mod tests {
     use super::*;
     use pgp::types::KeyDetails;
 
+    /// The shipped archive keys (bookworm's and trixie's) must not have
+    /// expired: an expired key would fail every verification. Read with gpg,
+    /// the reference implementation, so this checks the data as Debian sees it.
+    #[test]
+    fn shipped_archive_keys_have_not_expired() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/keyrings");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("data/keyrings") {
+            let path = entry.expect("entry").path();
+            let out = match std::process::Command::new("gpg")
+                .args(["--show-keys", "--with-colons"])
+                .arg(&path)
+                .output()
+            {
+                Ok(out) => out,
+                Err(_) if std::env::var("CI").as_deref() != Ok("true") => {
+                    eprintln!("skipping: gpg is not installed");
+                    return;
+                }
+                Err(e) => panic!("gpg is needed in CI: {e}"),
+            };
+            let text = String::from_utf8_lossy(&out.stdout);
+            for line in text.lines().filter(|l| l.starts_with("pub:")) {
+                let fields: Vec<&str> = line.split(':').collect();
+                if let Some(expires) = fields.get(6).and_then(|f| f.parse::<u64>().ok()) {
+                    assert!(
+                        expires > now,
+                        "{}: key {} expired",
+                        path.display(),
+                        fields[4]
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 6,
+            "only {checked} keys found in {}",
+            dir.display()
+        );
+    }
+
     #[test]
     fn embedded_debian_keys_parse() {
         let keys = Keyring::DebianArchive.load().unwrap();
