@@ -770,9 +770,14 @@ fn configuration_layer_has_dpkg_status_for_every_package() {
             entry.starts_with(&format!("Package: {name}\n")) && entry.contains("\nVersion: "),
             "{path}:\n{entry}"
         );
-        let paragraph = format!("Package: {name}\nStatus: install ok installed\n");
+        // dpkg's field order puts `Essential:` before `Status:`.
+        let header = format!("Package: {name}\n");
+        let installed = status
+            .split("\n\n")
+            .find(|p| p.starts_with(&header))
+            .is_some_and(|p| p.contains("\nStatus: install ok installed\n"));
         assert!(
-            status.contains(&paragraph),
+            installed,
             "{name} not installed in dpkg's status:\n{status}"
         );
     }
