@@ -782,3 +782,31 @@ fn configuration_layer_has_dpkg_status_for_every_package() {
         );
     }
 }
+
+/// `-f /dev/null` (or a FIFO) is written to, never replaced: an atomic rename
+/// over it would turn the device into a regular file.
+#[test]
+fn a_special_file_target_is_written_not_replaced() {
+    let (env, _archive, _server) = ImageEnv::local("special-target");
+    let dir = env.scratch("fifo");
+    let fifo = dir.join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs_err::read(&fifo).expect("read the fifo").len())
+    };
+    env.containerize_to(&fifo, &[]);
+    assert!(
+        reader.join().expect("reader") > 0,
+        "nothing reached the fifo"
+    );
+    let kind = fs_err::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        "the fifo was replaced"
+    );
+}
