@@ -190,18 +190,25 @@ impl Confined {
         }
     }
 
+    /// The parent directory of `path` (created inside the root) and the last
+    /// component, with whatever file or symlink was there removed.
+    fn cleared_slot(&self, path: &Path, operation: &'static str) -> Result<(OwnedFd, PathBuf)> {
+        let (parent, name) =
+            split(path).ok_or_else(|| self.error(path, operation, Errno::EINVAL))?;
+        let created = self.create_dir_all(&parent)?;
+        // unlinkat needs a real directory fd, not the O_PATH one.
+        let dir = self
+            .resolve(&parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .unwrap_or(created);
+        remove_entry(&dir, name.as_os_str()).map_err(|e| self.error(path, "replace", e))?;
+        Ok((dir, name))
+    }
+
     /// Replaces whatever is at `path` (a file hardlinked from the store, a
     /// symlink) with a new regular file holding `contents`, never writing
     /// through the old inode or link. Parents are created inside the root.
     pub fn replace_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-        let (parent, name) =
-            split(path).ok_or_else(|| self.error(path, "write file", Errno::EINVAL))?;
-        let dir = self.create_dir_all(&parent)?;
-        let dir = self
-            .resolve(&parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-            .or_else(|_| Ok::<_, Errno>(dir))
-            .map_err(|e| self.error(path, "open directory", e))?;
-        remove_entry(&dir, name.as_os_str()).map_err(|e| self.error(path, "replace", e))?;
+        let (dir, name) = self.cleared_slot(path, "write file")?;
         let flags =
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(
@@ -225,14 +232,7 @@ impl Confined {
 
     /// Replaces whatever is at `path` with the symlink `path -> target`.
     pub fn replace_symlink(&self, path: &Path, target: &Path) -> Result<()> {
-        let (parent, name) =
-            split(path).ok_or_else(|| self.error(path, "symlink", Errno::EINVAL))?;
-        let dir = self.create_dir_all(&parent)?;
-        let dir = self
-            .resolve(&parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-            .or_else(|_| Ok::<_, Errno>(dir))
-            .map_err(|e| self.error(path, "open directory", e))?;
-        remove_entry(&dir, name.as_os_str()).map_err(|e| self.error(path, "replace", e))?;
+        let (dir, name) = self.cleared_slot(path, "symlink")?;
         nix::unistd::symlinkat(target, dir.as_fd(), name.as_os_str())
             .map_err(|e| self.error(path, "symlink", e))
     }
