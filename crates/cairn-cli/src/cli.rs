@@ -81,6 +81,13 @@ pub enum Command {
     Push(PushArgs),
     /// Run a shell or a command inside the activated environment
     Activate(ActivateArgs),
+    /// Publish the environment (manifest and lock, not an image) to a registry as its next generation
+    Publish(PublishArgs),
+    /// Make a local environment from a published one: REF or REF@N
+    Pull(PullArgs),
+    /// List, inspect, switch and roll back the generations of a published environment
+    #[command(subcommand)]
+    Generations(GenerationsCommand),
     /// Run [build.NAME] commands with $out set, storing the outputs by content
     Build(BuildArgs),
     /// Build or run a named container from [containers.NAME]
@@ -236,7 +243,7 @@ pub enum CompressionArg {
 pub struct ContainerizeArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// Rebuild the environment of an image cairn pushed: [docker://]HOST[:PORT]/PATH/NAME[:TAG]
+    /// Build a published environment (HOST[:PORT]/REPO[:TAG][@N], see `cairn publish`), or rebuild the environment of an image cairn pushed
     #[arg(short = 'r', long = "remote", value_name = "REF", conflicts_with_all = ["dir", "container"])]
     pub remote: Option<String>,
     /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
@@ -353,6 +360,22 @@ pub struct PushArgs {
 pub struct ActivateArgs {
     #[command(flatten)]
     pub dir: DirArg,
+    /// Activate a published environment, HOST[:PORT]/REPO[:TAG][@N], without a local directory
+    #[arg(
+        short = 'r',
+        long = "remote",
+        value_name = "REF",
+        conflicts_with = "dir"
+    )]
+    pub remote: Option<String>,
+    /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        requires = "remote"
+    )]
+    pub remote_args: Option<CopyArgsText>,
     /// Also start the environment's services
     #[arg(long)]
     pub start_services: bool,
@@ -363,6 +386,80 @@ pub struct ActivateArgs {
     /// Command to run (default: an interactive shell)
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+/// Which published environment a command reads or changes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PublishedArgs {
+    /// skopeo-style registry options, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        visible_alias = "copy-args"
+    )]
+    pub remote_args: Option<CopyArgsText>,
+    /// Print data as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Where: HOST[:PORT]/REPO[:TAG] (default: the REF this environment was pulled from or last published to)
+    #[arg(value_name = "REF")]
+    pub reference: Option<String>,
+    #[command(flatten)]
+    pub options: PublishedArgs,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The environment: HOST[:PORT]/REPO[:TAG], or REF@N for generation N (default: the live one)
+    #[arg(value_name = "REF[@N]")]
+    pub reference: String,
+    /// Replace an environment in DIR that was not pulled from REF
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub options: PublishedArgs,
+    /// Directory to put the environment in (default: the current directory)
+    #[arg(short = 'd', long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Which environment `generations` works on.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GenerationsTarget {
+    /// The published environment, HOST[:PORT]/REPO[:TAG] (default: the REF of the local environment)
+    #[arg(short = 'r', long = "remote", value_name = "REF")]
+    pub remote: Option<String>,
+    #[command(flatten)]
+    pub options: PublishedArgs,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerationsCommand {
+    /// Each generation: number, date, what it changed, and which one is live
+    List(GenerationsTarget),
+    /// Every change of the live generation: publish, switch, rollback
+    History(GenerationsTarget),
+    /// Make generation N live
+    Switch(GenerationsSwitchArgs),
+    /// Make the generation that was live before the live one live again
+    Rollback(GenerationsTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerationsSwitchArgs {
+    /// The generation to make live
+    pub generation: u64,
+    #[command(flatten)]
+    pub target: GenerationsTarget,
 }
 
 #[derive(Debug, Subcommand)]

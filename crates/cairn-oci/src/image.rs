@@ -435,7 +435,7 @@ fn sort_keys(value: &mut serde_json::Value) {
 
 /// RFC 3339 UTC timestamp of a Unix time. Hand-written (Howard Hinnant's
 /// civil-from-days) rather than pulling in a date crate for one format.
-pub(crate) fn rfc3339(epoch: i64) -> String {
+pub fn rfc3339(epoch: i64) -> String {
     let days = epoch.div_euclid(86_400);
     let secs = epoch.rem_euclid(86_400);
     let z = days + 719_468;

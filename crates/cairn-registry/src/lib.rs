@@ -6,6 +6,8 @@
 //! - [`credentials`]: who we are (`--dest-creds`, auth.json, docker's config and helpers).
 //! - [`auth`]: `WWW-Authenticate` challenges, Basic and Bearer tokens.
 //! - [`client`]: HTTP to one registry: scheme, auth, retries, `Location` handling.
+//! - [`environment`]: published environments (`cairn publish`, generations,
+//!   `REF@N`): a small OCI artifact per generation and a record under the tag.
 //! - [`pull`]: reading a manifest and blobs back (for `containerize -r`).
 //! - [`push`]: the distribution-spec push (HEAD, mount, monolithic or chunked upload, manifest).
 //! - [`record`]: what a push needs from a built image, kept in the store for
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod environment;
 pub mod pull;
 pub mod push;
 pub mod record;
@@ -25,6 +28,10 @@ pub mod reference;
 pub use auth::Challenge;
 pub use client::{ClientOptions, RegistryClient};
 pub use credentials::{Credentials, find_credentials};
+pub use environment::{
+    EnvironmentRef, FetchedEnvironment, Generations, Published, fetch_environment,
+    publish_environment, read_generations, read_published, set_live,
+};
 pub use pull::{PulledEnvironment, pull_environment};
 pub use push::{BlobOutcome, PushOptions, PushReporter, PushSummary, push_image};
 pub use record::{KnownBlobs, PushBlob, PushImage};
@@ -110,6 +117,28 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "{reference}: no cairn environment is published there ({detail}); publish one with `cairn publish {reference}`"
+    )]
+    EnvironmentNotFound { reference: String, detail: String },
+    #[error("{reference} is not a cairn environment: it holds {found}")]
+    NotAnEnvironment { reference: String, found: String },
+    #[error(
+        "{reference} has no generation {generation} (the latest is {latest}); see `cairn generations list -r {reference}`"
+    )]
+    GenerationNotFound {
+        reference: String,
+        generation: u64,
+        latest: u64,
+    },
+    #[error("{reference} already has generation {generation}; generations are immutable")]
+    GenerationExists { reference: String, generation: u64 },
+    #[error(
+        "{reference} changed while cairn was updating it (another publish, switch or rollback); run `cairn generations list -r {reference}` and try again"
+    )]
+    ConcurrentUpdate { reference: String },
+    #[error("{reference} is a broken cairn environment: {reason}")]
+    BadEnvironment { reference: String, reason: String },
     #[error("the image is malformed: {0}")]
     BadImage(String),
     #[error(transparent)]

@@ -188,6 +188,7 @@ fn temp_dirs(store: &Store) -> Result<Vec<PathBuf>> {
         Bucket::Rootfs,
         Bucket::Images,
         Bucket::Artifacts,
+        Bucket::Environments,
     ];
     let mut dirs = vec![store.root().to_path_buf()];
     for bucket in buckets {

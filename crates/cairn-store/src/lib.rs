@@ -68,6 +68,9 @@ pub enum Bucket {
     Images,
     /// Build artifacts, keyed by content hash.
     Artifacts,
+    /// Published environments fetched for `activate -r`/`containerize -r`,
+    /// keyed by their artifact digest.
+    Environments,
 }
 
 impl Bucket {
@@ -81,6 +84,7 @@ impl Bucket {
             Bucket::Rootfs => "rootfs-v1",
             Bucket::Images => "images-v1",
             Bucket::Artifacts => "artifacts-v1",
+            Bucket::Environments => "environments-v1",
         }
     }
 }

@@ -135,7 +135,30 @@ pub fn run(args: ActivateArgs) -> Result<ExitCode> {
     if let Some(rootfs) = &args.enter {
         return enter(args.dir.clone(), rootfs, &args.command);
     }
-    let prepared = prepare(&args.dir)?;
+    // `-r REF[@N]`: the published generation, cached by digest, is the
+    // environment directory; nothing is written where the user stands.
+    let dir = match &args.remote {
+        Some(text) => {
+            if args.start_services {
+                return Err(miette!(
+                    help = "pull it into a directory first (`cairn pull REF -d DIR`), then `cairn activate -d DIR --start-services`",
+                    "--start-services needs a local environment, not -r"
+                ));
+            }
+            let cached = super::generations::cached(text, args.remote_args.as_ref())?;
+            super::generations::check_lock_fresh(&cached)?;
+            crate::output::status(format!(
+                "✓ {} generation {} of {} ({})",
+                cached.fetched.name,
+                cached.fetched.generation,
+                cached.env_ref.reference,
+                cached.fetched.digest
+            ));
+            super::generations::dir_of(&cached)
+        }
+        None => args.dir.clone(),
+    };
+    let prepared = prepare(&dir)?;
     if args.start_services {
         super::services::start_all(&prepared)?;
     }

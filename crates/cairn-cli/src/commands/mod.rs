@@ -7,6 +7,7 @@ mod containerize;
 mod edit;
 pub(crate) mod entrypoint;
 mod generate;
+mod generations;
 mod init;
 pub(crate) mod install;
 pub(crate) mod list;
@@ -35,6 +36,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Containerize(args) => containerize::run(args),
         Command::Push(args) => push::run(args),
         Command::Activate(args) => activate::run(args),
+        Command::Publish(args) => generations::publish(args),
+        Command::Pull(args) => generations::pull(args),
+        Command::Generations(cmd) => generations::run(cmd),
         Command::Build(args) => build::run(args),
         Command::Container(cmd) => containerize::run_named(cmd),
         Command::Services(cmd) => services::run(cmd),
