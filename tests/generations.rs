@@ -458,6 +458,14 @@ fn htpasswd_over_tls_with_creds_and_a_ca_and_a_wrong_password() {
     env.ok(&["pull", &reference, "-d", &target.to_string_lossy(), &good]);
     assert_eq!(requested(&target), pairs(&[("greet", "1.0-1")]));
 
+    // An edit that needs a re-lock: a publish refused for its password must
+    // not leave the environment re-locked either.
+    let manifest = env.ctx.read_manifest().replace(
+        "greet.pkg = \"greet\"\n",
+        "greet.pkg = \"greet\"\ntool.pkg = \"tool\"\n",
+    );
+    assert!(manifest.contains("tool.pkg"), "{manifest}");
+    fs_err::write(env.ctx.manifest_path(), manifest).expect("edit manifest");
     let before = tree(&env.ctx.work);
     let elsewhere = root.join("elsewhere");
     let wrong = format!(

@@ -130,14 +130,20 @@ pub fn publish(args: PublishArgs) -> Result<ExitCode> {
             "{target}: a publish cannot choose its generation"
         ));
     }
+    let reference = env_ref.reference;
+    let shown = reference.to_string();
+    let client = connect(&reference, args.options.remote_args.as_ref())?;
+    // Credentials and what the tag holds are checked before anything local
+    // moves: a wrong password must not leave a re-locked environment behind.
+    match environment::read_published(&client, &reference) {
+        Ok(_) | Err(RegistryError::EnvironmentNotFound { .. }) => {}
+        Err(e) => return Err(report(e, &shown)),
+    }
     // The lock that is published must be the one activate would use.
     let _lock = locking::current_lock(&env, &manifest)?;
     let manifest_toml = fs_err::read(env.manifest_path()).into_diagnostic()?;
     let lock = fs_err::read(env.lock_path()).into_diagnostic()?;
     let name = manifest.name.clone().unwrap_or_else(|| env.default_name());
-    let reference = env_ref.reference;
-    let shown = reference.to_string();
-    let client = connect(&reference, args.options.remote_args.as_ref())?;
     let outcome =
         environment::publish_environment(&client, &reference, &name, &manifest_toml, &lock, now())
             .map_err(|e| report(e, &shown))?;
