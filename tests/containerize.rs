@@ -810,3 +810,102 @@ fn a_special_file_target_is_written_not_replaced() {
         "the fifo was replaced"
     );
 }
+
+// 7. the layer report
+
+/// The uncompressed size of a gzip blob, read with `gzip -dc`.
+fn gunzipped_len(blob: &Path) -> u64 {
+    let out = cairn_tests::context::expect_success(Command::new("gzip").arg("-dc").arg(blob));
+    out.stdout.len() as u64
+}
+
+#[test]
+fn report_lists_every_layer_with_sizes_cache_reuse_and_sharing() {
+    let (env, _archive, _server) = ImageEnv::local("report");
+    env.edit_manifest(|doc| {
+        doc["containers"]["other"]["name"] = toml_edit::value(format!("{}-other", env.name));
+    });
+    let out_dir = env.scratch("out");
+    let archive = out_dir.join("image.tar");
+    let built = env.containerize_to(&archive, &["--report", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&built.stdout)
+        .unwrap_or_else(|e| panic!("--report --json: {e}\n{}", stdout_of(&built)));
+
+    // Every layer is the archive's, with its real sizes.
+    let layout = OciLayout::unpack(&archive);
+    let manifest = layout.manifest();
+    let blobs = manifest["layers"].as_array().expect("manifest layers");
+    let layers = report["layers"].as_array().expect("report layers");
+    assert_eq!(layers.len(), blobs.len(), "{report}");
+    for (layer, blob) in layers.iter().zip(blobs) {
+        assert_eq!(layer["digest"], blob["digest"], "{report}");
+        assert_eq!(layer["size"], blob["size"], "{report}");
+        let path = layout.blob_path(blob["digest"].as_str().unwrap_or_default());
+        assert_eq!(
+            layer["size"].as_u64(),
+            Some(fs_err::metadata(&path).expect("blob").len())
+        );
+        assert_eq!(
+            layer["uncompressed_size"].as_u64(),
+            Some(gunzipped_len(&path)),
+            "{layer}"
+        );
+    }
+    assert_eq!(layers[0]["packages"], serde_json::json!(["greet 1.0-1"]));
+    assert!(
+        layers[1..]
+            .iter()
+            .all(|l| l["packages"].as_array().is_some_and(|p| p.is_empty())),
+        "cairn's own layers hold no package: {report}"
+    );
+    assert_eq!(report["image"], env.reference().as_str());
+    let sum = |key: &str| layers.iter().filter_map(|l| l[key].as_u64()).sum::<u64>();
+    assert_eq!(report["total"]["size"].as_u64(), Some(sum("size")));
+    assert_eq!(
+        report["total"]["uncompressed_size"].as_u64(),
+        Some(sum("uncompressed_size"))
+    );
+    assert_eq!(report["total"]["layers"].as_u64(), Some(blobs.len() as u64));
+    assert_eq!(report["total"]["packages"], 1);
+
+    // Rebuilt into stdout: the report goes to stderr, every layer is reused,
+    // and stdout is the archive alone.
+    let mut again = env.cairn();
+    again.args(["containerize", "-f", "-", "--report", "--json"]);
+    let again = cairn_tests::context::expect_success(&mut again);
+    let stderr = stderr_of(&again);
+    let json_start = stderr.find('{').expect("JSON report on stderr");
+    let rebuilt: serde_json::Value = serde_json::Deserializer::from_str(&stderr[json_start..])
+        .into_iter()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON report on stderr:\n{stderr}"));
+    assert!(
+        rebuilt["layers"]
+            .as_array()
+            .is_some_and(|ls| ls.iter().all(|l| l["reused"] == true)),
+        "{rebuilt}"
+    );
+    assert_eq!(rebuilt["manifest_digest"], report["manifest_digest"]);
+    let stdout_archive = out_dir.join("stdout.tar");
+    fs_err::write(&stdout_archive, &again.stdout).expect("write stdout archive");
+    let listing = cairn_tests::context::expect_success(Command::new("tar").arg("-tf").arg(&stdout_archive));
+    assert!(stdout_of(&listing).contains("oci-layout"), "stdout is the archive");
+
+    // Another image of the same packages shares the package layer, and says so.
+    let named = env.containerize_to(
+        &out_dir.join("other.tar"),
+        &["--container", "other", "--report"],
+    );
+    let table = stderr_of(&named);
+    let greet_row = table
+        .lines()
+        .find(|l| l.contains("greet 1.0-1"))
+        .unwrap_or_else(|| panic!("no row for greet:\n{table}"));
+    assert!(
+        greet_row.contains("reused") && greet_row.contains(&env.reference()),
+        "the greet layer is reused and shared with {}:\n{table}",
+        env.reference()
+    );
+    assert!(table.contains("total: "), "{table}");
+}

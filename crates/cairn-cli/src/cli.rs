@@ -99,6 +99,9 @@ pub enum Command {
     /// Check or trim the download and build cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print Kubernetes manifests (and other files) generated from the environment
+    #[command(subcommand)]
+    Generate(GenerateCommand),
     /// Print shell completions for SHELL
     Completions(CompletionsArgs),
     /// Write man pages (cairn.1, cairn-install.1, …) into DIR
@@ -231,6 +234,8 @@ pub enum ArchiveFormat {
     OciArchive,
     /// OCI image layout in a directory
     OciDir,
+    /// Docker's manifest.json only (docker save's layout): Podman reads health checks only from these
+    Docker,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -292,6 +297,12 @@ pub struct ContainerizeArgs {
     /// After loading, `docker run -it` the image (like devenv's `container run`)
     #[arg(long, conflicts_with = "file")]
     pub docker_run: bool,
+    /// Show every layer: digest, sizes, packages, cache reuse, other images sharing it
+    #[arg(long)]
+    pub report: bool,
+    /// With --report: print it as JSON (on stdout, or stderr when stdout carries the archive)
+    #[arg(long, requires = "report")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -549,6 +560,30 @@ pub struct ServicesLogsArgs {
     pub follow: bool,
     #[command(flatten)]
     pub dir: DirArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// A Deployment, a Service and a PersistentVolumeClaim per volume, from [containerize.config]
+    Kubernetes(KubernetesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubernetesArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// The named container ([containers.NAME]) to describe instead of the default image
+    #[arg(long)]
+    pub container: Option<String>,
+    /// The image the pod runs (default: NAME:TAG as containerize builds it)
+    #[arg(long, value_name = "REF", conflicts_with = "imageless")]
+    pub image: Option<String>,
+    /// No image: a pod for cairn's runtime handler (runtimeClassName cairn), running --environment
+    #[arg(long, requires = "environment")]
+    pub imageless: bool,
+    /// With --imageless: the environment's reference (the cairn.dev/environment annotation)
+    #[arg(long, value_name = "REF", requires = "imageless")]
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Args)]

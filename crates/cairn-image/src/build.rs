@@ -93,6 +93,17 @@ pub fn build_image(
     Ok(cairn_oci::build_image(&spec, &layers)?)
 }
 
+/// The image user's numeric ids, as the configuration layer resolves them
+/// (a package's system user keeps the package's ids); `None` without a
+/// `user`. Builds the configuration layer when the cache does not have it.
+pub fn image_account(
+    store: &Store,
+    plan: &BuildPlan,
+) -> Result<Option<crate::configured::AccountIds>> {
+    let inputs = layer_inputs(store, plan)?;
+    Ok(crate::configured::build_configured_layer(store, plan, &inputs)?.account)
+}
+
 /// The layer inputs of the plan's packages, from the store's `.deb`s.
 fn layer_inputs(store: &Store, plan: &BuildPlan) -> Result<Vec<LayerInput>> {
     plan.packages

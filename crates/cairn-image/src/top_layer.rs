@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use cairn_manifest::StartupCommand;
 use cairn_manifest::activation::{CONTAINER_RUN_DIR, activation_for};
 use cairn_oci::{
-    BuiltLayer, CustomEntry, FileContent, ImageSpec, LayerInput, LayerOptions, RuntimeConfig,
+    BuiltLayer, CustomEntry, FileContent, HealthcheckConfig, ImageSpec, LayerInput, LayerOptions,
+    RuntimeConfig,
 };
 use cairn_store::Store;
 
@@ -274,6 +276,40 @@ pub fn image_spec(plan: &BuildPlan) -> Result<ImageSpec> {
                 .or_else(|| config.working_dir.clone()),
             labels,
             stop_signal: config.stop_signal.as_ref().map(|s| s.to_string()),
+            healthcheck: healthcheck_config(plan)?,
         },
     })
+}
+
+/// Docker's `Healthcheck` from `[containerize.config] healthcheck`. The
+/// command runs inside the activation, as `docker exec CID cairn activate --
+/// CMD` would: through the image's cairn (the hook runs, `[vars]` are set),
+/// in exec form, so the engine needs no shell of its own; a string command
+/// is run by `sh -c`, as Docker's `CMD-SHELL` would run it.
+pub fn healthcheck_config(plan: &BuildPlan) -> Result<Option<HealthcheckConfig>> {
+    let Some(check) = &plan.manifest.containerize.config.healthcheck else {
+        return Ok(None);
+    };
+    let command: Vec<String> = match &check.command {
+        StartupCommand::Exec(argv) => argv.clone(),
+        StartupCommand::Shell(script) => vec!["sh".into(), "-c".into(), script.clone()],
+    };
+    let activation: Vec<&str> = match foreign_entrypoint(plan)? {
+        None | Some(ForeignEntrypoint::Binary(_)) => vec![CAIRN_BIN, "activate", "--"],
+        // The bash script takes the entrypoint's arguments, not `activate`.
+        Some(ForeignEntrypoint::Script) => vec![CAIRN_BIN, "entrypoint", "--"],
+        Some(ForeignEntrypoint::None) => Vec::new(),
+    };
+    let test = std::iter::once("CMD")
+        .chain(activation)
+        .map(str::to_string)
+        .chain(command)
+        .collect();
+    Ok(Some(HealthcheckConfig {
+        test,
+        interval: check.interval.map_or(0, |d| d.as_nanos()),
+        timeout: check.timeout.map_or(0, |d| d.as_nanos()),
+        start_period: check.start_period.map_or(0, |d| d.as_nanos()),
+        retries: check.retries.map_or(0, u64::from),
+    }))
 }

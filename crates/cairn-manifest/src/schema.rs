@@ -4,7 +4,7 @@
 //! Parsing and validation live in `parse.rs` and `validate.rs`; this module
 //! only says what a valid manifest looks like once read.
 
-use crate::validate::{PortSpec, StopSignal, UserSpec, VersionConstraint};
+use crate::validate::{HealthDuration, PortSpec, StopSignal, UserSpec, VersionConstraint};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -256,6 +256,37 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// `StopSignal`.
     pub stop_signal: Option<StopSignal>,
+    /// `Healthcheck`: a command run inside the activation.
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// `[containerize.config] healthcheck`: Docker's `HEALTHCHECK`, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Healthcheck {
+    /// What to run: a shell string (`sh -c`) or an argument list.
+    pub command: StartupCommand,
+    /// Time between checks; the engine's default (30s) when `None`.
+    pub interval: Option<HealthDuration>,
+    /// Time a check may take; the engine's default (30s) when `None`.
+    pub timeout: Option<HealthDuration>,
+    /// Failures in a row that make the container unhealthy; default 3.
+    pub retries: Option<u32>,
+    /// Grace time after start during which failures do not count; default 0.
+    pub start_period: Option<HealthDuration>,
+    /// Converted from the seed's `labels = { healthcheck = "..." }`, so the
+    /// CLI can say so.
+    #[serde(skip)]
+    pub from_label: bool,
+}
+
+impl Healthcheck {
+    /// Docker's default interval and timeout when the manifest sets none.
+    pub const DEFAULT_INTERVAL: HealthDuration = HealthDuration(std::time::Duration::from_secs(30));
+    /// Docker's default timeout.
+    pub const DEFAULT_TIMEOUT: HealthDuration = HealthDuration(std::time::Duration::from_secs(30));
+    /// Docker's default retries.
+    pub const DEFAULT_RETRIES: u32 = 3;
 }
 
 /// `[containers.NAME]`: a named image (devenv style).

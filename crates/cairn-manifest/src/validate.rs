@@ -397,6 +397,83 @@ pub fn check_label_key(key: &str) -> Result<(), Broken> {
     ))
 }
 
+/// A health check timing (`interval`, `timeout`, `start-period`), written as
+/// Docker and Go write durations: `30s`, `1m30s`, `500ms`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HealthDuration(pub std::time::Duration);
+
+impl HealthDuration {
+    /// Nanoseconds, as the image config's `Healthcheck` holds them.
+    pub fn as_nanos(self) -> u64 {
+        u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whole seconds, rounded up (Kubernetes probes count in seconds).
+    pub fn ceil_secs(self) -> u64 {
+        self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0)
+    }
+}
+
+/// The shortest form that parses back: `1m30s`, `500ms`, `0s`.
+impl fmt::Display for HealthDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        if millis == 0 {
+            return f.write_str("0s");
+        }
+        let parts = [
+            (millis / 3_600_000, "h"),
+            (millis / 60_000 % 60, "m"),
+            (millis / 1000 % 60, "s"),
+            (millis % 1000, "ms"),
+        ];
+        for (value, unit) in parts {
+            if value > 0 {
+                write!(f, "{value}{unit}")?;
+            }
+        }
+        Ok(())
+    }
+}
+serialize_as_display!(HealthDuration);
+
+/// Parses a duration in Go's form without fractions: one or more
+/// `NUMBER UNIT` pairs, units `ms`, `s`, `m`, `h`. Hand-written because the
+/// form is Docker's (`1m30s`), which humantime-style parsers spell otherwise,
+/// and sub-millisecond precision means nothing to a health check.
+pub fn parse_health_duration(text: &str) -> Result<HealthDuration, Broken> {
+    let bad = || {
+        Broken::new(
+            format!("'{text}' is not a duration"),
+            r#"write a number and a unit (ms, s, m, h), e.g. "30s", "1m30s" or "500ms""#,
+        )
+    };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = std::time::Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let millis_per_unit: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        let millis = number.checked_mul(millis_per_unit).ok_or_else(bad)?;
+        total = total
+            .checked_add(std::time::Duration::from_millis(millis))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(HealthDuration(total))
+}
+
 /// Transport protocol of an exposed port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Proto {
@@ -652,6 +729,26 @@ fn signal_name(number: u8) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_durations_parse_and_print_go_style() {
+        for (text, millis, shown) in [
+            ("30s", 30_000, "30s"),
+            ("1m30s", 90_000, "1m30s"),
+            ("500ms", 500, "500ms"),
+            ("1h", 3_600_000, "1h"),
+            ("90s", 90_000, "1m30s"),
+            ("0s", 0, "0s"),
+        ] {
+            let d = parse_health_duration(text).unwrap();
+            assert_eq!(d.0.as_millis(), millis, "{text}");
+            assert_eq!(d.to_string(), shown, "{text}");
+        }
+        for bad in ["", "30", "s", "30 s", "1.5s", "30sec", "-1s", "1d"] {
+            assert!(parse_health_duration(bad).is_err(), "{bad:?} parsed");
+        }
+        assert_eq!(parse_health_duration("1500ms").unwrap().ceil_secs(), 2);
+    }
 
     #[test]
     fn version_constraints() {

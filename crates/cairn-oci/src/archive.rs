@@ -40,6 +40,11 @@ pub enum ArchiveFormat {
     Hybrid,
     /// OCI layout only (`oci-archive`).
     Oci,
+    /// Docker's `manifest.json` and `repositories` only, for the first
+    /// platform (`docker save`'s layout). `podman load` then stores a Docker
+    /// image, and Podman reads Docker-only config fields (`Healthcheck`) only
+    /// from those: from the hybrid it takes the OCI layout.
+    Docker,
 }
 
 /// One entry of Docker's `manifest.json`.
@@ -216,17 +221,23 @@ fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
 /// layers bottom first). Directories are the caller's.
 fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<LayoutFile<'_>>> {
     let blob = |digest: &str| format!("blobs/sha256/{}", hex_of(digest));
-    let images = archived.images();
-    let primary = &images[0];
-    let index_json = match archived {
-        Archived::Single(image) => image.index_json()?,
-        Archived::Multi(multi) => multi.index_json()?,
+    let oci = format != ArchiveFormat::Docker;
+    let images = match format {
+        // Docker's manifest.json names one image: the first platform's.
+        ArchiveFormat::Docker => &archived.images()[..1],
+        _ => archived.images(),
     };
-    let mut files = vec![
-        LayoutFile::Bytes("oci-layout".into(), OCI_LAYOUT.to_vec()),
-        LayoutFile::Bytes("index.json".into(), index_json),
-    ];
-    if format == ArchiveFormat::Hybrid {
+    let primary = &images[0];
+    let mut files = Vec::new();
+    if oci {
+        let index_json = match archived {
+            Archived::Single(image) => image.index_json()?,
+            Archived::Multi(multi) => multi.index_json()?,
+        };
+        files.push(LayoutFile::Bytes("oci-layout".into(), OCI_LAYOUT.to_vec()));
+        files.push(LayoutFile::Bytes("index.json".into(), index_json));
+    }
+    if format != ArchiveFormat::Oci {
         let docker = [DockerManifest {
             config: blob(&primary.config_digest),
             repo_tags: vec![primary.reference.short()],
@@ -241,7 +252,7 @@ fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<Lay
             repositories(primary)?,
         ));
     }
-    if let Archived::Multi(multi) = archived {
+    if oci && let Archived::Multi(multi) = archived {
         files.push(LayoutFile::Bytes(
             blob(&multi.index_digest),
             multi.index.clone(),
@@ -252,10 +263,12 @@ fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<Lay
             blob(&image.config_digest),
             image.config.clone(),
         ));
-        files.push(LayoutFile::Bytes(
-            blob(&image.manifest_digest),
-            image.manifest.clone(),
-        ));
+        if oci {
+            files.push(LayoutFile::Bytes(
+                blob(&image.manifest_digest),
+                image.manifest.clone(),
+            ));
+        }
     }
     let mut seen = std::collections::BTreeSet::new();
     for layer in images.iter().flat_map(|i| &i.layers) {
@@ -420,6 +433,26 @@ mod tests {
         let mut again = Vec::new();
         write_archive(&image, ArchiveFormat::Hybrid, &mut again).unwrap();
         assert_eq!(bytes, again);
+    }
+
+    #[test]
+    fn docker_archive_has_no_oci_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let image = sample_image(tmp.path());
+        let mut bytes = Vec::new();
+        write_archive(&image, ArchiveFormat::Docker, &mut bytes).unwrap();
+        let entries = read_tar(&bytes);
+        assert!(entries.contains_key("manifest.json") && entries.contains_key("repositories"));
+        assert!(!entries.contains_key("index.json") && !entries.contains_key("oci-layout"));
+        assert!(!entries.contains_key(&format!(
+            "blobs/sha256/{}",
+            hex_of(&image.manifest_digest)
+        )));
+        let config = format!("blobs/sha256/{}", hex_of(&image.config_digest));
+        assert_eq!(entries[&config].1, image.config);
+        for layer in &image.layers {
+            assert!(entries.contains_key(&format!("blobs/sha256/{}", hex_of(&layer.digest))));
+        }
     }
 
     #[test]

@@ -167,6 +167,35 @@ pub struct RuntimeConfig {
     pub labels: BTreeMap<String, String>,
     /// Signal to stop the container, e.g. `SIGTERM`.
     pub stop_signal: Option<String>,
+    /// Docker's `Healthcheck`.
+    pub healthcheck: Option<HealthcheckConfig>,
+}
+
+/// Docker's `Healthcheck` in the image config (`docker inspect` shows it;
+/// Docker and Podman run it). The OCI image spec has no such field, and
+/// oci-spec's `Config` none either, so it is added to the config's JSON.
+/// Times are in nanoseconds; 0 means the engine's default, and is omitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthcheckConfig {
+    /// `["CMD", program, args...]` (or `["CMD-SHELL", script]`).
+    pub test: Vec<String>,
+    /// Time between checks.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interval: u64,
+    /// Time one check may take.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub timeout: u64,
+    /// Grace period after the start.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub start_period: u64,
+    /// Failures in a row before the container is unhealthy.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A complete image: config and manifest bytes with their digests, and the
@@ -192,7 +221,7 @@ pub struct Image {
 /// Builds the config and manifest of an image from its layers (bottom first).
 pub fn build_image(spec: &ImageSpec, layers: &[BuiltLayer]) -> Result<Image> {
     let reference = ImageRef::new(&spec.name, &spec.tag)?;
-    let config = canonical_json(&image_config(spec, layers)?, "config")?;
+    let config = config_json(spec, layers)?;
     let config_digest = digest_of(&config);
     let manifest = image_manifest(&config, &config_digest, layers)?;
     let manifest = canonical_json(&manifest, "manifest")?;
@@ -312,6 +341,25 @@ fn canonical_index(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
         .manifests(manifests)
         .build()?;
     canonical_json(&index, "index")
+}
+
+/// The config's canonical JSON: oci-spec's configuration, plus the Docker
+/// fields it does not model.
+fn config_json(spec: &ImageSpec, layers: &[BuiltLayer]) -> Result<Vec<u8>> {
+    let json = |source| OciError::Json {
+        what: "config",
+        source,
+    };
+    let mut value = serde_json::to_value(image_config(spec, layers)?).map_err(json)?;
+    if let Some(check) = &spec.config.healthcheck
+        && let Some(config) = value.get_mut("config").and_then(|c| c.as_object_mut())
+    {
+        config.insert(
+            "Healthcheck".to_string(),
+            serde_json::to_value(check).map_err(json)?,
+        );
+    }
+    canonical_json(&value, "config")
 }
 
 fn image_config(
@@ -465,6 +513,7 @@ mod tests {
             digest: format!("sha256:{}", format!("{n:02x}").repeat(32)),
             diff_id: format!("sha256:{}", format!("{:02x}", n + 100).repeat(32)),
             size: 100 + u64::from(n),
+            uncompressed_size: 1000 + u64::from(n),
             media_type: Compression::Gzip.media_type().into(),
             blob_path: "/nonexistent".into(),
             created_by: format!("cairn: pkg{n} 1.0"),
@@ -491,8 +540,30 @@ mod tests {
                     .map(|i| (format!("l{i}"), format!("v{i}")))
                     .collect(),
                 stop_signal: Some("SIGTERM".into()),
+                healthcheck: None,
             },
         }
+    }
+
+    #[test]
+    fn healthcheck_is_dockers_field_in_nanoseconds() {
+        let mut with_check = spec();
+        with_check.config.healthcheck = Some(HealthcheckConfig {
+            test: vec!["CMD".into(), "true".into()],
+            interval: 2_000_000_000,
+            timeout: 0,
+            start_period: 0,
+            retries: 3,
+        });
+        let image = build_image(&with_check, &[layer(1)]).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
+        assert_eq!(
+            config["config"]["Healthcheck"],
+            serde_json::json!({"Test": ["CMD", "true"], "Interval": 2_000_000_000u64, "Retries": 3})
+        );
+        assert_eq!(serde_json::to_vec(&config).unwrap(), image.config, "canonical");
+        let plain = build_image(&spec(), &[layer(1)]).unwrap();
+        assert!(!String::from_utf8(plain.config).unwrap().contains("Healthcheck"));
     }
 
     #[test]

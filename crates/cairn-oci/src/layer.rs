@@ -129,6 +129,9 @@ pub struct BuiltLayer {
     pub diff_id: String,
     /// Size of the compressed blob in bytes.
     pub size: u64,
+    /// Size of the uncompressed tar in bytes (what the layer takes unpacked,
+    /// give or take the filesystem).
+    pub uncompressed_size: u64,
     /// OCI media type of the blob.
     pub media_type: String,
     /// Where the blob lives in the store.
@@ -145,6 +148,10 @@ struct CacheRecord {
     digest: String,
     diff_id: String,
     size: u64,
+    /// `None` in records written before cairn kept it: such a record reads
+    /// as a miss, and the rebuild (the same bytes) records it.
+    #[serde(default)]
+    uncompressed_size: Option<u64>,
     media_type: String,
 }
 
@@ -543,6 +550,9 @@ fn read_cache(store: &Store, key: &str) -> Result<Option<CacheRecord>> {
             return Ok(None);
         }
     };
+    if record.uncompressed_size.is_none() {
+        return Ok(None);
+    }
     let blob = blob_path(store, &record.digest)?;
     let size = fs_err::metadata(&blob).map(|m| m.len()).ok();
     Ok((size == Some(record.size)).then_some(record))
@@ -577,6 +587,7 @@ fn built(
         digest: record.digest,
         diff_id: record.diff_id,
         size: record.size,
+        uncompressed_size: record.uncompressed_size.unwrap_or(0),
         media_type: record.media_type,
         created_by,
         from_cache,
@@ -597,7 +608,7 @@ fn write_blob(
         .suffix(".tmp")
         .tempfile_in(&dir)?;
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
-    let (diff_id, out) = compress(compression, out, fill)?;
+    let (diff_id, uncompressed_size, out) = compress(compression, out, fill)?;
     let (digest, size, out) = out.finish();
     // No fsync here: the caller syncs the store once for all layers.
     out.into_inner()
@@ -609,30 +620,31 @@ fn write_blob(
         digest: format!("sha256:{digest}"),
         diff_id: format!("sha256:{diff_id}"),
         size,
+        uncompressed_size: Some(uncompressed_size),
         media_type: compression.media_type().to_owned(),
     })
 }
 
-/// Compresses what `fill` writes into `out`; returns the hex sha256 of the
-/// uncompressed stream and `out`. Settings are fixed for reproducibility:
+/// Compresses what `fill` writes into `out`; returns the hex sha256 and the
+/// size of the uncompressed stream, and `out`. Settings are fixed for reproducibility:
 /// gzip level 6 in 1 MiB pieces deflated on every core (`pgzip`), mtime 0 and
 /// OS byte 255 in the header; zstd level 3, single-threaded, no checksum.
 fn compress<W: Write>(
     compression: Compression,
     out: W,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<(String, W)> {
+) -> io::Result<(String, u64, W)> {
     match compression {
         Compression::Gzip => {
             let gzip = GzipWriter::new(out, GZIP_LEVEL)?;
-            let (diff_id, gzip) = hash_through(gzip, fill)?;
-            Ok((diff_id, gzip.finish()?))
+            let (diff_id, size, gzip) = hash_through(gzip, fill)?;
+            Ok((diff_id, size, gzip.finish()?))
         }
         Compression::Zstd => {
             let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
             encoder.include_checksum(false)?;
-            let (diff_id, encoder) = hash_through(encoder, fill)?;
-            Ok((diff_id, encoder.finish()?))
+            let (diff_id, size, encoder) = hash_through(encoder, fill)?;
+            Ok((diff_id, size, encoder.finish()?))
         }
     }
 }
@@ -642,14 +654,14 @@ fn compress<W: Write>(
 fn hash_through<W: Write>(
     inner: W,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<(String, W)> {
+) -> io::Result<(String, u64, W)> {
     let mut buffered = BufWriter::with_capacity(256 * 1024, HashingWriter::new(inner));
     fill(&mut buffered)?;
-    let (diff_id, _, inner) = buffered
+    let (diff_id, size, inner) = buffered
         .into_inner()
         .map_err(io::IntoInnerError::into_error)?
         .finish();
-    Ok((diff_id, inner))
+    Ok((diff_id, size, inner))
 }
 
 #[cfg(test)]
@@ -781,6 +793,36 @@ mod tests {
             !deb.exists(),
             "the substituted .deb is evicted for a refetch"
         );
+    }
+
+    #[test]
+    fn uncompressed_size_is_the_tar_and_survives_the_cache() {
+        let (tmp, deb) = sample_deb("gzip");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let opts = LayerOptions::default();
+        let built = build_package_layer(&store, &input(&deb), &opts).unwrap();
+        let mut tar = Vec::new();
+        flate2::read::MultiGzDecoder::new(fs_err::File::open(&built.blob_path).unwrap())
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(built.uncompressed_size, tar.len() as u64);
+        assert_eq!(built.size, fs_err::metadata(&built.blob_path).unwrap().len());
+        let hit = build_package_layer(&store, &input(&deb), &opts).unwrap();
+        assert!(hit.from_cache);
+        assert_eq!(hit.uncompressed_size, built.uncompressed_size);
+        // A record from before cairn kept the size is a miss, rebuilt alike.
+        for record in fs_err::read_dir(store.bucket(Bucket::Layers).unwrap()).unwrap() {
+            let path = record.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let mut json: serde_json::Value =
+                    serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+                json.as_object_mut().unwrap().remove("uncompressed_size");
+                fs_err::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+            }
+        }
+        let old = build_package_layer(&store, &input(&deb), &opts).unwrap();
+        assert!(!old.from_cache);
+        assert_eq!((old.digest, old.uncompressed_size), (built.digest, built.uncompressed_size));
     }
 
     #[test]

@@ -25,7 +25,8 @@ use std::path::PathBuf;
 pub use archive::{ArchiveFormat, Archived, write_archive, write_oci_dir};
 pub use group::{PackageNode, plan_layers};
 pub use image::{
-    Image, ImageRef, ImageSpec, MultiImage, RuntimeConfig, build_image, build_multi_image,
+    HealthcheckConfig, Image, ImageRef, ImageSpec, MultiImage, RuntimeConfig, build_image,
+    build_multi_image,
 };
 pub use layer::{
     BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,

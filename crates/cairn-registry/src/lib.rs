@@ -34,7 +34,7 @@ pub use environment::{
 };
 pub use pull::{PulledEnvironment, pull_environment};
 pub use push::{BlobOutcome, PushOptions, PushReporter, PushSummary, push_image};
-pub use record::{KnownBlobs, PushBlob, PushImage};
+pub use record::{KnownBlobs, PushBlob, PushImage, recorded_images};
 pub use reference::Reference;
 
 /// Errors from talking to a registry. None of them carries a secret.

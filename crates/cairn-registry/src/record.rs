@@ -165,6 +165,46 @@ impl PushImage {
     }
 }
 
+/// Every image the store has a record of, by key, skipping records that do
+/// not read (they only matter to `cairn push`, which reports them itself).
+pub fn recorded_images(store: &Store) -> Result<Vec<(String, PushImage)>> {
+    let dir = store.bucket(Bucket::Images)?.join("last");
+    let entries = match fs_err::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut images = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let Some(key) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        match PushImage::load(store, key) {
+            Ok(Some(image)) => images.push((key.to_string(), image)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!("skipping image record {}: {e}", path.display()),
+        }
+    }
+    images.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(images)
+}
+
+impl PushImage {
+    /// The layer digests of this image (of every platform, for an index).
+    pub fn layer_digests(&self) -> BTreeSet<&str> {
+        self.layers
+            .iter()
+            .map(|l| l.digest.as_str())
+            .chain(self.platforms.iter().flat_map(|p| p.layer_digests()))
+            .collect()
+    }
+}
+
 fn last_image_path(store: &Store, key: &str) -> Result<PathBuf> {
     let dir = store.bucket(Bucket::Images)?.join("last");
     fs_err::create_dir_all(&dir)?;

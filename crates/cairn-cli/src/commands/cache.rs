@@ -74,7 +74,7 @@ fn gc(args: CacheGcArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = "B";

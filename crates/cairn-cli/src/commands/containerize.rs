@@ -6,6 +6,7 @@
 
 pub(super) mod copy;
 mod remote;
+mod report;
 
 use crate::cli::{ArchiveFormat, CompressionArg, ContainerizeArgs, Runtime};
 use crate::diagnostic::Diagnose;
@@ -58,12 +59,21 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
         remote::compare(remote, &image);
     }
     let plan = &plans[0];
+    if args.report {
+        let own_key = copy::image_key(&env, plan.container.as_deref());
+        let reports = report::reports(&store, &own_key, &plans, &image)?;
+        if args.json {
+            report::print_json(&reports, stdout_target)?;
+        } else {
+            report::print_table(&reports);
+        }
+    }
     copy::record_image(&store, &env, plan, &image);
     match (&args.file, args.runtime) {
         _ if args.copy => copy::run(&store, &image, plan, &args)?,
         (Some(_), _) if stdout_target => write_to_stdout(&image, &args)?,
         (Some(path), _) => write_to_file(&image, path, &args)?,
-        (None, runtime) => load_or_write(&image, runtime, plan, args.docker_run)?,
+        (None, runtime) => load_or_write(&image, runtime, plan, &args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -99,8 +109,9 @@ fn report_built(plans: &[BuildPlan], image: &BuiltImage) {
 
 /// One plan per system to build, the host's first (it is the one a local
 /// engine loads and Docker's `manifest.json` names).
-fn plans(args: &ContainerizeArgs, env: &Environment) -> Result<Vec<BuildPlan>> {
+pub(super) fn plans(args: &ContainerizeArgs, env: &Environment) -> Result<Vec<BuildPlan>> {
     let manifest = env.load_manifest()?;
+    note_converted_healthcheck(&manifest);
     let lock = crate::locking::current_lock(env, &manifest)?;
     let mut systems = selected_systems(&manifest, &args.systems)?;
     let host = cairn_manifest::host_system();
@@ -110,6 +121,23 @@ fn plans(args: &ContainerizeArgs, env: &Environment) -> Result<Vec<BuildPlan>> {
         .iter()
         .map(|system| BuildPlan::new(&manifest, &lock, system, &request).diagnose())
         .collect()
+}
+
+/// The seed's `labels = { healthcheck = "..." }` is no label an engine reads:
+/// cairn made it a real health check, and says how to write it.
+fn note_converted_healthcheck(manifest: &Manifest) {
+    let Some(check) = &manifest.containerize.config.healthcheck else {
+        return;
+    };
+    if check.from_label {
+        let command = match &check.command {
+            cairn_manifest::StartupCommand::Shell(text) => text.clone(),
+            cairn_manifest::StartupCommand::Exec(argv) => argv.join(" "),
+        };
+        output::status(format!(
+            "note: labels.healthcheck became the image's health check; write it as [containerize.config] healthcheck = {{ command = {command:?} }} to set interval, timeout and retries"
+        ));
+    }
 }
 
 /// The edge's inputs to a plan: flags, files and environment variables.
@@ -217,7 +245,7 @@ fn entrypoints() -> Result<Entrypoints> {
 }
 
 /// Downloads the `.deb`s of `packages` that are not in the store yet.
-fn ensure_debs(store: &Store, packages: &[LockedPackage]) -> Result<()> {
+pub(super) fn ensure_debs(store: &Store, packages: &[LockedPackage]) -> Result<()> {
     let missing: Vec<&LockedPackage> = packages
         .iter()
         .filter(|p| {
@@ -236,6 +264,7 @@ fn ensure_debs(store: &Store, packages: &[LockedPackage]) -> Result<()> {
 fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {
     match args.format.unwrap_or(ArchiveFormat::DockerArchive) {
         ArchiveFormat::OciArchive => cairn_oci::ArchiveFormat::Oci,
+        ArchiveFormat::Docker => cairn_oci::ArchiveFormat::Docker,
         ArchiveFormat::DockerArchive | ArchiveFormat::OciDir => cairn_oci::ArchiveFormat::Hybrid,
     }
 }
@@ -287,8 +316,9 @@ fn load_or_write(
     image: &BuiltImage,
     runtime: Option<Runtime>,
     plan: &BuildPlan,
-    docker_run: bool,
+    args: &ContainerizeArgs,
 ) -> Result<()> {
+    let docker_run = args.docker_run;
     let detected = match runtime {
         Some(Runtime::Docker) => Some(cairn_oci::ContainerRuntime::Docker),
         Some(Runtime::Podman) => Some(cairn_oci::ContainerRuntime::Podman),
@@ -315,12 +345,27 @@ fn load_or_write(
             multi.images[0].architecture()
         ));
     }
+    // Podman takes the OCI layout of the hybrid archive, and reads a health
+    // check only from Docker images: those get it a Docker archive.
+    let format = match runtime {
+        cairn_oci::ContainerRuntime::Podman
+            if plan.manifest.containerize.config.healthcheck.is_some() =>
+        {
+            cairn_oci::ArchiveFormat::Docker
+        }
+        _ => cairn_oci::ArchiveFormat::Hybrid,
+    };
     let loaded = cairn_oci::load_into(runtime, |w| {
-        cairn_oci::write_archive(image.primary(), cairn_oci::ArchiveFormat::Hybrid, w)
+        cairn_oci::write_archive(image.primary(), format, w)
     })
     .diagnose()?;
-    output::status(format!("✓ loaded into {program}:"));
-    println!("{loaded}");
+    if args.json {
+        // stdout holds the JSON report alone.
+        output::status(format!("✓ loaded into {program}: {loaded}"));
+    } else {
+        output::status(format!("✓ loaded into {program}:"));
+        println!("{loaded}");
+    }
     if docker_run {
         let ports: Vec<String> = plan
             .manifest

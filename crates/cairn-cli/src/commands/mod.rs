@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Container(cmd) => containerize::run_named(cmd),
         Command::Services(cmd) => services::run(cmd),
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Generate(cmd) => generate::run(cmd),
         Command::Completions(args) => generate::completions(args),
         Command::Manpages(args) => generate::manpages(args),
         Command::Entrypoint(args) => entrypoint::run(args),

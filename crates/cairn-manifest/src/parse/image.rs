@@ -6,7 +6,7 @@ use super::{checked, checked_list, key_problem, parsed_list};
 use crate::diagnostics::{Problem, did_you_mean};
 use crate::read::{Field, Item, Table, into_map};
 use crate::schema::*;
-use crate::validate::{self, Broken};
+use crate::validate::{self, Broken, HealthDuration};
 use std::collections::BTreeMap;
 
 pub(super) fn read_containerize(root: &Table) -> Result<Containerize, Problem> {
@@ -86,11 +86,18 @@ fn read_container_config(table: &Table) -> Result<ContainerConfig, Problem> {
         "working-dir",
         "labels",
         "stop-signal",
+        "healthcheck",
     ])?;
     let labels = table.opt_string_map("labels")?.unwrap_or_default();
     for (field, _) in &labels {
         validate::check_label_key(field.key).map_err(|b| key_problem(field, b))?;
     }
+    let mut healthcheck = table
+        .get("healthcheck")
+        .map(|f| read_healthcheck(&f))
+        .transpose()?;
+    let mut labels = into_map(labels_checked_for_healthcheck(labels, &mut healthcheck)?);
+    labels.remove(HEALTHCHECK_LABEL);
     Ok(ContainerConfig {
         user: opt_parsed(table, "user", validate::parse_user)?,
         exposed_ports: match table.get("exposed-ports") {
@@ -103,9 +110,119 @@ fn read_container_config(table: &Table) -> Result<ContainerConfig, Problem> {
             None => Vec::new(),
         },
         working_dir: opt_checked(table, "working-dir", validate::check_absolute)?,
-        labels: into_map(labels),
+        labels,
         stop_signal: opt_parsed(table, "stop-signal", validate::parse_stop_signal)?,
+        healthcheck,
     })
+}
+
+/// The seed manifests' way of asking for a health check: a label that no
+/// engine reads. It becomes a real `healthcheck` (the CLI says so).
+const HEALTHCHECK_LABEL: &str = "healthcheck";
+
+/// Converts `labels = { healthcheck = "CMD" }` into a health check when the
+/// table has no `healthcheck` of its own; both at once is ambiguous.
+fn labels_checked_for_healthcheck<'a, 'i>(
+    labels: Vec<(Field<'a, 'i>, String)>,
+    healthcheck: &mut Option<Healthcheck>,
+) -> Result<Vec<(Field<'a, 'i>, String)>, Problem> {
+    let Some((field, command)) = labels.iter().find(|(f, _)| f.key == HEALTHCHECK_LABEL) else {
+        return Ok(labels);
+    };
+    if healthcheck.is_some() {
+        return Err(key_problem(
+            field,
+            Broken {
+                message: "the health check is also set as healthcheck = { ... }".to_string(),
+                help: Some("remove the label: healthcheck = { ... } is what engines read".to_string()),
+            },
+        ));
+    }
+    if command.trim().is_empty() {
+        return Err(field.broken(Broken {
+            message: "the health check command is empty".to_string(),
+            help: Some(r#"write the command to run, e.g. "curl -fsS http://localhost:8000/""#.to_string()),
+        }));
+    }
+    *healthcheck = Some(Healthcheck {
+        command: StartupCommand::Shell(command.clone()),
+        interval: None,
+        timeout: None,
+        retries: None,
+        start_period: None,
+        from_label: true,
+    });
+    Ok(labels)
+}
+
+/// `healthcheck = { command = ..., interval = "30s", timeout = "5s", retries = 3, start-period = "10s" }`.
+fn read_healthcheck(field: &Field) -> Result<Healthcheck, Problem> {
+    let table = field.table()?;
+    table.deny_unknown(&["command", "interval", "timeout", "retries", "start-period"])?;
+    let command_field = table.required("command", r#"["curl", "-fsS", "http://localhost:8000/"]"#)?;
+    let command = if command_field.is_array() {
+        let items = command_field.string_list()?;
+        if items.is_empty() {
+            return Err(command_field.broken(Broken {
+                message: "the command is an empty list".to_string(),
+                help: Some(r#"name the program and its arguments, e.g. ["redis-cli", "ping"]"#.to_string()),
+            }));
+        }
+        StartupCommand::Exec(texts(items))
+    } else {
+        let text = command_field.string()?;
+        if text.trim().is_empty() {
+            return Err(command_field.broken(Broken {
+                message: "the command is empty".to_string(),
+                help: Some(r#"write a shell command, e.g. "redis-cli ping""#.to_string()),
+            }));
+        }
+        StartupCommand::Shell(text)
+    };
+    let retries = match table.get("retries") {
+        Some(f) => {
+            let value = f.integer()?;
+            match u32::try_from(value) {
+                Ok(n @ 1..=1000) => Some(n),
+                _ => {
+                    return Err(f.broken(Broken {
+                        message: format!("retries = {value} is out of range"),
+                        help: Some("choose from 1 to 1000 failures in a row (Docker's default is 3)".to_string()),
+                    }));
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Healthcheck {
+        command,
+        interval: health_duration(&table, "interval", false)?,
+        timeout: health_duration(&table, "timeout", false)?,
+        retries,
+        start_period: health_duration(&table, "start-period", true)?,
+        from_label: false,
+    })
+}
+
+/// A duration key of the health check. Only `start-period` may be zero:
+/// Docker reads a zero interval or timeout as "the default", which is not
+/// what someone writing "0s" means.
+fn health_duration(
+    table: &Table,
+    key: &str,
+    zero_ok: bool,
+) -> Result<Option<HealthDuration>, Problem> {
+    let Some(field) = table.get(key) else {
+        return Ok(None);
+    };
+    let duration = validate::parse_health_duration(field.str()?).map_err(|b| field.broken(b))?;
+    if !zero_ok && duration.0.is_zero() {
+        return Err(field.broken(Broken {
+            message: "a zero duration here means the engine's default".to_string(),
+            help: Some(format!(r#"write a positive duration, e.g. {key} = "30s", or leave {key} out for Docker's default"#)),
+        }));
+    }
+    Ok(Some(duration))
 }
 
 fn texts(items: Vec<Item>) -> Vec<String> {

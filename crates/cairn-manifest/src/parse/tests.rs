@@ -510,3 +510,90 @@ fn duplicate_table_points_at_both_declarations() {
         "[vars]"
     );
 }
+
+#[test]
+fn healthcheck_reads_command_and_timings() {
+    let manifest = parse(
+        "version = 1\n[containerize.config]\nhealthcheck = { command = [\"redis-cli\", \"ping\"], interval = \"1m30s\", timeout = \"500ms\", retries = 5, start-period = \"0s\" }\n",
+    )
+    .unwrap();
+    let check = manifest.containerize.config.healthcheck.unwrap();
+    assert_eq!(
+        check.command,
+        crate::StartupCommand::Exec(vec!["redis-cli".into(), "ping".into()])
+    );
+    assert_eq!(check.interval.unwrap().as_nanos(), 90_000_000_000);
+    assert_eq!(check.timeout.unwrap().as_nanos(), 500_000_000);
+    assert_eq!(check.retries, Some(5));
+    assert_eq!(check.start_period.unwrap().as_nanos(), 0);
+    assert!(!check.from_label);
+}
+
+#[test]
+fn healthcheck_label_is_converted() {
+    let manifest = parse(
+        "version = 1\n[containerize.config]\nlabels = { healthcheck = \"curl -f http://localhost/\", other = \"x\" }\n",
+    )
+    .unwrap();
+    let config = manifest.containerize.config;
+    let check = config.healthcheck.unwrap();
+    assert!(check.from_label);
+    assert_eq!(
+        check.command,
+        crate::StartupCommand::Shell("curl -f http://localhost/".into())
+    );
+    assert_eq!(config.labels.keys().collect::<Vec<_>>(), ["other"]);
+}
+
+#[test]
+fn healthcheck_label_and_table_conflict() {
+    assert_error(
+        "version = 1\n[containerize.config]\nlabels = { healthcheck = \"true\" }\nhealthcheck = { command = \"true\" }\n",
+        "containerize.config.labels.healthcheck: the health check is also set as healthcheck = { ... }",
+        "remove the label",
+        "healthcheck",
+        (3, 12),
+    );
+}
+
+#[test]
+fn healthcheck_bad_duration() {
+    assert_error(
+        "version = 1\n[containerize.config]\nhealthcheck = { command = \"true\", interval = \"30 seconds\" }\n",
+        "containerize.config.healthcheck.interval: '30 seconds' is not a duration",
+        "\"1m30s\"",
+        "\"30 seconds\"",
+        (3, 47),
+    );
+}
+
+#[test]
+fn healthcheck_zero_timeout() {
+    assert_error(
+        "version = 1\n[containerize.config]\nhealthcheck = { command = \"true\", timeout = \"0s\" }\n",
+        "containerize.config.healthcheck.timeout: a zero duration here means the engine's default",
+        "leave timeout out",
+        "\"0s\"",
+        (3, 46),
+    );
+}
+
+#[test]
+fn healthcheck_needs_a_command() {
+    let err = error("version = 1\n[containerize.config]\nhealthcheck = { interval = \"5s\" }\n");
+    assert!(err.message.contains("command"), "{}", err.message);
+    assert_error(
+        "version = 1\n[containerize.config]\nhealthcheck = { command = [] }\n",
+        "containerize.config.healthcheck.command: the command is an empty list",
+        "redis-cli",
+        "[]",
+        (3, 27),
+    );
+    assert_error(
+        "version = 1\n[containerize.config]\nhealthcheck = { command = \"true\", retries = 0 }\n",
+        "containerize.config.healthcheck.retries: retries = 0 is out of range",
+        "1 to 1000",
+        "0",
+        (3, 45),
+    );
+}
