@@ -889,8 +889,12 @@ fn report_lists_every_layer_with_sizes_cache_reuse_and_sharing() {
     assert_eq!(rebuilt["manifest_digest"], report["manifest_digest"]);
     let stdout_archive = out_dir.join("stdout.tar");
     fs_err::write(&stdout_archive, &again.stdout).expect("write stdout archive");
-    let listing = cairn_tests::context::expect_success(Command::new("tar").arg("-tf").arg(&stdout_archive));
-    assert!(stdout_of(&listing).contains("oci-layout"), "stdout is the archive");
+    let listing =
+        cairn_tests::context::expect_success(Command::new("tar").arg("-tf").arg(&stdout_archive));
+    assert!(
+        stdout_of(&listing).contains("oci-layout"),
+        "stdout is the archive"
+    );
 
     // Another image of the same packages shares the package layer, and says so.
     let named = env.containerize_to(

@@ -51,11 +51,12 @@ fn shown(out: &Output) -> String {
 /// `healthy`, `unhealthy`). Podman 4.3 keeps it under `Healthcheck`, newer
 /// Podman and Docker under `Health`.
 fn health_status(container: &Container) -> String {
-    let out = cairn_tests::context::run_with_timeout(
-        &mut container
-            .engine
-            .command(&["inspect", "--format", "{{json .State}}", &container.id]),
-    );
+    let out = cairn_tests::context::run_with_timeout(&mut container.engine.command(&[
+        "inspect",
+        "--format",
+        "{{json .State}}",
+        &container.id,
+    ]));
     let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let health = if state["Health"].is_object() {
         &state["Health"]
@@ -80,8 +81,9 @@ fn assert_config(image: &LoadedImage) {
     // Docker shows it in the config; Podman beside it, as `HealthCheck`.
     let check: serde_json::Value = match image.engine {
         Engine::Docker => image.config_json()["Healthcheck"].clone(),
-        Engine::Podman => serde_json::from_str(&image.inspect("{{json .HealthCheck}}"))
-            .unwrap_or_default(),
+        Engine::Podman => {
+            serde_json::from_str(&image.inspect("{{json .HealthCheck}}")).unwrap_or_default()
+        }
     };
     let check = &check;
     let test: Vec<&str> = check["Test"]
@@ -160,9 +162,11 @@ fn podman_runs_the_healthcheck_inside_the_activation() {
     // Podman schedules checks with systemd timers; CI has no systemd, so the
     // test runs each check itself, as the timer would.
     let check = || {
-        cairn_tests::context::run_with_timeout(
-            &mut Engine::Podman.command(&["healthcheck", "run", &container.id]),
-        )
+        cairn_tests::context::run_with_timeout(&mut Engine::Podman.command(&[
+            "healthcheck",
+            "run",
+            &container.id,
+        ]))
     };
     wait_for(
         "podman's healthcheck to pass",

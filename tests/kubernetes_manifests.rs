@@ -135,7 +135,11 @@ fn generated_manifests_validate_and_carry_the_config() {
     let out = ctx.run_ok(&["generate", "kubernetes"]);
     let yaml = stdout_of(&out);
     let failures = validate(&validator, &yaml, &scratch);
-    assert!(failures.is_empty(), "{}\n--- YAML\n{yaml}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n--- YAML\n{yaml}",
+        failures.join("\n")
+    );
 
     let docs = documents(&validator, &yaml);
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
@@ -174,13 +178,8 @@ fn generated_manifests_validate_and_carry_the_config() {
         container["lifecycle"]["preStop"]["exec"]["command"],
         serde_json::json!(["sh", "-c", "kill -s INT 1"])
     );
-    let probe_command = serde_json::json!([
-        "/opt/cairn/bin/cairn",
-        "activate",
-        "--",
-        "greet",
-        "--check"
-    ]);
+    let probe_command =
+        serde_json::json!(["/opt/cairn/bin/cairn", "activate", "--", "greet", "--check"]);
     for probe in ["livenessProbe", "readinessProbe"] {
         let p = &container[probe];
         assert_eq!(p["exec"]["command"], probe_command, "{probe}: {p}");
@@ -216,10 +215,14 @@ fn generated_manifests_validate_and_carry_the_config() {
     );
 
     // --image names the image; the output is otherwise the same.
-    let out = ctx.run_ok(&["generate", "kubernetes", "--image", "registry.example.com/web:2"]);
+    let out = ctx.run_ok(&[
+        "generate",
+        "kubernetes",
+        "--image",
+        "registry.example.com/web:2",
+    ]);
     assert_eq!(
-        documents(&validator, &stdout_of(&out))[0]["spec"]["template"]["spec"]["containers"][0]
-            ["image"],
+        documents(&validator, &stdout_of(&out))[0]["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.example.com/web:2"
     );
 }
@@ -242,7 +245,11 @@ fn imageless_pods_name_the_runtime_handler_and_environment() {
     ]);
     let yaml = stdout_of(&out);
     let failures = validate(&validator, &yaml, &scratch);
-    assert!(failures.is_empty(), "{}\n--- YAML\n{yaml}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n--- YAML\n{yaml}",
+        failures.join("\n")
+    );
     let docs = documents(&validator, &yaml);
     let template = &docs[0]["spec"]["template"];
     assert_eq!(template["spec"]["runtimeClassName"], "cairn");

@@ -49,11 +49,7 @@ pub fn manifests(
     account: Option<AccountIds>,
 ) -> Result<String> {
     let docs = documents(plan, image, account)?;
-    Ok(docs
-        .iter()
-        .map(to_yaml)
-        .collect::<Vec<_>>()
-        .join("---\n"))
+    Ok(docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"))
 }
 
 /// The manifests as JSON values: Deployment, Service (when ports are

@@ -26,5 +26,5 @@ pub use build::{BuildReporter, BuiltImage, NoReporter, build_all, build_image};
 pub use error::{ImageError, Result};
 pub use foreign::foreign_entrypoint_var;
 pub use named::Overrides;
-pub use report::{ImageReport, LayerReport, ReportTotal, image_report};
 pub use plan::{BuildPlan, Entrypoints, PlanRequest, image_name, split_tag_arg};
+pub use report::{ImageReport, LayerReport, ReportTotal, image_report};

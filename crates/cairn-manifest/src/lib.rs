@@ -23,14 +23,15 @@ pub use files::{CopySourceError, MAX_MANIFEST_BYTES, copy_source_within, read_ma
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedArchive, LockedPackage};
 pub use schema::{
     ActivateMode, BuildSpec, Compression, ContainerConfig, Containerize, CopySource,
-    DEFAULT_MAX_LAYERS, Healthcheck, Hook, InstallEntry, MANIFEST_VERSION, Manifest, NamedContainer, Options,
-    Profile, SYSTEMS, Service, Shutdown, SourceEntry, StartupCommand, debian_arch, default_sources,
-    host_system,
+    DEFAULT_MAX_LAYERS, Healthcheck, Hook, InstallEntry, MANIFEST_VERSION, Manifest,
+    NamedContainer, Options, Profile, SYSTEMS, Service, Shutdown, SourceEntry, StartupCommand,
+    debian_arch, default_sources, host_system,
 };
 pub use template::init_template;
 pub use validate::{
-    Broken, HealthDuration, IdOrName, PortSpec, Proto, StopSignal, UserSpec, VersionConstraint, VersionOp,
-    check_env_name, parse_health_duration, parse_port, parse_stop_signal, parse_user, parse_version_constraint,
+    Broken, HealthDuration, IdOrName, PortSpec, Proto, StopSignal, UserSpec, VersionConstraint,
+    VersionOp, check_env_name, parse_health_duration, parse_port, parse_stop_signal, parse_user,
+    parse_version_constraint,
 };
 
 use std::path::Path;

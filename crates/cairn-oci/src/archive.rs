@@ -444,10 +444,7 @@ mod tests {
         let entries = read_tar(&bytes);
         assert!(entries.contains_key("manifest.json") && entries.contains_key("repositories"));
         assert!(!entries.contains_key("index.json") && !entries.contains_key("oci-layout"));
-        assert!(!entries.contains_key(&format!(
-            "blobs/sha256/{}",
-            hex_of(&image.manifest_digest)
-        )));
+        assert!(!entries.contains_key(&format!("blobs/sha256/{}", hex_of(&image.manifest_digest))));
         let config = format!("blobs/sha256/{}", hex_of(&image.config_digest));
         assert_eq!(entries[&config].1, image.config);
         for layer in &image.layers {

@@ -561,9 +561,17 @@ mod tests {
             config["config"]["Healthcheck"],
             serde_json::json!({"Test": ["CMD", "true"], "Interval": 2_000_000_000u64, "Retries": 3})
         );
-        assert_eq!(serde_json::to_vec(&config).unwrap(), image.config, "canonical");
+        assert_eq!(
+            serde_json::to_vec(&config).unwrap(),
+            image.config,
+            "canonical"
+        );
         let plain = build_image(&spec(), &[layer(1)]).unwrap();
-        assert!(!String::from_utf8(plain.config).unwrap().contains("Healthcheck"));
+        assert!(
+            !String::from_utf8(plain.config)
+                .unwrap()
+                .contains("Healthcheck")
+        );
     }
 
     #[test]

@@ -806,7 +806,10 @@ mod tests {
             .read_to_end(&mut tar)
             .unwrap();
         assert_eq!(built.uncompressed_size, tar.len() as u64);
-        assert_eq!(built.size, fs_err::metadata(&built.blob_path).unwrap().len());
+        assert_eq!(
+            built.size,
+            fs_err::metadata(&built.blob_path).unwrap().len()
+        );
         let hit = build_package_layer(&store, &input(&deb), &opts).unwrap();
         assert!(hit.from_cache);
         assert_eq!(hit.uncompressed_size, built.uncompressed_size);
@@ -822,7 +825,10 @@ mod tests {
         }
         let old = build_package_layer(&store, &input(&deb), &opts).unwrap();
         assert!(!old.from_cache);
-        assert_eq!((old.digest, old.uncompressed_size), (built.digest, built.uncompressed_size));
+        assert_eq!(
+            (old.digest, old.uncompressed_size),
+            (built.digest, built.uncompressed_size)
+        );
     }
 
     #[test]

@@ -134,14 +134,18 @@ fn labels_checked_for_healthcheck<'a, 'i>(
             field,
             Broken {
                 message: "the health check is also set as healthcheck = { ... }".to_string(),
-                help: Some("remove the label: healthcheck = { ... } is what engines read".to_string()),
+                help: Some(
+                    "remove the label: healthcheck = { ... } is what engines read".to_string(),
+                ),
             },
         ));
     }
     if command.trim().is_empty() {
         return Err(field.broken(Broken {
             message: "the health check command is empty".to_string(),
-            help: Some(r#"write the command to run, e.g. "curl -fsS http://localhost:8000/""#.to_string()),
+            help: Some(
+                r#"write the command to run, e.g. "curl -fsS http://localhost:8000/""#.to_string(),
+            ),
         }));
     }
     *healthcheck = Some(Healthcheck {
@@ -159,13 +163,16 @@ fn labels_checked_for_healthcheck<'a, 'i>(
 fn read_healthcheck(field: &Field) -> Result<Healthcheck, Problem> {
     let table = field.table()?;
     table.deny_unknown(&["command", "interval", "timeout", "retries", "start-period"])?;
-    let command_field = table.required("command", r#"["curl", "-fsS", "http://localhost:8000/"]"#)?;
+    let command_field =
+        table.required("command", r#"["curl", "-fsS", "http://localhost:8000/"]"#)?;
     let command = if command_field.is_array() {
         let items = command_field.string_list()?;
         if items.is_empty() {
             return Err(command_field.broken(Broken {
                 message: "the command is an empty list".to_string(),
-                help: Some(r#"name the program and its arguments, e.g. ["redis-cli", "ping"]"#.to_string()),
+                help: Some(
+                    r#"name the program and its arguments, e.g. ["redis-cli", "ping"]"#.to_string(),
+                ),
             }));
         }
         StartupCommand::Exec(texts(items))
@@ -187,7 +194,10 @@ fn read_healthcheck(field: &Field) -> Result<Healthcheck, Problem> {
                 _ => {
                     return Err(f.broken(Broken {
                         message: format!("retries = {value} is out of range"),
-                        help: Some("choose from 1 to 1000 failures in a row (Docker's default is 3)".to_string()),
+                        help: Some(
+                            "choose from 1 to 1000 failures in a row (Docker's default is 3)"
+                                .to_string(),
+                        ),
                     }));
                 }
             }

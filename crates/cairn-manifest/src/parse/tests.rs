@@ -563,7 +563,7 @@ fn healthcheck_bad_duration() {
         "containerize.config.healthcheck.interval: '30 seconds' is not a duration",
         "\"1m30s\"",
         "\"30 seconds\"",
-        (3, 47),
+        (3, 46),
     );
 }
 
@@ -574,7 +574,7 @@ fn healthcheck_zero_timeout() {
         "containerize.config.healthcheck.timeout: a zero duration here means the engine's default",
         "leave timeout out",
         "\"0s\"",
-        (3, 46),
+        (3, 45),
     );
 }
 

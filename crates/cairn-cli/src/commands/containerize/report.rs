@@ -87,7 +87,10 @@ fn table(report: &ImageReport) -> String {
         "shared with".into(),
     ]];
     for (index, layer) in report.layers.iter().enumerate() {
-        let hex = layer.digest.strip_prefix("sha256:").unwrap_or(&layer.digest);
+        let hex = layer
+            .digest
+            .strip_prefix("sha256:")
+            .unwrap_or(&layer.digest);
         rows.push([
             (index + 1).to_string(),
             hex.get(..12).unwrap_or(hex).to_string(),
@@ -161,6 +164,9 @@ mod tests {
         let short = shortened(&text, 40);
         assert!(short.starts_with("pkg0 1.0, pkg1 1.0"), "{short}");
         let shown = short.matches(" 1.0").count();
-        assert!(short.ends_with(&format!("(+{} more)", 30 - shown)), "{short}");
+        assert!(
+            short.ends_with(&format!("(+{} more)", 30 - shown)),
+            "{short}"
+        );
     }
 }
