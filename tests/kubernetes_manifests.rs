@@ -75,10 +75,15 @@ fn validate(validator: &Path, yaml: &str, scratch: &Path) -> Vec<String> {
 
 /// An environment of one local package with [`CONFIG`], locked.
 fn locked_env() -> (TestContext, cairn_tests::HttpServer) {
+    locked_env_with(CONFIG)
+}
+
+/// An environment of one local package with `config` tables, locked.
+fn locked_env_with(config: &str) -> (TestContext, cairn_tests::HttpServer) {
     let ctx = TestContext::new();
     let (archive, server) = ctx.serve_archive(&[DebSpec::with_program("greet", "1.0-1")]);
     let manifest = format!(
-        "version = 1\n\n[install]\ngreet.pkg = \"greet\"\n\n[options]\nessential = false\n\n[containerize]\nname = \"team/web_app\"\ntag = \"1.0\"\n{CONFIG}"
+        "version = 1\n\n[install]\ngreet.pkg = \"greet\"\n\n[options]\nessential = false\n\n[containerize]\nname = \"team/web_app\"\ntag = \"1.0\"\n{config}"
     );
     let path = ctx.manifest_path();
     fs_err::create_dir_all(path.parent().expect("manifest dir")).expect("create env dir");
@@ -267,4 +272,36 @@ fn imageless_pods_name_the_runtime_handler_and_environment() {
         stderr_of(&out)
     );
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn run_as_ids_are_the_images_own() {
+    let Some(validator) = validator() else {
+        return;
+    };
+    let (ctx, _server) = locked_env_with("\n[containerize.config]\nuser = \"app\"\n");
+    let out = ctx.run_ok(&["generate", "kubernetes"]);
+    let docs = documents(&validator, &stdout_of(&out));
+    let context = &docs[0]["spec"]["template"]["spec"]["containers"][0]["securityContext"];
+
+    // The ids /etc/passwd in the image gives the user.
+    let archive = ctx.root.path().join("image.tar");
+    let mut build = ctx.cairn();
+    build.args(["containerize", "-f"]).arg(&archive);
+    cairn_tests::context::expect_success(&mut build);
+    let layout = cairn_tests::images::OciLayout::unpack(&archive);
+    let configuration = layout
+        .layers()
+        .into_iter()
+        .find(|l| l.created_by == "cairn: package configuration")
+        .expect("a package configuration layer");
+    let passwd = layout.layer_file(&configuration.digest, "etc/passwd");
+    let fields: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("app:"))
+        .unwrap_or_else(|| panic!("no app in /etc/passwd:\n{passwd}"))
+        .split(':')
+        .collect();
+    assert_eq!(context["runAsUser"].to_string(), fields[2], "{context}");
+    assert_eq!(context["runAsGroup"].to_string(), fields[3], "{context}");
 }

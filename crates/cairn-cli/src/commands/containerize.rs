@@ -312,6 +312,23 @@ fn is_special_file(path: &Path) -> bool {
     fs_err::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
+/// The archive an engine loads: the hybrid, except that Podman takes the
+/// hybrid's OCI layout and reads a health check only from Docker images, so
+/// an image with one reaches Podman as a Docker archive.
+pub(super) fn load_format(
+    runtime: cairn_oci::ContainerRuntime,
+    plan: &BuildPlan,
+) -> cairn_oci::ArchiveFormat {
+    match runtime {
+        cairn_oci::ContainerRuntime::Podman
+            if plan.manifest.containerize.config.healthcheck.is_some() =>
+        {
+            cairn_oci::ArchiveFormat::Docker
+        }
+        _ => cairn_oci::ArchiveFormat::Hybrid,
+    }
+}
+
 fn load_or_write(
     image: &BuiltImage,
     runtime: Option<Runtime>,
@@ -345,16 +362,7 @@ fn load_or_write(
             multi.images[0].architecture()
         ));
     }
-    // Podman takes the OCI layout of the hybrid archive, and reads a health
-    // check only from Docker images: those get it a Docker archive.
-    let format = match runtime {
-        cairn_oci::ContainerRuntime::Podman
-            if plan.manifest.containerize.config.healthcheck.is_some() =>
-        {
-            cairn_oci::ArchiveFormat::Docker
-        }
-        _ => cairn_oci::ArchiveFormat::Hybrid,
-    };
+    let format = load_format(runtime, plan);
     let loaded = cairn_oci::load_into(runtime, |w| {
         cairn_oci::write_archive(image.primary(), format, w)
     })

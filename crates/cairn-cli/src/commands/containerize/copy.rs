@@ -202,8 +202,10 @@ pub fn run(
         return push(store, &record, &reference, &options).map(|_| ());
     };
     match parse_destination(&destination)? {
-        Destination::DockerDaemon => load(image.primary(), cairn_oci::ContainerRuntime::Docker),
-        Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman),
+        Destination::DockerDaemon => {
+            load(image.primary(), cairn_oci::ContainerRuntime::Docker, plan)
+        }
+        Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman, plan),
         Destination::Registry(prefix) => {
             let options = parse_copy_args(&copy_args)?;
             let record = push_record(image)?;
@@ -214,12 +216,15 @@ pub fn run(
     }
 }
 
-fn load(image: &cairn_oci::Image, runtime: cairn_oci::ContainerRuntime) -> Result<()> {
+fn load(
+    image: &cairn_oci::Image,
+    runtime: cairn_oci::ContainerRuntime,
+    plan: &BuildPlan,
+) -> Result<()> {
     let program = runtime.program();
-    let loaded = cairn_oci::load_into(runtime, |w| {
-        cairn_oci::write_archive(image, cairn_oci::ArchiveFormat::Hybrid, w)
-    })
-    .diagnose()?;
+    let format = super::load_format(runtime, plan);
+    let loaded =
+        cairn_oci::load_into(runtime, |w| cairn_oci::write_archive(image, format, w)).diagnose()?;
     output::status(format!("✓ loaded into {program}: {loaded}"));
     Ok(())
 }
