@@ -275,14 +275,36 @@ fn imageless_pods_name_the_runtime_handler_and_environment() {
 }
 
 #[test]
-fn run_as_ids_are_the_images_own() {
+fn run_as_ids_are_the_images_own_and_label_checks_convert() {
     let Some(validator) = validator() else {
         return;
     };
-    let (ctx, _server) = locked_env_with("\n[containerize.config]\nuser = \"app\"\n");
+    // The seed's label form of a health check rides along: it is converted
+    // (and said so), and becomes the probes.
+    let (ctx, _server) = locked_env_with(
+        "\n[containerize.config]\nuser = \"app\"\nlabels = { healthcheck = \"greet\" }\n",
+    );
     let out = ctx.run_ok(&["generate", "kubernetes"]);
+    assert!(
+        stderr_of(&out).contains("labels.healthcheck became the image's health check"),
+        "{}",
+        stderr_of(&out)
+    );
     let docs = documents(&validator, &stdout_of(&out));
-    let context = &docs[0]["spec"]["template"]["spec"]["containers"][0]["securityContext"];
+    let container = &docs[0]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["livenessProbe"]["exec"]["command"],
+        serde_json::json!([
+            "/opt/cairn/bin/cairn",
+            "activate",
+            "--",
+            "sh",
+            "-c",
+            "greet"
+        ])
+    );
+    assert!(container.get("labels").is_none());
+    let context = &container["securityContext"];
 
     // The ids /etc/passwd in the image gives the user.
     let archive = ctx.root.path().join("image.tar");

@@ -313,3 +313,69 @@ pub fn healthcheck_config(plan: &BuildPlan) -> Result<Option<HealthcheckConfig>>
         retries: check.retries.map_or(0, u64::from),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_manifest::{Lock, LockedPackage, Manifest};
+
+    fn plan(system: &str, with_bash: bool) -> BuildPlan {
+        let text = "version = 1\n[install]\n[containerize.config]\nhealthcheck = { command = \"redis-cli ping\", interval = \"2s\", retries = 5 }\n";
+        let manifest =
+            Manifest::parse(std::path::Path::new("manifest.toml"), text).expect("manifest");
+        let req = crate::PlanRequest {
+            default_name: "dir".into(),
+            ..crate::PlanRequest::default()
+        };
+        let mut plan = BuildPlan::new(&manifest, &Lock::default(), system, &req).expect("plan");
+        if with_bash {
+            plan.packages.push(LockedPackage {
+                name: "bash".into(),
+                ..LockedPackage::default()
+            });
+        }
+        plan
+    }
+
+    fn test_of(plan: &BuildPlan) -> Vec<String> {
+        healthcheck_config(plan)
+            .expect("config")
+            .expect("a check")
+            .test
+    }
+
+    #[test]
+    fn healthcheck_runs_inside_whatever_activates_the_image() {
+        let Some(host) = cairn_manifest::host_system() else {
+            return;
+        };
+        let foreign = if host == "x86_64-linux" {
+            "aarch64-linux"
+        } else {
+            "x86_64-linux"
+        };
+        let shell = ["sh", "-c", "redis-cli ping"];
+        let native = plan(host, false);
+        assert_eq!(
+            test_of(&native),
+            [&["CMD", CAIRN_BIN, "activate", "--"][..], &shell].concat()
+        );
+        let check = healthcheck_config(&native)
+            .expect("config")
+            .expect("a check");
+        assert_eq!(
+            (check.interval, check.timeout, check.retries),
+            (2_000_000_000, 0, 5)
+        );
+        // Another architecture without cairn's binary: the bash script takes
+        // the entrypoint's arguments; with no bash, nothing activates.
+        assert_eq!(
+            test_of(&plan(foreign, true)),
+            [&["CMD", CAIRN_BIN, "entrypoint", "--"][..], &shell].concat()
+        );
+        assert_eq!(
+            test_of(&plan(foreign, false)),
+            [&["CMD"][..], &shell].concat()
+        );
+    }
+}
