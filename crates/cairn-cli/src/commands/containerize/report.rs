@@ -146,7 +146,10 @@ fn shortened(text: &str, max: usize) -> String {
         return text.to_string();
     }
     let cut: String = text.chars().take(max).collect();
-    let cut = cut.rsplit_once(", ").map_or(cut.as_str(), |(head, _)| head);
+    let Some((cut, _)) = cut.rsplit_once(", ") else {
+        // One long name (an environment's): cut it.
+        return format!("{cut}…");
+    };
     let shown = cut.matches(", ").count() + 1;
     let all = text.matches(", ").count() + 1;
     format!("{cut}, … (+{} more)", all - shown)
