@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod context;
 pub mod corpus;
+pub mod cri;
 pub mod images;
 pub mod real;
 pub mod registry;

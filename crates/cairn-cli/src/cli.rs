@@ -109,6 +109,9 @@ pub enum Command {
     /// The in-image entrypoint (used by images built with `cairn containerize`)
     #[command(hide = true)]
     Entrypoint(EntrypointArgs),
+    /// Imageless Kubernetes: set up a node's `cairn` runtime class, write the empty pod image
+    #[command(subcommand)]
+    Kubernetes(KubernetesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -601,4 +604,44 @@ pub struct EntrypointArgs {
     /// The command to run (the image's Cmd or `docker run` arguments)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubernetesCommand {
+    /// Write containerd's `cairn` runtime entry and the RuntimeClass (into --out, or one to stdout)
+    NodeSetup(KubernetesNodeSetupArgs),
+    /// Write the empty pod image (its entrypoint is the cairn the handler mounts)
+    EmptyImage(KubernetesEmptyImageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubernetesNodeSetupArgs {
+    /// Directory for containerd-cairn.toml and runtimeclass-cairn.yaml
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Print one of the two to stdout instead
+    #[arg(long, value_enum, conflicts_with = "out")]
+    pub print: Option<NodeSetupPrint>,
+    /// Path of cairn-runc on the nodes (default: beside this cairn)
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum NodeSetupPrint {
+    Containerd,
+    RuntimeClass,
+}
+
+#[derive(Debug, Args)]
+pub struct KubernetesEmptyImageArgs {
+    /// Archive to write (`-` for stdout), for `ctr images import` or `docker load`
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: String,
+    /// Image name
+    #[arg(long, default_value = "cairn-empty")]
+    pub name: String,
+    /// Image tag
+    #[arg(long, default_value = "1")]
+    pub tag: String,
 }

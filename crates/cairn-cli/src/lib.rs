@@ -1,5 +1,6 @@
 //! cairn's command line. Two binaries share it: `cairn` (everything) and
-//! `cairn-entrypoint`, the small cairn that images carry (see [`in_image`]).
+//! `cairn-entrypoint`, the small cairn that images carry (see [`in_image`]);
+//! a third, `cairn-runc`, is the Kubernetes handler ([`runc_main`]).
 //! This crate parses command lines, sets up logging and progress, and turns
 //! library errors into located, hinted reports; it is the only one that knows
 //! about terminals.
@@ -15,6 +16,11 @@ mod progress;
 
 use clap::Parser;
 use std::process::ExitCode;
+
+/// `cairn-runc`'s main: the runc wrapper of the `cairn` runtime class.
+pub fn runc_main() -> ExitCode {
+    commands::kubernetes::runc::main()
+}
 
 /// `cairn`'s main.
 pub fn main() -> ExitCode {

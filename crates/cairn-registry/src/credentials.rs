@@ -162,6 +162,20 @@ pub fn find_credentials(registry: &str, repository: &str) -> Result<Option<Crede
     Ok(None)
 }
 
+/// Credentials for `registry` and `repository` in the text of a docker
+/// `config.json` (a Kubernetes `.dockerconfigjson` Secret holds one); `source`
+/// names it in errors, which never carry the secret. Only `auths` is read:
+/// a node runs no credential helpers on a pod's behalf.
+pub fn from_docker_config(
+    text: &str,
+    source: &str,
+    registry: &str,
+    repository: &str,
+) -> Result<Option<Credentials>> {
+    let file = parse_auth_file(text, source)?;
+    from_auths(&file, registry, repository, source)
+}
+
 /// The auth files to read, most specific first.
 fn auth_file_paths() -> Vec<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());

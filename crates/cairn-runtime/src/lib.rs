@@ -2,9 +2,10 @@
 //!
 //! Owns activation (the environment a command sees, the `on-activate` hook,
 //! interactive shells), the in-image entrypoint (PID 1 in a container), the
-//! service supervisor (foreground in containers, detached on the host), and
+//! service supervisor (foreground in containers, detached on the host),
 //! host activation through unprivileged user+mount namespaces over a rootfs
-//! hardlinked from the store. It knows nothing about manifests or the CLI:
+//! hardlinked from the store, and the Kubernetes handler's spec edits
+//! ([`kubernetes`]). It knows nothing about manifests or the CLI:
 //! callers hand it an [`Activation`], plain data derived from the manifest
 //! (`cairn_manifest::activation`), and that images carry as `/opt/cairn/env/activation.json`.
 
@@ -12,6 +13,7 @@ pub mod activate;
 mod confined;
 pub mod entrypoint;
 pub mod host;
+pub mod kubernetes;
 mod logs;
 mod output;
 mod process;

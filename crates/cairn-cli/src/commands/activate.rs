@@ -26,9 +26,31 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let env = Environment::find(dir)?;
     let manifest = env.load_manifest()?;
     let lock = crate::locking::current_lock(&env, &manifest)?;
+    let store = locking::open_store()?;
+    let rootfs = assemble_locked(&store, &lock)?.rootfs;
+    let activation = host_activation(&manifest, &env);
+    Ok(Prepared {
+        env,
+        activation,
+        rootfs,
+    })
+}
+
+/// What [`assemble_locked`] did: the rootfs, and how much it had to fetch.
+pub struct Assembled {
+    pub rootfs: PathBuf,
+    /// `.deb`s downloaded (0 when the store had them all).
+    pub fetched: usize,
+    /// Whether the rootfs was assembled now rather than reused.
+    pub assembled: bool,
+}
+
+/// Fetches the host system's locked packages that the store lacks (each
+/// verified against the lock's sha256) and assembles, or reuses, their rootfs
+/// of hardlinks: shared by host activation and the Kubernetes handler.
+pub fn assemble_locked(store: &cairn_store::Store, lock: &cairn_manifest::Lock) -> Result<Assembled> {
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let packages: Vec<_> = lock.packages_for(system).collect();
-    let store = locking::open_store()?;
     let missing: Vec<_> = packages
         .iter()
         .copied()
@@ -40,7 +62,7 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
         })
         .collect();
     if !missing.is_empty() {
-        locking::fetch_debs(&store, &missing)?;
+        locking::fetch_debs(store, &missing)?;
     }
     let debs = packages
         .iter()
@@ -61,18 +83,18 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
         text.push_str(&format!("{} {}\n", p.name, p.sha256));
     }
     let key = cairn_store::sha256_hex(text.as_bytes());
-    let rootfs = match cairn_runtime::assembled_rootfs(&store, &key).diagnose()? {
-        Some(rootfs) => rootfs,
+    let (rootfs, assembled) = match cairn_runtime::assembled_rootfs(store, &key).diagnose()? {
+        Some(rootfs) => (rootfs, false),
         None => {
             let extra = configuration_entries(&packages, &debs)?;
-            cairn_runtime::assemble_rootfs(&store, &debs, &extra, &key).diagnose()?
+            let rootfs = cairn_runtime::assemble_rootfs(store, &debs, &extra, &key).diagnose()?;
+            (rootfs, true)
         }
     };
-    let activation = host_activation(&manifest, &env);
-    Ok(Prepared {
-        env,
-        activation,
+    Ok(Assembled {
         rootfs,
+        fetched: missing.len(),
+        assembled,
     })
 }
 

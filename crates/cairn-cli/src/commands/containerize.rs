@@ -4,7 +4,7 @@
 //! environment, makes sure the `.deb`s are in the store, and writes, loads or
 //! pushes the result.
 
-pub(super) mod copy;
+pub(crate) mod copy;
 mod remote;
 mod report;
 

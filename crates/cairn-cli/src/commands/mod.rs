@@ -1,15 +1,16 @@
 //! One module per subcommand; each exposes `run(args) -> Result<ExitCode>`.
 
-mod activate;
+pub(crate) mod activate;
 mod build;
 mod cache;
-mod containerize;
+pub(crate) mod containerize;
 mod edit;
 pub(crate) mod entrypoint;
 mod generate;
 mod generations;
 mod init;
 pub(crate) mod install;
+pub mod kubernetes;
 pub(crate) mod list;
 mod push;
 mod search;
@@ -47,5 +48,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => generate::completions(args),
         Command::Manpages(args) => generate::manpages(args),
         Command::Entrypoint(args) => entrypoint::run(args),
+        Command::Kubernetes(cmd) => kubernetes::run(cmd),
     }
 }

@@ -1,0 +1,412 @@
+//! Imageless Kubernetes end to end: a private containerd with the `cairn`
+//! runtime (from `cairn kubernetes node-setup`), driven over CRI gRPC as the
+//! kubelet drives it, runs pods whose `cairn.dev/environment` annotation names
+//! an environment published to a local registry. The pause image and the pod
+//! images are built by cairn and `ctr images import`ed; nothing is pulled.
+
+use cairn_tests::cri::{ContainerSpec, Node};
+use cairn_tests::registry::{Registry, RegistryAuth, TestCa};
+use cairn_tests::runtime_env::RuntimeEnv;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ENVIRONMENT: &str = "cairn.dev/environment";
+const WAIT: Duration = Duration::from_secs(120);
+
+/// The environment pods run in: bash and coreutils, a variable, a hook and a service.
+const ENV_TABLES: &str = r#"
+[options]
+essential = false
+
+[vars]
+GREETING = "hello from cairn"
+
+[hook]
+on-activate = "export HOOKED=yes"
+
+[services.ticker]
+command = "echo service started; exec sleep 3600"
+"#;
+
+/// Images and a registry every test here needs.
+struct Cluster {
+    node: Node,
+    registry: Registry,
+    /// The busybox image that serves as pause image and as a real base image.
+    base_image: String,
+    /// `cairn kubernetes empty-image`.
+    empty_image: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds the pause/base image and the empty image, starts a registry and a
+/// node; `None` (with a message) when a tool or the Debian mirror is missing.
+fn cluster(test: &str, node_env: &[(&str, String)]) -> Option<Cluster> {
+    if !Node::tools_ready() || !Registry::tools_ready() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = RuntimeEnv::real(
+        &format!("{test}-base"),
+        &["busybox-static"],
+        "[options]\nessential = false\n\n[containerize.config]\ncmd = [\"busybox\", \"sleep\", \"86400\"]\n",
+    )?;
+    let base_archive = dir.path().join("base.tar");
+    base.cairn_ok(&["containerize", "-f", &base_archive.display().to_string()]);
+    let empty_archive = dir.path().join("empty.tar");
+    let empty_name = format!("{}-empty", base.name);
+    base.cairn_ok(&[
+        "kubernetes",
+        "empty-image",
+        "--name",
+        &empty_name,
+        "-f",
+        &empty_archive.display().to_string(),
+    ]);
+    let registry = Registry::start(&dir.path().join("registry"), &RegistryAuth::Anonymous, None);
+    let mut env: Vec<(&str, String)> = vec![("CAIRN_INSECURE_REGISTRIES", registry.host.clone())];
+    env.extend(node_env.iter().cloned());
+    let base_image = format!("docker.io/library/{}:latest", base.name);
+    let node = Node::start(&base_image, &[&registry.host], &env);
+    node.import(&base_archive);
+    node.import(&empty_archive);
+    Some(Cluster {
+        node,
+        registry,
+        base_image,
+        empty_image: format!("docker.io/library/{empty_name}:1"),
+        _dir: dir,
+    })
+}
+
+/// Locks the test environment and publishes it to `registry` as `team/NAME`;
+/// returns the environment and its REF.
+fn publish(test: &str, registry: &Registry, extra_args: &[&str]) -> Option<(RuntimeEnv, String)> {
+    let env = RuntimeEnv::real(test, &["bash", "coreutils"], ENV_TABLES)?;
+    let mut args = vec![
+        "containerize",
+        "--copy",
+        "--registry",
+    ];
+    let prefix = registry.prefix("team");
+    args.push(&prefix);
+    args.extend_from_slice(extra_args);
+    env.cairn_ok(&args);
+    let reference = format!("{}/team/{}:latest", registry.host, env.name);
+    Some((env, reference))
+}
+
+fn container(name: &str, image: &str, command: &[&str]) -> ContainerSpec {
+    ContainerSpec {
+        name: name.to_owned(),
+        image: image.to_owned(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        ..ContainerSpec::default()
+    }
+}
+
+/// Mounts of the node that come from the handler's per-container scratch
+/// directories (overlay upper layers), from /proc/self/mountinfo.
+fn scratch_mounts(store: &Path) -> Vec<String> {
+    let scratch = store.join("kubernetes-v1/containers");
+    fs_err::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&scratch.display().to_string()))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn scratch_dirs(store: &Path) -> Vec<PathBuf> {
+    fs_err::read_dir(store.join("kubernetes-v1/containers"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_pod_runs_its_command_in_the_published_environment() {
+    let Some(mut cluster) = cluster("k8s-main", &[]) else {
+        return;
+    };
+    let Some((_env, reference)) = publish("k8s-main", &cluster.registry, &["--copy-args=--dest-tls-verify=false"]) else {
+        return;
+    };
+    let empty = cluster.empty_image.clone();
+    let base = cluster.base_image.clone();
+    let node = &mut cluster.node;
+
+    // The environment annotation end to end, on the empty image: vars, then
+    // the hook, then the command; /usr read-only, /etc copy-on-write.
+    let pod = node.run_pod(
+        "app",
+        &[(ENVIRONMENT, &reference), ("cairn.dev/skip-containers", "side")],
+    );
+    let script = "echo \"greeting=$GREETING\"; echo \"hooked=$HOOKED\"; \
+                  touch /usr/cairn-probe; echo \"usr-rc=$?\"; \
+                  echo x > /etc/cairn-probe && echo etc-writable; \
+                  echo \"bash=$(command -v bash)\"";
+    let app = node
+        .create_and_start(&pod, &container("app", &empty, &["bash", "-c", script]))
+        .unwrap_or_else(|e| panic!("app did not start: {e}\n{}", node.log_tail()));
+    assert_eq!(node.wait_exited(&app, WAIT), 0, "{}", node.logs(&app));
+    let log = node.logs(&app);
+    assert!(log.contains("greeting=hello from cairn"), "{log}");
+    assert!(log.contains("hooked=yes"), "{log}");
+    assert!(log.contains("Read-only file system"), "a write under /usr must fail with EROFS:\n{log}");
+    assert!(log.contains("usr-rc=1"), "{log}");
+    assert!(log.contains("etc-writable"), "{log}");
+    assert!(log.contains("bash=/usr/bin/bash"), "{log}");
+
+    // A sidecar named in skip-containers runs exactly as runc runs it.
+    let side_cmd = "/bin/busybox grep -c rootfs-v1 /proc/self/mountinfo; echo \"greeting=[$GREETING]\"";
+    let side = node
+        .create_and_start(&pod, &container("side", &base, &["/bin/busybox", "sh", "-c", side_cmd]))
+        .expect("the sidecar starts");
+    node.wait_exited(&side, WAIT);
+    let log = node.logs(&side);
+    assert!(log.starts_with("0\n"), "the sidecar must see no environment mount:\n{log}");
+    assert!(log.contains("greeting=[]"), "{log}");
+
+    // No command: the environment's services; ExecSync runs activated.
+    let svc = node
+        .create_and_start(&pod, &container("svc", &empty, &[]))
+        .expect("the service container starts");
+    node.wait_log(&svc, "service started", WAIT);
+    let (code, out, err) = node.exec_sync(&svc, &["bash", "-c", "echo \"exec=$GREETING\""]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("exec=hello from cairn"), "{out}{err}");
+    let first_events = node.handler_events();
+    node.remove_pod(&pod);
+    assert!(scratch_mounts(&node.store).is_empty(), "mounts left: {:?}", scratch_mounts(&node.store));
+
+    // A second pod of the same environment fetches and unpacks nothing;
+    // skip-containers-exec keeps its exec outside the activation while the
+    // main process runs inside it. A real base image keeps its own files.
+    let pod2 = node.run_pod(
+        "app2",
+        &[(ENVIRONMENT, &reference), ("cairn.dev/skip-containers-exec", "svc")],
+    );
+    let svc2 = node
+        .create_and_start(&pod2, &container("svc", &base, &[]))
+        .expect("second pod starts");
+    let events = node.handler_events();
+    let last = events.last().expect("an event for the second pod");
+    assert_eq!(last["debs_fetched"], 0, "{events:?}");
+    assert_eq!(last["rootfs_assembled"], false, "{events:?}");
+    // The node store was empty before the first pod: it fetched and assembled.
+    assert!(first_events[0]["debs_fetched"].as_u64() > Some(0), "{first_events:?}");
+    assert_eq!(first_events[0]["rootfs_assembled"], true, "{first_events:?}");
+    let (code, out, _) = node.exec_sync(&svc2, &["/usr/bin/env"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("GREETING"), "skip-containers-exec: exec must run outside the activation:\n{out}");
+    let (code, out, _) = node.exec_sync(&svc2, &["/bin/busybox", "true"]);
+    assert_eq!(code, 0, "the base image's busybox must stay visible: {out}");
+    node.remove_pod(&pod2);
+
+    // mutable: writes under /usr succeed, in this container only.
+    let pod3 = node.run_pod(
+        "app3",
+        &[(ENVIRONMENT, &reference), ("cairn.dev/mutable", "true"), ("cairn.dev/activate-mode", "dev")],
+    );
+    let probe = "touch /usr/cairn-probe && echo usr-writable";
+    let app3 = node
+        .create_and_start(&pod3, &container("app", &empty, &["bash", "-c", probe]))
+        .expect("mutable pod starts");
+    assert_eq!(node.wait_exited(&app3, WAIT), 0, "{}", node.logs(&app3));
+    assert!(node.logs(&app3).contains("usr-writable"));
+    node.remove_pod(&pod3);
+    let stray: Vec<_> = walk_named(&node.store, "cairn-probe");
+    assert!(
+        stray.iter().all(|p| !p.to_string_lossy().contains("rootfs-v1")),
+        "a container's write reached the shared store: {stray:?}"
+    );
+    assert!(scratch_dirs(&node.store).is_empty(), "scratch left: {:?}", scratch_dirs(&node.store));
+}
+
+/// Files named `name` below `dir`.
+fn walk_named(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                pending.push(path);
+            } else if entry.file_name() == name {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn failures_fail_the_container_with_the_reference_and_leave_nothing() {
+    let Some(mut cluster) = cluster("k8s-fail", &[]) else {
+        return;
+    };
+    let empty = cluster.empty_image.clone();
+    let host = cluster.registry.host.clone();
+    let node = &mut cluster.node;
+    let closed = cairn_tests::registry::free_port();
+    let cases = [
+        (format!("{host}/team/no-such-env:latest"), None, "unknown environment"),
+        (format!("{host}/team/no-such-env:latest@7"), None, "bad generation"),
+        (format!("127.0.0.1:{closed}/team/app:latest"), None, "registry down"),
+        (format!("{host}/team/app:latest"), Some(("cairn.dev/activate-mode", "debug")), "bad mode"),
+    ];
+    for (i, (reference, extra, what)) in cases.iter().enumerate() {
+        let mut annotations = vec![(ENVIRONMENT, reference.as_str())];
+        annotations.extend(extra.iter().copied());
+        let pod = node.run_pod(&format!("fail{i}"), &annotations);
+        let outcome = node.create_and_start(&pod, &container("app", &empty, &["true"]));
+        let err = outcome.expect_err(what);
+        let shown = reference.split('@').next().unwrap_or(reference);
+        assert!(err.contains(shown), "{what}: the error must name {reference}: {err}");
+        if *what == "bad mode" {
+            assert!(err.contains("cairn.dev/activate-mode"), "{err}");
+        }
+        node.remove_pod(&pod);
+        assert!(scratch_mounts(&node.store).is_empty(), "{what}: mounts left");
+        assert!(scratch_dirs(&node.store).is_empty(), "{what}: scratch left: {:?}", scratch_dirs(&node.store));
+    }
+    // A pod without the annotation runs unchanged under the cairn runtime.
+    let pod = node.run_pod("plain", &[]);
+    let base = cluster.base_image.clone();
+    let plain = node
+        .create_and_start(&pod, &container(
+                "plain",
+                &base,
+                &["/bin/busybox", "sh", "-c", "/bin/busybox grep -c rootfs-v1 /proc/self/mountinfo; true"],
+            ))
+        .expect("a plain pod starts");
+    node.wait_exited(&plain, WAIT);
+    assert!(node.logs(&plain).starts_with("0\n"), "{}", node.logs(&plain));
+    node.remove_pod(&pod);
+}
+
+#[test]
+fn a_private_environment_is_fetched_with_the_pods_secret() {
+    let Some(mut cluster) = cluster("k8s-private", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::generate(&dir.path().join("ca"));
+    let (user, password) = ("alice", "k8s-s3cret-pw");
+    let private = Registry::start(
+        &dir.path().join("private"),
+        &RegistryAuth::Htpasswd {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        },
+        Some(&ca),
+    );
+    let cert_dir = ca.cert_dir(&dir.path().join("certs"));
+    let creds = format!(
+        "--copy-args=--dest-creds {user}:{password} --dest-cert-dir {}",
+        cert_dir.display()
+    );
+    let Some((_env, reference)) = publish("k8s-private", &private, &[&creds]) else {
+        return;
+    };
+    // The Secret as the kubelet lays it out on the node: one file per key.
+    let secret = dir.path().join("secret");
+    fs_err::create_dir_all(&secret).expect("secret dir");
+    fs_err::write(secret.join("token"), format!("{user}:{password}\n")).expect("token");
+    fs_err::copy(&ca.ca_cert, secret.join("ca.crt")).expect("ca.crt");
+    let empty = cluster.empty_image.clone();
+    let node = &mut cluster.node;
+
+    let pod = node.run_pod("private", &[(ENVIRONMENT, &reference)]);
+    let mut spec = container("app", &empty, &["bash", "-c", "echo \"greeting=$GREETING\""]);
+    spec.mounts = vec![(secret.clone(), "/var/run/secrets/cairn.dev".to_owned())];
+    let app = node
+        .create_and_start(&pod, &spec)
+        .unwrap_or_else(|e| panic!("private pod did not start: {e}"));
+    assert_eq!(node.wait_exited(&app, WAIT), 0, "{}", node.logs(&app));
+    assert!(node.logs(&app).contains("greeting=hello from cairn"));
+    node.remove_pod(&pod);
+
+    // Without the Secret the registry refuses, and the error names the REF.
+    let pod = node.run_pod("nosecret", &[(ENVIRONMENT, &reference)]);
+    let err = node
+        .create_and_start(&pod, &container("app", &empty, &["true"]))
+        .expect_err("no credentials");
+    assert!(err.contains(&reference), "{err}");
+    node.remove_pod(&pod);
+
+    // The password is nowhere on the node: not in the store, not in logs.
+    for path in walk_files(&node.store).into_iter().chain([node.log.clone()]) {
+        let bytes = fs_err::read(&path).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(password),
+            "the secret leaked into {}",
+            path.display()
+        );
+    }
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() && entry.metadata().is_ok_and(|m| m.len() < (1 << 20)) {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Not a test: the measurement behind `bench/kubernetes.sh` (run with
+/// `--ignored`). Pod start, CreateContainer to the command's first output,
+/// for python3 + python3-flask: through the handler with a cold node store
+/// (the `.deb`s fetched from Debian's mirror and assembled) and a warm one,
+/// and as an image that containerd's CRI pulls from a local registry and
+/// starts (cold: not yet pulled; warm: already there). Prints `BENCH name
+/// seconds` lines.
+#[test]
+#[ignore = "a benchmark: bench/kubernetes.sh runs it"]
+fn bench_pod_start() {
+    let Some(mut cluster) = cluster("k8s-bench", &[]) else {
+        return;
+    };
+    let Some(env) = RuntimeEnv::real("k8s-bench-flask", &["python3", "python3-flask"], "") else {
+        return;
+    };
+    let prefix = cluster.registry.prefix("bench");
+    env.cairn_ok(&["containerize", "--copy", "--registry", &prefix, "--copy-args=--dest-tls-verify=false"]);
+    let reference = format!("{}/bench/{}:latest", cluster.registry.host, env.name);
+    let empty = cluster.empty_image.clone();
+    let node = &mut cluster.node;
+    let probe = ["python3", "-c", "import flask; print('ready', flush=True)"];
+    let mut timed = |label: &str, annotations: &[(&str, &str)], image: &str, pull: bool| {
+        let pod = node.run_pod(label, annotations);
+        let start = std::time::Instant::now();
+        if pull {
+            node.pull_image(image);
+        }
+        let id = node
+            .create_and_start(&pod, &container("app", image, &probe))
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        node.wait_log(&id, "ready", WAIT);
+        let seconds = start.elapsed().as_secs_f64();
+        println!("BENCH {label} {seconds:.3}");
+        node.remove_pod(&pod);
+    };
+    timed("handler-cold", &[(ENVIRONMENT, &reference)], &empty, false);
+    timed("handler-warm", &[(ENVIRONMENT, &reference)], &empty, false);
+    timed("image-cold", &[], &reference, true);
+    timed("image-warm", &[], &reference, true);
+}
