@@ -79,20 +79,16 @@ fn cluster(test: &str, node_env: &[(&str, String)]) -> Option<Cluster> {
     })
 }
 
-/// Locks the test environment and publishes it to `registry` as `team/NAME`;
-/// returns the environment and its REF.
-fn publish(test: &str, registry: &Registry, extra_args: &[&str]) -> Option<(RuntimeEnv, String)> {
+/// Locks the test environment and publishes it (`cairn publish`) to
+/// `registry` as `team/NAME`, generation 1; returns it and its REF.
+fn publish(test: &str, registry: &Registry, remote_args: &str) -> Option<(RuntimeEnv, String)> {
     let env = RuntimeEnv::real(test, &["bash", "coreutils"], ENV_TABLES)?;
-    let mut args = vec![
-        "containerize",
-        "--copy",
-        "--registry",
-    ];
-    let prefix = registry.prefix("team");
-    args.push(&prefix);
-    args.extend_from_slice(extra_args);
-    env.cairn_ok(&args);
-    let reference = format!("{}/team/{}:latest", registry.host, env.name);
+    let reference = format!("{}/team/{}", registry.host, env.name);
+    env.cairn_ok(&[
+        "publish",
+        &reference,
+        &format!("--remote-args={remote_args}"),
+    ]);
     Some((env, reference))
 }
 
@@ -128,7 +124,8 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     let Some(mut cluster) = cluster("k8s-main", &[]) else {
         return;
     };
-    let Some((_env, reference)) = publish("k8s-main", &cluster.registry, &["--copy-args=--dest-tls-verify=false"]) else {
+    let Some((_env, reference)) = publish("k8s-main", &cluster.registry, "--tls-verify=false")
+    else {
         return;
     };
     let empty = cluster.empty_image.clone();
@@ -139,7 +136,10 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     // the hook, then the command; /usr read-only, /etc copy-on-write.
     let pod = node.run_pod(
         "app",
-        &[(ENVIRONMENT, &reference), ("cairn.dev/skip-containers", "side")],
+        &[
+            (ENVIRONMENT, &reference),
+            ("cairn.dev/skip-containers", "side"),
+        ],
     );
     let script = "echo \"greeting=$GREETING\"; echo \"hooked=$HOOKED\"; \
                   touch /usr/cairn-probe; echo \"usr-rc=$?\"; \
@@ -152,19 +152,29 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     let log = node.logs(&app);
     assert!(log.contains("greeting=hello from cairn"), "{log}");
     assert!(log.contains("hooked=yes"), "{log}");
-    assert!(log.contains("Read-only file system"), "a write under /usr must fail with EROFS:\n{log}");
+    assert!(
+        log.contains("Read-only file system"),
+        "a write under /usr must fail with EROFS:\n{log}"
+    );
     assert!(log.contains("usr-rc=1"), "{log}");
     assert!(log.contains("etc-writable"), "{log}");
     assert!(log.contains("bash=/usr/bin/bash"), "{log}");
 
     // A sidecar named in skip-containers runs exactly as runc runs it.
-    let side_cmd = "/bin/busybox grep -c rootfs-v1 /proc/self/mountinfo; echo \"greeting=[$GREETING]\"";
+    let side_cmd =
+        "/bin/busybox grep -c rootfs-v1 /proc/self/mountinfo; echo \"greeting=[$GREETING]\"";
     let side = node
-        .create_and_start(&pod, &container("side", &base, &["/bin/busybox", "sh", "-c", side_cmd]))
+        .create_and_start(
+            &pod,
+            &container("side", &base, &["/bin/busybox", "sh", "-c", side_cmd]),
+        )
         .expect("the sidecar starts");
     node.wait_exited(&side, WAIT);
     let log = node.logs(&side);
-    assert!(log.starts_with("0\n"), "the sidecar must see no environment mount:\n{log}");
+    assert!(
+        log.starts_with("0\n"),
+        "the sidecar must see no environment mount:\n{log}"
+    );
     assert!(log.contains("greeting=[]"), "{log}");
 
     // No command: the environment's services; ExecSync runs activated.
@@ -177,14 +187,21 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     assert!(out.contains("exec=hello from cairn"), "{out}{err}");
     let first_events = node.handler_events();
     node.remove_pod(&pod);
-    assert!(scratch_mounts(&node.store).is_empty(), "mounts left: {:?}", scratch_mounts(&node.store));
+    assert!(
+        scratch_mounts(&node.store).is_empty(),
+        "mounts left: {:?}",
+        scratch_mounts(&node.store)
+    );
 
     // A second pod of the same environment fetches and unpacks nothing;
     // skip-containers-exec keeps its exec outside the activation while the
     // main process runs inside it. A real base image keeps its own files.
     let pod2 = node.run_pod(
         "app2",
-        &[(ENVIRONMENT, &reference), ("cairn.dev/skip-containers-exec", "svc")],
+        &[
+            (ENVIRONMENT, &reference),
+            ("cairn.dev/skip-containers-exec", "svc"),
+        ],
     );
     let svc2 = node
         .create_and_start(&pod2, &container("svc", &base, &[]))
@@ -194,11 +211,20 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     assert_eq!(last["debs_fetched"], 0, "{events:?}");
     assert_eq!(last["rootfs_assembled"], false, "{events:?}");
     // The node store was empty before the first pod: it fetched and assembled.
-    assert!(first_events[0]["debs_fetched"].as_u64() > Some(0), "{first_events:?}");
-    assert_eq!(first_events[0]["rootfs_assembled"], true, "{first_events:?}");
+    assert!(
+        first_events[0]["debs_fetched"].as_u64() > Some(0),
+        "{first_events:?}"
+    );
+    assert_eq!(
+        first_events[0]["rootfs_assembled"], true,
+        "{first_events:?}"
+    );
     let (code, out, _) = node.exec_sync(&svc2, &["/usr/bin/env"]);
     assert_eq!(code, 0);
-    assert!(!out.contains("GREETING"), "skip-containers-exec: exec must run outside the activation:\n{out}");
+    assert!(
+        !out.contains("GREETING"),
+        "skip-containers-exec: exec must run outside the activation:\n{out}"
+    );
     let (code, out, _) = node.exec_sync(&svc2, &["/bin/busybox", "true"]);
     assert_eq!(code, 0, "the base image's busybox must stay visible: {out}");
     node.remove_pod(&pod2);
@@ -206,7 +232,11 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     // mutable: writes under /usr succeed, in this container only.
     let pod3 = node.run_pod(
         "app3",
-        &[(ENVIRONMENT, &reference), ("cairn.dev/mutable", "true"), ("cairn.dev/activate-mode", "dev")],
+        &[
+            (ENVIRONMENT, &reference),
+            ("cairn.dev/mutable", "true"),
+            ("cairn.dev/activate-mode", "dev"),
+        ],
     );
     let probe = "touch /usr/cairn-probe && echo usr-writable";
     let app3 = node
@@ -217,10 +247,16 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     node.remove_pod(&pod3);
     let stray: Vec<_> = walk_named(&node.store, "cairn-probe");
     assert!(
-        stray.iter().all(|p| !p.to_string_lossy().contains("rootfs-v1")),
+        stray
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("rootfs-v1")),
         "a container's write reached the shared store: {stray:?}"
     );
-    assert!(scratch_dirs(&node.store).is_empty(), "scratch left: {:?}", scratch_dirs(&node.store));
+    assert!(
+        scratch_dirs(&node.store).is_empty(),
+        "scratch left: {:?}",
+        scratch_dirs(&node.store)
+    );
 }
 
 /// Files named `name` below `dir`.
@@ -233,7 +269,9 @@ fn walk_named(dir: &Path, name: &str) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 pending.push(path);
             } else if entry.file_name() == name {
@@ -254,10 +292,22 @@ fn failures_fail_the_container_with_the_reference_and_leave_nothing() {
     let node = &mut cluster.node;
     let closed = cairn_tests::registry::free_port();
     let cases = [
-        (format!("{host}/team/no-such-env:latest"), None, "unknown environment"),
-        (format!("{host}/team/no-such-env:latest@7"), None, "bad generation"),
-        (format!("127.0.0.1:{closed}/team/app:latest"), None, "registry down"),
-        (format!("{host}/team/app:latest"), Some(("cairn.dev/activate-mode", "debug")), "bad mode"),
+        (
+            format!("{host}/team/no-such-env:latest"),
+            None,
+            "unknown environment",
+        ),
+        (format!("{host}/team/no-such-env@7"), None, "bad generation"),
+        (
+            format!("127.0.0.1:{closed}/team/app:latest"),
+            None,
+            "registry down",
+        ),
+        (
+            format!("{host}/team/app:latest"),
+            Some(("cairn.dev/activate-mode", "debug")),
+            "bad mode",
+        ),
     ];
     for (i, (reference, extra, what)) in cases.iter().enumerate() {
         let mut annotations = vec![(ENVIRONMENT, reference.as_str())];
@@ -265,27 +315,50 @@ fn failures_fail_the_container_with_the_reference_and_leave_nothing() {
         let pod = node.run_pod(&format!("fail{i}"), &annotations);
         let outcome = node.create_and_start(&pod, &container("app", &empty, &["true"]));
         let err = outcome.expect_err(what);
+        eprintln!("{what}: {err}");
         let shown = reference.split('@').next().unwrap_or(reference);
-        assert!(err.contains(shown), "{what}: the error must name {reference}: {err}");
+        assert!(
+            err.contains(shown),
+            "{what}: the error must name {reference}: {err}"
+        );
         if *what == "bad mode" {
             assert!(err.contains("cairn.dev/activate-mode"), "{err}");
         }
         node.remove_pod(&pod);
-        assert!(scratch_mounts(&node.store).is_empty(), "{what}: mounts left");
-        assert!(scratch_dirs(&node.store).is_empty(), "{what}: scratch left: {:?}", scratch_dirs(&node.store));
+        assert!(
+            scratch_mounts(&node.store).is_empty(),
+            "{what}: mounts left"
+        );
+        assert!(
+            scratch_dirs(&node.store).is_empty(),
+            "{what}: scratch left: {:?}",
+            scratch_dirs(&node.store)
+        );
     }
     // A pod without the annotation runs unchanged under the cairn runtime.
     let pod = node.run_pod("plain", &[]);
     let base = cluster.base_image.clone();
     let plain = node
-        .create_and_start(&pod, &container(
+        .create_and_start(
+            &pod,
+            &container(
                 "plain",
                 &base,
-                &["/bin/busybox", "sh", "-c", "/bin/busybox grep -c rootfs-v1 /proc/self/mountinfo; true"],
-            ))
+                &[
+                    "/bin/busybox",
+                    "sh",
+                    "-c",
+                    "/bin/busybox grep -c rootfs-v1 /proc/self/mountinfo; true",
+                ],
+            ),
+        )
         .expect("a plain pod starts");
     node.wait_exited(&plain, WAIT);
-    assert!(node.logs(&plain).starts_with("0\n"), "{}", node.logs(&plain));
+    assert!(
+        node.logs(&plain).starts_with("0\n"),
+        "{}",
+        node.logs(&plain)
+    );
     node.remove_pod(&pod);
 }
 
@@ -306,11 +379,11 @@ fn a_private_environment_is_fetched_with_the_pods_secret() {
         Some(&ca),
     );
     let cert_dir = ca.cert_dir(&dir.path().join("certs"));
-    let creds = format!(
-        "--copy-args=--dest-creds {user}:{password} --dest-cert-dir {}",
+    let remote = format!(
+        "--creds {user}:{password} --cert-dir {}",
         cert_dir.display()
     );
-    let Some((_env, reference)) = publish("k8s-private", &private, &[&creds]) else {
+    let Some((_env, reference)) = publish("k8s-private", &private, &remote) else {
         return;
     };
     // The Secret as the kubelet lays it out on the node: one file per key.
@@ -322,7 +395,11 @@ fn a_private_environment_is_fetched_with_the_pods_secret() {
     let node = &mut cluster.node;
 
     let pod = node.run_pod("private", &[(ENVIRONMENT, &reference)]);
-    let mut spec = container("app", &empty, &["bash", "-c", "echo \"greeting=$GREETING\""]);
+    let mut spec = container(
+        "app",
+        &empty,
+        &["bash", "-c", "echo \"greeting=$GREETING\""],
+    );
     spec.mounts = vec![(secret.clone(), "/var/run/secrets/cairn.dev".to_owned())];
     let app = node
         .create_and_start(&pod, &spec)
@@ -340,7 +417,10 @@ fn a_private_environment_is_fetched_with_the_pods_secret() {
     node.remove_pod(&pod);
 
     // The password is nowhere on the node: not in the store, not in logs.
-    for path in walk_files(&node.store).into_iter().chain([node.log.clone()]) {
+    for path in walk_files(&node.store)
+        .into_iter()
+        .chain([node.log.clone()])
+    {
         let bytes = fs_err::read(&path).unwrap_or_default();
         assert!(
             !String::from_utf8_lossy(&bytes).contains(password),
@@ -358,7 +438,9 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
             continue;
         };
         for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 pending.push(entry.path());
             } else if kind.is_file() && entry.metadata().is_ok_and(|m| m.len() < (1 << 20)) {
@@ -386,8 +468,16 @@ fn bench_pod_start() {
         return;
     };
     let prefix = cluster.registry.prefix("bench");
-    env.cairn_ok(&["containerize", "--copy", "--registry", &prefix, "--copy-args=--dest-tls-verify=false"]);
-    let reference = format!("{}/bench/{}:latest", cluster.registry.host, env.name);
+    env.cairn_ok(&[
+        "containerize",
+        "--copy",
+        "--registry",
+        &prefix,
+        "--copy-args=--dest-tls-verify=false",
+    ]);
+    let image = format!("{}/bench/{}:latest", cluster.registry.host, env.name);
+    let reference = format!("{}/published/{}", cluster.registry.host, env.name);
+    env.cairn_ok(&["publish", &reference, "--remote-args=--tls-verify=false"]);
     let empty = cluster.empty_image.clone();
     let node = &mut cluster.node;
     let probe = ["python3", "-c", "import flask; print('ready', flush=True)"];
@@ -407,6 +497,72 @@ fn bench_pod_start() {
     };
     timed("handler-cold", &[(ENVIRONMENT, &reference)], &empty, false);
     timed("handler-warm", &[(ENVIRONMENT, &reference)], &empty, false);
-    timed("image-cold", &[], &reference, true);
-    timed("image-warm", &[], &reference, true);
+    timed("image-cold", &[], &image, true);
+    timed("image-warm", &[], &image, true);
+}
+
+#[test]
+fn pinned_generations_stay_while_the_live_one_switches_and_rolls_back() {
+    let Some(mut cluster) = cluster("k8s-gen", &[]) else {
+        return;
+    };
+    let Some((env, reference)) = publish("k8s-gen", &cluster.registry, "--tls-verify=false") else {
+        return;
+    };
+    // Generation 2 changes a variable.
+    let manifest = env.ctx.manifest_path();
+    let text = fs_err::read_to_string(&manifest).expect("read manifest");
+    fs_err::write(
+        &manifest,
+        text.replace("hello from cairn", "hello from generation 2"),
+    )
+    .expect("write manifest");
+    env.cairn_ok(&["publish", &reference, "--remote-args=--tls-verify=false"]);
+    let empty = cluster.empty_image.clone();
+    let node = &mut cluster.node;
+    let mut greeting = |name: &str, env_ref: &str| {
+        let pod = node.run_pod(name, &[(ENVIRONMENT, env_ref)]);
+        let id = node
+            .create_and_start(
+                &pod,
+                &container(
+                    "app",
+                    &empty,
+                    &["bash", "-c", "echo \"greeting=$GREETING\""],
+                ),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        node.wait_exited(&id, WAIT);
+        let log = node.logs(&id);
+        node.remove_pod(&pod);
+        log
+    };
+    assert!(greeting("live", &reference).contains("greeting=hello from generation 2"));
+    let pinned = format!("{reference}@1");
+    assert!(greeting("pinned", &pinned).contains("greeting=hello from cairn"));
+    let remote = ["--remote-args=--tls-verify=false"];
+    env.cairn_ok(
+        &[
+            &["generations", "switch", "1", "-r", &reference][..],
+            &remote[..],
+        ]
+        .concat(),
+    );
+    assert!(greeting("switched", &reference).contains("greeting=hello from cairn"));
+    env.cairn_ok(
+        &[
+            &["generations", "rollback", "-r", &reference][..],
+            &remote[..],
+        ]
+        .concat(),
+    );
+    assert!(greeting("rolled-back", &reference).contains("greeting=hello from generation 2"));
+    assert!(greeting("still-pinned", &pinned).contains("greeting=hello from cairn"));
+    let missing = format!("{reference}@9");
+    let pod = node.run_pod("missing", &[(ENVIRONMENT, &missing)]);
+    let err = node
+        .create_and_start(&pod, &container("app", &empty, &["true"]))
+        .expect_err("generation 9 does not exist");
+    assert!(err.contains(&missing), "{err}");
+    node.remove_pod(&pod);
 }

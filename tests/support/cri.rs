@@ -99,7 +99,13 @@ impl Node {
             .expect("cairn's directory")
             .to_path_buf();
         let setup = Command::new(TestContext::cairn_bin())
-            .args(["kubernetes", "node-setup", "--print", "containerd", "--binary"])
+            .args([
+                "kubernetes",
+                "node-setup",
+                "--print",
+                "containerd",
+                "--binary",
+            ])
             .arg(bin_dir.join("cairn-runc"))
             .stdin(Stdio::null())
             .output()
@@ -193,7 +199,8 @@ impl Node {
                 namespace: "default".to_owned(),
                 attempt: 0,
             }),
-            hostname: name.to_owned(),
+            // Host-network pods keep the node's hostname (the kubelet sends none).
+            hostname: String::new(),
             log_directory: log_dir.display().to_string(),
             annotations: annotations
                 .iter()
@@ -407,14 +414,14 @@ impl Drop for Node {
         if let Ok(list) = listed {
             for pod in list.into_inner().items {
                 let id = pod.id;
-                let _ = self.rt.block_on(client.stop_pod_sandbox(StopPodSandboxRequest {
-                    pod_sandbox_id: id.clone(),
-                }));
                 let _ = self
                     .rt
-                    .block_on(client.remove_pod_sandbox(RemovePodSandboxRequest {
-                        pod_sandbox_id: id,
+                    .block_on(client.stop_pod_sandbox(StopPodSandboxRequest {
+                        pod_sandbox_id: id.clone(),
                     }));
+                let _ = self.rt.block_on(
+                    client.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: id }),
+                );
             }
         }
         let _ = nix_kill(self.child.id());
@@ -477,11 +484,9 @@ fn wait_for_socket(rt: &tokio::runtime::Runtime, socket: &Path, log: &Path) -> C
             });
             if let Ok(channel) = connected {
                 let mut client = RuntimeServiceClient::new(channel.clone());
-                let ready = rt.block_on(
-                    client.version(k8s_cri::v1::VersionRequest {
-                        version: "v1".to_owned(),
-                    }),
-                );
+                let ready = rt.block_on(client.version(k8s_cri::v1::VersionRequest {
+                    version: "v1".to_owned(),
+                }));
                 if ready.is_ok() {
                     return channel;
                 }

@@ -304,7 +304,8 @@ pub fn container_plan(inputs: &PlanInputs) -> ContainerPlan {
             _ => {}
         }
     }
-    plan.mounts.push(read_only_bind(&inputs.env_dir, CONTAINER_ENV_DIR));
+    plan.mounts
+        .push(read_only_bind(&inputs.env_dir, CONTAINER_ENV_DIR));
     plan.mounts
         .push(read_only_bind(&inputs.cairn_exe, CONTAINER_CAIRN_EXE));
     plan
@@ -357,9 +358,7 @@ fn read_only_bind(source: &Path, destination: &str) -> OciMount {
         destination: destination.to_owned(),
         kind: "bind".to_owned(),
         source: source.display().to_string(),
-        options: ["rbind", "ro"]
-            .map(str::to_owned)
-            .to_vec(),
+        options: ["rbind", "ro"].map(str::to_owned).to_vec(),
     }
 }
 
@@ -544,7 +543,15 @@ mod tests {
     fn summary(plan: &ContainerPlan) -> Vec<String> {
         plan.mounts
             .iter()
-            .map(|m| format!("{} {} {} {}", m.destination, m.kind, m.source, m.options.join(",")))
+            .map(|m| {
+                format!(
+                    "{} {} {} {}",
+                    m.destination,
+                    m.kind,
+                    m.source,
+                    m.options.join(",")
+                )
+            })
             .collect()
     }
 
@@ -583,10 +590,7 @@ mod tests {
         assert_eq!(usr.destination, "/usr");
         assert_eq!(
             usr.options,
-            [
-                "lowerdir=/store/rootfs-v1/abc/usr:/bundle/rootfs/usr",
-                "ro"
-            ]
+            ["lowerdir=/store/rootfs-v1/abc/usr:/bundle/rootfs/usr", "ro"]
         );
         assert_eq!(
             plan.links,
@@ -597,7 +601,11 @@ mod tests {
     #[test]
     fn mutable_makes_every_directory_copy_on_write() {
         let plan = container_plan(&inputs(&[], true));
-        let usr = plan.mounts.iter().find(|m| m.destination == "/usr").unwrap();
+        let usr = plan
+            .mounts
+            .iter()
+            .find(|m| m.destination == "/usr")
+            .unwrap();
         assert_eq!(usr.kind, "overlay");
         assert!(usr.options.iter().any(|o| o.starts_with("upperdir=")));
         assert!(plan.mounts.iter().all(|m| !m.source.contains("/proc")));
@@ -623,7 +631,14 @@ mod tests {
         assert_eq!(mounts.last().unwrap()["destination"], "/etc/hosts");
         assert_eq!(
             spec["process"]["args"],
-            json!([CONTAINER_CAIRN_EXE, "entrypoint", "--", "python3", "-m", "http.server"])
+            json!([
+                CONTAINER_CAIRN_EXE,
+                "entrypoint",
+                "--",
+                "python3",
+                "-m",
+                "http.server"
+            ])
         );
         assert_eq!(spec["annotations"][EXEC_MARKER], "activate");
         // The empty image already starts with cairn's entrypoint.

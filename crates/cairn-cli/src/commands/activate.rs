@@ -48,7 +48,10 @@ pub struct Assembled {
 /// Fetches the host system's locked packages that the store lacks (each
 /// verified against the lock's sha256) and assembles, or reuses, their rootfs
 /// of hardlinks: shared by host activation and the Kubernetes handler.
-pub fn assemble_locked(store: &cairn_store::Store, lock: &cairn_manifest::Lock) -> Result<Assembled> {
+pub fn assemble_locked(
+    store: &cairn_store::Store,
+    lock: &cairn_manifest::Lock,
+) -> Result<Assembled> {
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let packages: Vec<_> = lock.packages_for(system).collect();
     let missing: Vec<_> = packages

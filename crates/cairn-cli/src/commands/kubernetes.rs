@@ -13,7 +13,9 @@ pub(crate) mod fetch;
 pub(crate) mod node;
 pub mod runc;
 
-use crate::cli::{KubernetesCommand, KubernetesEmptyImageArgs, KubernetesNodeSetupArgs, NodeSetupPrint};
+use crate::cli::{
+    KubernetesCommand, KubernetesEmptyImageArgs, KubernetesNodeSetupArgs, NodeSetupPrint,
+};
 use crate::diagnostic::Diagnose;
 use cairn_runtime::CONTAINER_CAIRN_EXE;
 use miette::{IntoDiagnostic, Result, miette};
@@ -33,7 +35,11 @@ pub fn run(cmd: KubernetesCommand) -> Result<ExitCode> {
 
 /// containerd 1.6/1.7's CRI runtime entry (config version 2).
 pub fn containerd_snippet(binary: &Path) -> String {
-    let binary = binary.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let binary = binary
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
     format!(
         r#"# cairn: imageless Kubernetes. Add to /etc/containerd/config.toml, then restart containerd.
 # Pods with `runtimeClassName: {HANDLER}` run through cairn-runc, which wraps runc:
@@ -127,8 +133,13 @@ fn empty_image(args: &KubernetesEmptyImageArgs) -> Result<ExitCode> {
         os: "linux".to_owned(),
         created_epoch: 0,
         config: RuntimeConfig {
-            entrypoint: Some(vec![CONTAINER_CAIRN_EXE.to_owned(), "entrypoint".to_owned()]),
-            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned()],
+            entrypoint: Some(vec![
+                CONTAINER_CAIRN_EXE.to_owned(),
+                "entrypoint".to_owned(),
+            ]),
+            env: vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+            ],
             ..RuntimeConfig::default()
         },
     };

@@ -12,6 +12,7 @@
 
 use crate::commands::containerize::copy::{CopyOptions, client_options};
 use crate::diagnostic::Diagnose;
+use cairn_registry::environment::EnvironmentRef;
 use cairn_registry::{Credentials, Reference, RegistryClient};
 use miette::{Result, miette};
 use std::path::Path;
@@ -19,31 +20,14 @@ use std::path::Path;
 /// A secret file holds a few KB at most; anything bigger is not one.
 const MAX_SECRET_FILE: u64 = 1 << 20;
 
-/// The environment's files as published.
-#[derive(Debug, Clone)]
-pub struct FetchedEnvironment {
-    pub name: String,
-    pub generation: u64,
-    pub manifest_toml: Vec<u8>,
-    pub lock: Vec<u8>,
-    /// The artifact's digest (`sha256:…`), verified by the registry client.
-    pub digest: String,
-}
+pub use cairn_registry::environment::FetchedEnvironment;
 
-/// Splits `REF@N` into the reference and the pinned generation.
-pub fn split_generation(text: &str) -> (&str, Option<u64>) {
-    match text.rsplit_once('@') {
-        Some((reference, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-            (reference, n.parse().ok())
-        }
-        _ => (text, None),
-    }
-}
-
-/// Fetches `environment` (`REF[@N]`) with the Secret in `secret`, if any.
+/// Fetches `environment` (`REF[@N]`: the live generation, or generation N)
+/// with the Secret in `secret`, if any. The registry client verifies the
+/// artifact's digest; the lock's sha256s then verify every `.deb`.
 pub fn fetch(environment: &str, secret: Option<&Path>) -> Result<FetchedEnvironment> {
-    let (text, generation) = split_generation(environment);
-    let reference = Reference::parse(text).map_err(|e| miette!("{e}"))?;
+    let env_ref = EnvironmentRef::parse(environment).diagnose()?;
+    let reference = &env_ref.reference;
     // As docker's `insecure-registries`: TLS is verified except for the
     // registries the node lists in CAIRN_INSECURE_REGISTRIES (plain HTTP then).
     let insecure = cairn_registry::ClientOptions::default()
@@ -56,37 +40,15 @@ pub fn fetch(environment: &str, secret: Option<&Path>) -> Result<FetchedEnvironm
         retry_times: Some(1),
     };
     if let Some(dir) = secret {
-        options.credentials = secret_credentials(dir, &reference)?;
+        options.credentials = secret_credentials(dir, reference)?;
         if dir.join("ca.crt").is_file() {
             options.cert_dir = Some(dir.to_path_buf());
         }
     }
-    let client = RegistryClient::connect(&reference, client_options(&reference, &options).diagnose()?)
-        .diagnose()?;
-    fetch_environment(&client, &reference, generation)
-}
-
-/// Stand-in for the registry's published-environment API (generations land
-/// separately): reads the environment an image built by cairn carries, as
-/// `containerize -r` does. A pinned generation is refused rather than ignored.
-fn fetch_environment(
-    client: &RegistryClient,
-    reference: &Reference,
-    generation: Option<u64>,
-) -> Result<FetchedEnvironment> {
-    if let Some(n) = generation {
-        return Err(miette!("{reference}@{n}: generation {n} not found"));
-    }
-    let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
-    let arch = cairn_manifest::debian_arch(system).unwrap_or("amd64");
-    let pulled = cairn_registry::pull_environment(client, reference, arch).diagnose()?;
-    Ok(FetchedEnvironment {
-        name: pulled.name,
-        generation: 0,
-        manifest_toml: pulled.manifest_toml,
-        lock: pulled.lock,
-        digest: pulled.image_digest,
-    })
+    let client =
+        RegistryClient::connect(reference, client_options(reference, &options).diagnose()?)
+            .diagnose()?;
+    cairn_registry::environment::fetch_environment(&client, &env_ref).diagnose()
 }
 
 /// The credentials a Secret directory holds for `reference`, if any.
@@ -105,12 +67,12 @@ fn secret_credentials(dir: &Path, reference: &Reference) -> Result<Option<Creden
     }
     if let Some(token) = read_secret(dir, "token")? {
         let token = token.trim();
-        return Ok(Some(
-            Credentials::parse_user_pass(token).unwrap_or_else(|| Credentials {
+        return Ok(Some(Credentials::parse_user_pass(token).unwrap_or_else(
+            || Credentials {
                 username: "cairn".to_owned(),
                 password: token.to_owned(),
-            }),
-        ));
+            },
+        )));
     }
     match (read_secret(dir, "username")?, read_secret(dir, "password")?) {
         (Some(username), Some(password)) => Ok(Some(Credentials {
@@ -139,24 +101,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generations_are_split_off_the_reference() {
-        assert_eq!(split_generation("h:5000/team/app@3"), ("h:5000/team/app", Some(3)));
-        assert_eq!(split_generation("h:5000/team/app:v1"), ("h:5000/team/app:v1", None));
-        assert_eq!(split_generation("h/app@sha256:ab"), ("h/app@sha256:ab", None));
-    }
-
-    #[test]
     fn a_token_secret_gives_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let reference = Reference::parse("127.0.0.1:5000/team/app").unwrap();
-        assert!(secret_credentials(dir.path(), &reference).unwrap().is_none());
+        assert!(
+            secret_credentials(dir.path(), &reference)
+                .unwrap()
+                .is_none()
+        );
         fs_err::write(dir.path().join("token"), "alice:s3cret\n").unwrap();
         let creds = secret_credentials(dir.path(), &reference).unwrap().unwrap();
         assert_eq!(creds.username, "alice");
         assert_eq!(creds.password, "s3cret");
         fs_err::write(dir.path().join("token"), "abcdef\n").unwrap();
         let creds = secret_credentials(dir.path(), &reference).unwrap().unwrap();
-        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("cairn", "abcdef"));
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("cairn", "abcdef")
+        );
     }
 
     #[test]
@@ -170,6 +132,9 @@ mod tests {
         )
         .unwrap();
         let creds = secret_credentials(dir.path(), &reference).unwrap().unwrap();
-        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("bob", "pw"));
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("bob", "pw")
+        );
     }
 }

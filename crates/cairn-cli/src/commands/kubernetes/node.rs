@@ -37,7 +37,8 @@ const HANDLER_DIR: &str = "kubernetes-v1";
 impl NodeConfig {
     pub fn from_env() -> NodeConfig {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let store = var("CAIRN_NODE_STORE").map_or_else(|| PathBuf::from("/var/lib/cairn"), PathBuf::from);
+        let store =
+            var("CAIRN_NODE_STORE").map_or_else(|| PathBuf::from("/var/lib/cairn"), PathBuf::from);
         let runc = var("CAIRN_RUNC").map_or_else(find_runc, PathBuf::from);
         let entrypoint = var("CAIRN_ENTRYPOINT_BIN").map_or_else(
             || {
@@ -64,7 +65,13 @@ impl NodeConfig {
         // so it cannot name a path outside the directory.
         let safe: String = container_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.handler_dir().join("containers").join(safe)
     }
@@ -72,7 +79,9 @@ impl NodeConfig {
 
 /// The first `runc` on PATH that is not this wrapper.
 fn find_runc() -> PathBuf {
-    let me = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok());
     std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default()
@@ -106,13 +115,22 @@ pub fn prepare(
         .map_err(miette::Report::new)?;
     let lock_text = String::from_utf8(fetched.lock.clone())
         .map_err(|_| miette!("{reference}: manifest.lock is not UTF-8"))?;
-    let lock = cairn_manifest::Lock::parse(&PathBuf::from(format!("{reference}/manifest.lock")), &lock_text)
-        .map_err(miette::Report::new)?;
+    let lock = cairn_manifest::Lock::parse(
+        &PathBuf::from(format!("{reference}/manifest.lock")),
+        &lock_text,
+    )
+    .map_err(miette::Report::new)?;
     let store = Store::open(&config.store).diagnose()?;
     let assembled = assemble_locked(&store, &lock)?;
     cairn_runtime::kubernetes::ensure_mountpoints(&assembled.rootfs).map_err(|e| miette!("{e}"))?;
     let env_dir = activation_dir(config, &fetched, &manifest, request.mode)?;
-    record_event(config, request, &fetched, assembled.fetched, assembled.assembled);
+    record_event(
+        config,
+        request,
+        &fetched,
+        assembled.fetched,
+        assembled.assembled,
+    );
     Ok(Prepared {
         rootfs: assembled.rootfs,
         env_dir,
@@ -141,10 +159,14 @@ fn activation_dir(
         .prefix(".tmp-")
         .tempdir_in(&envs)
         .into_diagnostic()?;
-    let name = manifest.name.clone().unwrap_or_else(|| fetched.name.clone());
+    let name = manifest
+        .name
+        .clone()
+        .unwrap_or_else(|| fetched.name.clone());
     let mut activation = activation_for(manifest, &name, None);
     activation.mode = mode;
-    fs_err::write(staging.path().join("manifest.toml"), &fetched.manifest_toml).into_diagnostic()?;
+    fs_err::write(staging.path().join("manifest.toml"), &fetched.manifest_toml)
+        .into_diagnostic()?;
     fs_err::write(staging.path().join("manifest.lock"), &fetched.lock).into_diagnostic()?;
     cairn_runtime::write_activation(
         &staging.path().join(cairn_runtime::ACTIVATION_FILE),
@@ -191,6 +213,9 @@ fn record_event(
         .open(&path)
         .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
     if let Err(e) = written {
-        tracing::warn!("cannot record the handler's event in {}: {e}", path.display());
+        tracing::warn!(
+            "cannot record the handler's event in {}: {e}",
+            path.display()
+        );
     }
 }

@@ -57,7 +57,8 @@ impl RuncCall {
             };
             let value = if GLOBAL_VALUE_FLAGS.contains(&name.as_str()) && inline.is_none() {
                 i += 1;
-                args.get(i).inspect(|v| call.globals.push((*v).clone()))
+                args.get(i)
+                    .inspect(|v| call.globals.push((*v).clone()))
                     .map(|v| v.to_string_lossy().into_owned())
             } else {
                 inline
@@ -128,10 +129,11 @@ pub fn main() -> ExitCode {
 /// Appends an error line in runc's JSON log format, which containerd's shim
 /// reads back for the error it returns to the kubelet.
 fn append_runc_log(log: &Path, message: &str) {
+    // No "time": containerd parses it as RFC 3339 when present, and a line
+    // without one is read all the same.
     let line = serde_json::json!({
         "level": "error",
         "msg": format!("cairn: {message}"),
-        "time": humantime_now(),
     });
     let written = fs_err::OpenOptions::new()
         .create(true)
@@ -139,17 +141,11 @@ fn append_runc_log(log: &Path, message: &str) {
         .open(log)
         .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
     if let Err(e) = written {
-        eprintln!("cairn-runc: cannot write the runc log {}: {e}", log.display());
+        eprintln!(
+            "cairn-runc: cannot write the runc log {}: {e}",
+            log.display()
+        );
     }
-}
-
-/// Seconds since the epoch as RFC 3339 would need a date library; runc's log
-/// readers only need the field to exist, so it is the plain number.
-fn humantime_now() -> String {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs().to_string())
-        .unwrap_or_default()
 }
 
 /// `runc create --bundle DIR ID`: edit `DIR/config.json` when the pod asks.
