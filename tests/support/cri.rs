@@ -371,12 +371,24 @@ impl Node {
     /// StopPodSandbox then RemovePodSandbox.
     pub fn remove_pod(&mut self, pod: &str) {
         let mut client = self.runtime.clone();
-        let stop = StopPodSandboxRequest {
-            pod_sandbox_id: pod.to_owned(),
-        };
-        self.rt
-            .block_on(client.stop_pod_sandbox(stop))
-            .unwrap_or_else(|e| panic!("StopPodSandbox {pod}: {e}"));
+        // containerd 1.6 sometimes answers "ttrpc: closed" when a container's
+        // shim exits during the stop (the container had already finished);
+        // the kubelet retries on its next sync, and so does this.
+        let mut attempt = 0;
+        loop {
+            let stop = StopPodSandboxRequest {
+                pod_sandbox_id: pod.to_owned(),
+            };
+            match self.rt.block_on(client.stop_pod_sandbox(stop)) {
+                Ok(_) => break,
+                Err(e) if attempt < 5 => {
+                    eprintln!("StopPodSandbox {pod}: {e}; retrying");
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => panic!("StopPodSandbox {pod}: {e}"),
+            }
+        }
         let remove = RemovePodSandboxRequest {
             pod_sandbox_id: pod.to_owned(),
         };
