@@ -284,17 +284,8 @@ fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Re
     let format = archive_format(args);
     if args.format == Some(ArchiveFormat::OciDir) {
         cairn_oci::write_oci_dir(image.archived(), path).diagnose()?;
-    } else if is_special_file(path) {
-        // `-f /dev/null`, a FIFO or a terminal device: write to it. A temp
-        // file renamed over it would replace the device with a regular file.
-        let mut file = fs_err::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .into_diagnostic()?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-        cairn_oci::write_archive(image.archived(), format, &mut out).diagnose()?;
-        out.flush().into_diagnostic()?;
     } else {
+        // A FIFO or `/dev/null` is written to, a symlink followed: AtomicFile's rules.
         let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
         {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
@@ -305,11 +296,6 @@ fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Re
     }
     output::status(format!("✓ wrote {}", path.display()));
     Ok(())
-}
-
-/// Whether `path` exists and is neither a regular file nor a directory.
-fn is_special_file(path: &Path) -> bool {
-    fs_err::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// The archive an engine loads: the hybrid, except that Podman takes the
