@@ -116,7 +116,8 @@ measure_cold_against_limit() {
 }
 
 nothing() { :; }
-drop_layer_cache() { rm -rf "$CAIRN_CACHE_DIR/layers-v1"; }
+# Per-package facts (facts-v1) are collected by the layer pass; a cold build has none.
+drop_layer_cache() { rm -rf "$CAIRN_CACHE_DIR/layers-v1" "$CAIRN_CACHE_DIR/facts-v1"; }
 
 # The blob digest of $CHANGED_PKG's layer, read from the image config's history.
 changed_layer_digest() {

@@ -26,8 +26,8 @@ pub mod version;
 mod testing;
 
 pub use deb::{
-    ControlFiles, DebEntry, DebError, EntryKind, MERGED_USR_DIRS, read_control, unpack_deb,
-    visit_data,
+    ControlFiles, DebEntry, DebError, EntryKind, MERGED_USR_DIRS, read_control, read_deb_verified,
+    unpack_deb, visit_data,
 };
 pub use error::ArchiveError;
 pub use fetch::{ArchiveClient, DebToFetch, NoReporter, Reporter, Source};

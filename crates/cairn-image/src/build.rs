@@ -73,22 +73,28 @@ pub fn build_image(
         .iter()
         .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
         .collect();
-    // cairn's own layers (its binary to compress on a cold cache, the
-    // environment's files) build beside the package layers, filling the cores
-    // their longest one leaves idle.
-    let (layers, own) = std::thread::scope(|scope| {
-        let own = scope.spawn(|| own_layers(store, plan, &inputs));
-        let layers = cairn_oci::build_layers(store, &grouped, &opts, |_, layer| {
-            tracing::debug!("layer {} {}", layer.digest, layer.created_by);
-            reporter.on_layer_done(layer);
-        });
-        let own = own
+    // cairn's binary (to compress on a cold cache) and copy-to-root build
+    // beside the package layers, filling the cores their longest one leaves
+    // idle. Configuration waits for the package layers: their pass stores
+    // what it needs from each `.deb`, so no package is read twice.
+    let facts = crate::configured::FACTS;
+    let (layers, binary) = std::thread::scope(|scope| {
+        let binary = scope.spawn(|| binary_layers(store, plan));
+        let layers =
+            cairn_oci::build_layers_with_facts(store, &grouped, &opts, Some(&facts), |_, layer| {
+                tracing::debug!("layer {} {}", layer.digest, layer.created_by);
+                reporter.on_layer_done(layer);
+            });
+        let binary = binary
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (layers, own)
+        (layers, binary)
     });
     let mut layers = layers?;
-    layers.extend(own?);
+    let configured = crate::configured::build_configured_layer(store, plan, &inputs)?;
+    layers.push(configured.layer);
+    layers.extend(binary?);
+    layers.push(top_layer::build(store, plan, &inputs, configured.account)?);
     let spec = top_layer::image_spec(plan)?;
     Ok(cairn_oci::build_image(&spec, &layers)?)
 }
@@ -119,21 +125,16 @@ fn layer_inputs(store: &Store, plan: &BuildPlan) -> Result<Vec<LayerInput>> {
         .collect()
 }
 
-/// The layers above the packages: package configuration, cairn's
-/// entrypoint, copy-to-root (if any), and the environment's top layer.
-fn own_layers(store: &Store, plan: &BuildPlan, inputs: &[LayerInput]) -> Result<Vec<BuiltLayer>> {
-    let configured = crate::configured::build_configured_layer(store, plan, inputs)?;
-    let mut layers = vec![
-        configured.layer,
-        top_layer::build_binary_layer(store, plan)?,
-    ];
+/// cairn's entrypoint layer and copy-to-root (if any): the layers between
+/// package configuration and the environment's top layer.
+fn binary_layers(store: &Store, plan: &BuildPlan) -> Result<Vec<BuiltLayer>> {
+    let mut layers = vec![top_layer::build_binary_layer(store, plan)?];
     if !plan.overrides.copy_to_root.is_empty() {
         let entries = root_copy::entries(plan, &plan.overrides.copy_to_root)?;
         let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))?;
         layer.created_by = "cairn: copy-to-root".to_string();
         layers.push(layer);
     }
-    layers.push(top_layer::build(store, plan, inputs, configured.account)?);
     Ok(layers)
 }
 

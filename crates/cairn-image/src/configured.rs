@@ -6,12 +6,16 @@
 //! every package plus the image's own user (`/etc/passwd`, `group`, `shadow`,
 //! `gshadow`), `/var/lib/dpkg/status` and `status.d/`. Its inputs are the locked
 //! packages in order and the image's user, so it is cached under a key of
-//! those: a warm build reads no `.deb` for it. On a miss every package's
-//! control files and data listing are read once (in parallel); the work itself
-//! is a pure function ([`crate::configure::configure`]).
+//! those: a warm build reads no `.deb` for it. On a miss it works from each
+//! package's facts (control files, data listing, a few files' bytes: see
+//! [`FACTS`]), which the layer pass of a cold build stored as it read the
+//! `.deb`, so a cold build reads each `.deb` once; the work itself is a pure
+//! function ([`crate::configure::configure`]).
 
 use std::path::PathBuf;
 
+use cairn_debian::ControlFiles;
+use cairn_debian::deb::facts::{DebFacts, FactsRequest, read_facts};
 use cairn_oci::{BuiltLayer, CustomEntry, FileContent, LayerInput};
 use cairn_store::{Bucket, Store, sha256_hex, write_atomic};
 use rayon::prelude::*;
@@ -51,19 +55,32 @@ pub fn build_configured_layer(
         .bucket(Bucket::Layers)?
         .join(format!("configured-{key}.json"));
     if let Ok(text) = fs_err::read_to_string(&record)
-        && let Ok(hit) = serde_json::from_str::<Configured>(&text)
-        && hit.layer.blob_path.is_file()
+        && let Ok(mut hit) = serde_json::from_str::<Configured>(&text)
     {
-        let mut hit = hit;
-        hit.layer.from_cache = true;
-        return Ok(hit);
+        // Held before the check, so `cache gc` cannot evict it before the
+        // archive reads it.
+        hit.layer.blob_use = cairn_oci::BlobUse::hold(store, &hit.layer.digest)?;
+        if hit.layer.blob_path.is_file() {
+            hit.layer.from_cache = true;
+            return Ok(hit);
+        }
     }
-    let packages = package_inputs(inputs)?;
+    let facts = package_facts(store, inputs)?;
+    let packages: Vec<PackageInput> = inputs
+        .iter()
+        .zip(&facts)
+        .map(|(input, facts)| package_from_facts(facts, &input.name, &input.version))
+        .collect();
     let configuration = configure::configure(&packages, &[]);
     let (mut entries, account) = layer_entries(plan, &packages, configuration);
     // status.d/ (the distroless layout scanners read) depends on the
     // packages alone too, so it lives here, cached, not in the top layer.
-    entries.extend(crate::top_layer::dpkg_entries(inputs)?);
+    let controls: Vec<(&str, &ControlFiles)> = inputs
+        .iter()
+        .zip(&facts)
+        .map(|(input, facts)| (input.name.as_str(), &facts.control))
+        .collect();
+    entries.extend(crate::top_layer::dpkg_entries(&controls));
     let mut layer =
         cairn_oci::build_custom_layer(store, entries, &crate::top_layer::options(plan))?;
     layer.created_by = "cairn: package configuration".to_string();
@@ -91,23 +108,59 @@ fn cache_key(plan: &BuildPlan, inputs: &[LayerInput]) -> String {
     sha256_hex(text.as_bytes())
 }
 
-/// Control files and the data listing of every package, in lock order.
-pub fn package_inputs(inputs: &[LayerInput]) -> Result<Vec<PackageInput>> {
+/// What configuration keeps of each `.deb` as the layer pass reads it
+/// ([`crate::build`] hands this to cairn-oci): the entries, and the bytes of
+/// those [`configure::needs_contents`] names. Its version is
+/// [`CONFIGURE_FORMAT`], bumped whenever `needs_contents` changes.
+pub const FACTS: FactsRequest = FactsRequest {
+    wants: wants_contents,
+    version: CONFIGURE_FORMAT,
+};
+
+fn wants_contents(path: &str) -> bool {
+    configure::needs_contents(&format!("/{path}"))
+}
+
+/// The facts of every package, in lock order: stored by the layer pass of
+/// this build (a cold build reads each `.deb` once), or read now from the
+/// `.deb`, checked against its sha256, when its layer came from the cache.
+pub fn package_facts(store: &Store, inputs: &[LayerInput]) -> Result<Vec<DebFacts>> {
     inputs
         .par_iter()
-        .map(|input| package_input(&input.deb_path, &input.name, &input.version))
+        .map(|input| read_facts(store, &input.deb_path, &input.deb_sha256, &FACTS))
         .collect()
+}
+
+/// One package as configuration sees it, from its facts.
+pub fn package_from_facts(facts: &DebFacts, name: &str, version: &str) -> PackageInput {
+    let architecture = control_architecture(&facts.control.control);
+    let files = facts
+        .entries
+        .iter()
+        .map(|entry| DataFile::from_deb_entry(entry, facts.contents.get(&entry.path).cloned()))
+        .collect();
+    PackageInput {
+        name: name.to_string(),
+        version: version.to_string(),
+        architecture,
+        files,
+        ..PackageInput::default()
+    }
+    .with_control_files(&facts.control)
+}
+
+fn control_architecture(control: &str) -> String {
+    control
+        .lines()
+        .find_map(|l| l.strip_prefix("Architecture:"))
+        .map(|a| a.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// One package as configuration sees it, from its `.deb`.
 pub fn package_input(deb: &std::path::Path, name: &str, version: &str) -> Result<PackageInput> {
     let control = cairn_debian::read_control(deb)?;
-    let architecture = control
-        .control
-        .lines()
-        .find_map(|l| l.strip_prefix("Architecture:"))
-        .map(|a| a.trim().to_string())
-        .unwrap_or_default();
+    let architecture = control_architecture(&control.control);
     let mut files = Vec::new();
     cairn_debian::visit_data(deb, |entry, reader| {
         let path = format!("/{}", entry.path.trim_start_matches('/'));
@@ -234,4 +287,36 @@ pub fn record_path(store: &Store, key: &str) -> Result<PathBuf> {
     Ok(store
         .bucket(Bucket::Layers)?
         .join(format!("configured-{key}.json")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_debian::deb::fixtures::sample_deb;
+
+    /// A cold build reads each `.deb` once: the layer pass leaves the facts
+    /// configuration needs, which then equal what reading the `.deb` gives,
+    /// with the `.deb` gone.
+    #[test]
+    fn the_layer_pass_leaves_what_configuration_needs() {
+        let (tmp, deb) = sample_deb("xz");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let input = LayerInput {
+            name: "sample".into(),
+            version: "1.0".into(),
+            deb_path: deb.clone(),
+            deb_sha256: cairn_store::sha256_file(&deb).unwrap(),
+        };
+        let direct = package_input(&deb, "sample", "1.0").unwrap();
+        let layers = [vec![input.clone()]];
+        let opts = cairn_oci::LayerOptions::default();
+        cairn_oci::build_layers_with_facts(&store, &layers, &opts, Some(&FACTS), |_, _| {})
+            .unwrap();
+        fs_err::remove_file(&deb).unwrap();
+        let facts = package_facts(&store, &[input]).unwrap();
+        let from_facts = package_from_facts(&facts[0], "sample", "1.0");
+        assert_eq!(from_facts, direct);
+        assert!(from_facts.postinst.is_some());
+        assert!(from_facts.files.iter().any(|f| f.path == "/usr/bin/tool"));
+    }
 }

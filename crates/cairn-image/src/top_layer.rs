@@ -146,16 +146,15 @@ fn sh_link(inputs: &[LayerInput]) -> Vec<CustomEntry> {
 
 /// `/var/lib/dpkg/status.d/<pkg>` (+ `.md5sums`), the distroless layout that
 /// trivy, grype and syft read.
-pub(crate) fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
+pub(crate) fn dpkg_entries(packages: &[(&str, &cairn_debian::ControlFiles)]) -> Vec<CustomEntry> {
     let mut entries = vec![
         CustomEntry::dir("var/lib", 0o755),
         CustomEntry::dir("var/lib/dpkg", 0o755),
         CustomEntry::dir("var/lib/dpkg/status.d", 0o755),
     ];
-    for input in inputs {
-        let control = cairn_debian::read_control(&input.deb_path)?;
-        let base = format!("var/lib/dpkg/status.d/{}", input.name);
-        let mut text = control.control;
+    for (name, control) in packages {
+        let base = format!("var/lib/dpkg/status.d/{name}");
+        let mut text = control.control.clone();
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -164,15 +163,15 @@ pub(crate) fn dpkg_entries(inputs: &[LayerInput]) -> Result<Vec<CustomEntry>> {
             0o644,
             FileContent::Bytes(text.into_bytes()),
         ));
-        if let Some(md5) = control.md5sums {
+        if let Some(md5) = &control.md5sums {
             entries.push(CustomEntry::file(
                 format!("{base}.md5sums"),
                 0o644,
-                FileContent::Bytes(md5.into_bytes()),
+                FileContent::Bytes(md5.clone().into_bytes()),
             ));
         }
     }
-    Ok(entries)
+    entries
 }
 
 /// The manifest, lock and activation data under /opt/cairn/env, plus the

@@ -19,7 +19,7 @@
 pub(crate) mod spool;
 
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
 use rayon::prelude::*;
@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::pgzip::GzipWriter;
 use crate::tree::{Data, Node, Tree};
 use crate::{OciError, Result};
-use cairn_debian::deb::{EntryKind, visit_data};
+use cairn_debian::deb::facts::{FactsCollector, FactsRequest, store_facts};
+use cairn_debian::deb::{EntryKind, read_deb_verified};
 use spool::Spool;
 
 /// Bumped whenever the bytes of a layer built from the same inputs would change
@@ -140,7 +141,35 @@ pub struct BuiltLayer {
     pub created_by: String,
     /// True if the layer came from the cache without being rebuilt.
     pub from_cache: bool,
+    /// Keeps `cairn cache gc` from evicting the blob while this layer (and
+    /// every clone of it, e.g. inside an [`crate::Image`]) is alive.
+    #[serde(skip)]
+    pub blob_use: BlobUse,
 }
+
+/// A shared hold on a layer blob ([`Store::use_layer_blob`]); empty for a
+/// layer read back from a record until [`BlobUse::hold`] is called.
+#[derive(Debug, Clone, Default)]
+pub struct BlobUse {
+    /// Only held (released on the last drop), never read.
+    _held: Option<std::sync::Arc<cairn_store::EntryLock>>,
+}
+
+impl BlobUse {
+    /// Marks the blob `digest` in use; take it before checking the blob is there.
+    pub fn hold(store: &Store, digest: &str) -> Result<BlobUse> {
+        let held = std::sync::Arc::new(store.use_layer_blob(digest)?);
+        Ok(BlobUse { _held: Some(held) })
+    }
+}
+
+/// Two layers are equal by their content; who holds the blob does not count.
+impl PartialEq for BlobUse {
+    fn eq(&self, _: &BlobUse) -> bool {
+        true
+    }
+}
+impl Eq for BlobUse {}
 
 /// What the cache records per key; the blob path is derived from the digest.
 #[derive(Debug, Serialize, Deserialize)]
@@ -172,20 +201,24 @@ pub fn build_group_layer(
     inputs: &[LayerInput],
     opts: &LayerOptions,
 ) -> Result<BuiltLayer> {
-    let layer = group_layer_unsynced(store, inputs, opts)?;
+    let layer = group_layer_unsynced(store, inputs, opts, None)?;
     if !layer.from_cache {
         store.sync()?;
     }
     Ok(layer)
 }
 
-/// [`build_group_layer`] leaving the new cache entry for the caller to sync.
+/// [`build_group_layer`] leaving the new cache entry for the caller to sync;
+/// with `facts`, each `.deb` read also leaves its [`DebFacts`] in the store.
+///
+/// [`DebFacts`]: cairn_debian::deb::facts::DebFacts
 fn group_layer_unsynced(
     store: &Store,
     inputs: &[LayerInput],
     opts: &LayerOptions,
+    facts: Option<&FactsRequest>,
 ) -> Result<BuiltLayer> {
-    group_layer_keyed(store, inputs, opts, &compressor_id(opts.compression))
+    group_layer_keyed(store, inputs, opts, &compressor_id(opts.compression), facts)
 }
 
 /// [`group_layer_unsynced`] with the compressor's identity given, so a test
@@ -195,6 +228,7 @@ fn group_layer_keyed(
     inputs: &[LayerInput],
     opts: &LayerOptions,
     compressor: &str,
+    facts: Option<&FactsRequest>,
 ) -> Result<BuiltLayer> {
     let mut inputs: Vec<&LayerInput> = inputs.iter().collect();
     inputs.sort_by(|a, b| {
@@ -206,24 +240,26 @@ fn group_layer_keyed(
     let created_by = created_by(&inputs);
 
     let _lock = store.lock_entry(Bucket::Layers, &key)?;
-    if let Some(hit) = read_cache(store, &key)? {
+    if let Some((hit, held)) = read_cache(store, &key)? {
         tracing::debug!(%created_by, digest = %hit.digest, "layer cache hit");
-        return built(store, hit, created_by, true);
+        return built(store, hit, held, created_by, true);
     }
     let mut tree = Tree::default();
     let mut spool = Spool::new(store.bucket(Bucket::Layers)?, SPOOL_MEMORY);
     for input in &inputs {
         // The lock's sha256 is the trust anchor: a `.deb` changed in the cache
         // since download is evicted (and refetched next run), never layered.
-        cairn_store::verify_file(&input.deb_path, &input.deb_sha256)?;
-        add_deb(&mut tree, &mut spool, &input.deb_path, opts.mtime_clamp)?;
+        // It is hashed as it is read, and the blob is only written once every
+        // `.deb` has matched, so a mismatch leaves nothing in the cache.
+        let _in_use = store.use_entry(Bucket::Debs, &input.deb_sha256)?;
+        add_deb(store, &mut tree, &mut spool, input, opts.mtime_clamp, facts)?;
     }
     spool.seal()?;
     tree.finish(&created_by, opts.mtime_clamp.unwrap_or(0))?;
-    let record = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
+    let (record, held) = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     tracing::debug!(%created_by, digest = %record.digest, "layer built");
-    built(store, record, created_by, false)
+    built(store, record, held, created_by, false)
 }
 
 /// Builds the layers of an image in parallel, one per element of `layers`
@@ -233,6 +269,18 @@ pub fn build_layers(
     store: &Store,
     layers: &[Vec<LayerInput>],
     opts: &LayerOptions,
+    on_layer_done: impl Fn(usize, &BuiltLayer) + Sync,
+) -> Result<Vec<BuiltLayer>> {
+    build_layers_with_facts(store, layers, opts, None, on_layer_done)
+}
+
+/// [`build_layers`], also storing the [`FactsRequest`]'s facts of every
+/// `.deb` it reads, so configuration need not read them again.
+pub fn build_layers_with_facts(
+    store: &Store,
+    layers: &[Vec<LayerInput>],
+    opts: &LayerOptions,
+    facts: Option<&FactsRequest>,
     on_layer_done: impl Fn(usize, &BuiltLayer) + Sync,
 ) -> Result<Vec<BuiltLayer>> {
     // Largest first, one at a time per worker: the long layers start at once
@@ -248,7 +296,7 @@ pub fn build_layers(
         .par_iter()
         .with_max_len(1)
         .map(|&index| {
-            let layer = group_layer_unsynced(store, &layers[index], opts)?;
+            let layer = group_layer_unsynced(store, &layers[index], opts, facts)?;
             on_layer_done(index, &layer);
             Ok((index, layer))
         })
@@ -269,9 +317,24 @@ fn created_by(inputs: &[&LayerInput]) -> String {
 }
 
 /// Adds a package's entries to `tree`, copying file contents into `spool` as
-/// the data.tar streams past (read once, in archive order).
-fn add_deb(tree: &mut Tree, spool: &mut Spool, deb: &Path, clamp: Option<u64>) -> Result<()> {
-    visit_data(deb, |entry, reader| {
+/// the data.tar streams past (read once, in archive order, hashed on the way
+/// and checked against the locked sha256 at the end).
+fn add_deb(
+    store: &Store,
+    tree: &mut Tree,
+    spool: &mut Spool,
+    input: &LayerInput,
+    clamp: Option<u64>,
+    facts: Option<&FactsRequest>,
+) -> Result<()> {
+    let deb = input.deb_path.as_path();
+    let mut collector = facts.map(|request| FactsCollector::new(*request));
+    let control = read_deb_verified(deb, &input.deb_sha256, |entry, reader| {
+        // Configuration's copy of what it needs, taken as the bytes pass.
+        let kept = match collector.as_mut() {
+            Some(collector) => collector.observe(deb, entry, reader)?,
+            None => None,
+        };
         // A `.wh.` name would read as an overlay whiteout and delete files
         // from lower layers; no Debian package ships one on purpose.
         let name = entry.path.rsplit('/').next().unwrap_or_default();
@@ -280,9 +343,11 @@ fn add_deb(tree: &mut Tree, spool: &mut Spool, deb: &Path, clamp: Option<u64>) -
             return Ok(());
         }
         let data = if entry.kind == EntryKind::File && entry.size > 0 {
-            let spooled = spool
-                .append(reader, entry.size)
-                .map_err(|e| cairn_debian::deb::read_error(deb, e))?;
+            let spooled = match kept {
+                Some(mut bytes) => spool.append(&mut bytes, entry.size),
+                None => spool.append(reader, entry.size),
+            };
+            let spooled = spooled.map_err(|e| cairn_debian::deb::read_error(deb, e))?;
             Data::Spooled(spooled)
         } else {
             Data::None
@@ -298,8 +363,18 @@ fn add_deb(tree: &mut Tree, spool: &mut Spool, deb: &Path, clamp: Option<u64>) -
             data,
         };
         tree.insert(entry.path.clone(), node);
-        Ok(())
-    })
+        Ok::<(), OciError>(())
+    })?;
+    // Stored only now that the whole `.deb` matched its sha256.
+    if let (Some(collector), Some(request)) = (collector, facts) {
+        store_facts(
+            store,
+            &input.deb_sha256,
+            request,
+            &collector.finish(control),
+        )?;
+    }
+    Ok(())
 }
 
 /// One entry of a custom layer.
@@ -397,8 +472,8 @@ pub fn build_custom_layer(
     );
     let created_by = "cairn: custom layer".to_owned();
     let _lock = store.lock_entry(Bucket::Layers, &key)?;
-    if let Some(hit) = read_cache(store, &key)? {
-        return built(store, hit, created_by, true);
+    if let Some((hit, held)) = read_cache(store, &key)? {
+        return built(store, hit, held, created_by, true);
     }
     let mtime = opts.mtime_clamp.unwrap_or(0);
     let mut tree = Tree::default();
@@ -409,10 +484,10 @@ pub fn build_custom_layer(
     tree.finish("custom", mtime)?;
     // Custom entries bring their own contents: the spool stays empty.
     let spool = Spool::new(store.bucket(Bucket::Layers)?, 0);
-    let record = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
+    let (record, held) = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     store.sync()?;
-    built(store, record, created_by, false)
+    built(store, record, held, created_by, false)
 }
 
 /// A digest of everything a custom layer's tar depends on besides the
@@ -535,8 +610,9 @@ fn record_path(store: &Store, key: &str) -> Result<PathBuf> {
 }
 
 /// A usable cache record: it parses and its blob exists with the recorded
-/// size. Anything else is a miss (and gets rebuilt), so a damaged cache heals.
-fn read_cache(store: &Store, key: &str) -> Result<Option<CacheRecord>> {
+/// size (and is now held in use). Anything else is a miss (and gets
+/// rebuilt), so a damaged cache heals.
+fn read_cache(store: &Store, key: &str) -> Result<Option<(CacheRecord, BlobUse)>> {
     let path = record_path(store, key)?;
     let bytes = match fs_err::read(&path) {
         Ok(bytes) => bytes,
@@ -554,8 +630,11 @@ fn read_cache(store: &Store, key: &str) -> Result<Option<CacheRecord>> {
         return Ok(None);
     }
     let blob = blob_path(store, &record.digest)?;
+    // In use before it is checked: gc cannot evict it between the check and
+    // the archive that reads it.
+    let held = BlobUse::hold(store, &record.digest)?;
     let size = fs_err::metadata(&blob).map(|m| m.len()).ok();
-    Ok((size == Some(record.size)).then_some(record))
+    Ok((size == Some(record.size)).then_some((record, held)))
 }
 
 fn write_cache(store: &Store, key: &str, record: &CacheRecord) -> Result<()> {
@@ -579,10 +658,12 @@ fn blob_path(store: &Store, digest: &str) -> Result<PathBuf> {
 fn built(
     store: &Store,
     record: CacheRecord,
+    blob_use: BlobUse,
     created_by: String,
     from_cache: bool,
 ) -> Result<BuiltLayer> {
     Ok(BuiltLayer {
+        blob_use,
         blob_path: blob_path(store, &record.digest)?,
         digest: record.digest,
         diff_id: record.diff_id,
@@ -601,7 +682,7 @@ fn write_blob(
     store: &Store,
     compression: Compression,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<CacheRecord> {
+) -> Result<(CacheRecord, BlobUse)> {
     let dir = blobs_dir(store)?;
     let mut temp = tempfile::Builder::new()
         .prefix(".blob-")
@@ -615,14 +696,17 @@ fn write_blob(
         .map_err(io::IntoInnerError::into_error)?
         .flush()?;
     let target = dir.join(&digest);
+    // Held before the blob appears, so gc never sees it unheld.
+    let held = BlobUse::hold(store, &digest)?;
     temp.persist(&target).map_err(|e| e.error)?;
-    Ok(CacheRecord {
+    let record = CacheRecord {
         digest: format!("sha256:{digest}"),
         diff_id: format!("sha256:{diff_id}"),
         size,
         uncompressed_size: Some(uncompressed_size),
         media_type: compression.media_type().to_owned(),
-    })
+    };
+    Ok((record, held))
 }
 
 /// Compresses what `fill` writes into `out`; returns the hex sha256 and the
@@ -670,6 +754,7 @@ mod tests {
     use cairn_debian::deb::fixtures::sample_deb;
     use std::collections::BTreeMap;
     use std::io::Read;
+    use std::path::Path;
 
     fn input(deb: &Path) -> LayerInput {
         LayerInput {
@@ -793,6 +878,84 @@ mod tests {
             !deb.exists(),
             "the substituted .deb is evicted for a refetch"
         );
+        let layers = store.bucket(Bucket::Layers).unwrap();
+        let records = fs_err::read_dir(&layers).unwrap().filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".json")
+        });
+        assert_eq!(records.count(), 0, "no layer record is cached");
+        let blobs = fs_err::read_dir(blobs_dir(&store).unwrap()).unwrap();
+        assert_eq!(blobs.count(), 0, "no blob is cached");
+    }
+
+    /// The bytes checked are the bytes layered, read once: the `.deb` is a
+    /// FIFO that serves the locked package on the first open and a doctored
+    /// one (same size, another script) on any second open. A check that reads
+    /// the file before the layer reads it again would pass the first and
+    /// layer the second.
+    #[test]
+    fn the_deb_is_hashed_as_it_is_layered_in_one_read() {
+        let (tmp, deb) = sample_deb("none");
+        let locked = fs_err::read(&deb).unwrap();
+        let at = locked
+            .windows(9)
+            .position(|w| w == b"echo tool")
+            .expect("the script is stored uncompressed");
+        let mut doctored = locked.clone();
+        doctored[at..at + 9].copy_from_slice(b"echo pwnd");
+        let fifo = tmp.path().join("served.deb");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo");
+        {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut pipe = fs_err::OpenOptions::new().write(true).open(&fifo).unwrap();
+                let _ = pipe.write_all(&locked);
+                drop(pipe);
+                serve_to_a_second_reader(&fifo, &doctored);
+            });
+        }
+        let input = LayerInput {
+            deb_path: fifo,
+            ..input(&deb)
+        };
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let layer = build_package_layer(&store, &input, &LayerOptions::default()).unwrap();
+        let bodies: Vec<Vec<u8>> = list_layer(&layer)
+            .into_iter()
+            .map(|(_, l)| l.body)
+            .collect();
+        // usr/bin/tool and its hardlink a-tool: one carries the bytes.
+        assert!(bodies.iter().any(|b| b == b"#!/bin/sh\necho tool\n"));
+        assert!(!bodies.iter().any(|b| b.windows(4).any(|w| w == b"pwnd")));
+    }
+
+    /// Writes `body` to the next reader of `fifo` that opens it after the
+    /// current one is gone. A non-blocking open for writing fails (ENXIO)
+    /// while no reader has the FIFO open, so it tells "the first reader left"
+    /// from "a second one came". Gives up after a while: with a single read
+    /// there is never a second reader.
+    fn serve_to_a_second_reader(fifo: &Path, body: &[u8]) {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000; // Linux, x86_64 and aarch64
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(O_NONBLOCK)
+                .open(fifo)
+        };
+        let mut first_gone = false;
+        for _ in 0..3000 {
+            match open() {
+                Err(_) => first_gone = true,
+                Ok(mut pipe) if first_gone => {
+                    let _ = pipe.write_all(body);
+                    return;
+                }
+                Ok(_) => {}
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]
@@ -884,15 +1047,15 @@ mod tests {
         let store = Store::open(tmp.path().join("cache")).unwrap();
         let opts = LayerOptions::default();
         let inputs = [input(&deb)];
-        let first = group_layer_keyed(&store, &inputs, &opts, &gzip).unwrap();
-        let hit = group_layer_keyed(&store, &inputs, &opts, &gzip).unwrap();
+        let first = group_layer_keyed(&store, &inputs, &opts, &gzip, None).unwrap();
+        let hit = group_layer_keyed(&store, &inputs, &opts, &gzip, None).unwrap();
         assert!(!first.from_cache && hit.from_cache);
         // Another build of zlib-rs: a miss, and the layer is compressed again.
         let bumped = gzip.replace("zlib-rs=", "zlib-rs=99.0.0-was-");
-        let rebuilt = group_layer_keyed(&store, &inputs, &opts, &bumped).unwrap();
+        let rebuilt = group_layer_keyed(&store, &inputs, &opts, &bumped, None).unwrap();
         assert!(!rebuilt.from_cache, "a compressor change must rebuild");
         assert_eq!(rebuilt.digest, first.digest, "same code, same bytes");
-        let again = group_layer_keyed(&store, &inputs, &opts, &bumped).unwrap();
+        let again = group_layer_keyed(&store, &inputs, &opts, &bumped, None).unwrap();
         assert!(again.from_cache);
         // Every key input separates entries.
         let clamped = LayerOptions {
@@ -972,6 +1135,7 @@ mod tests {
 mod digest_pins {
     use super::*;
     use cairn_debian::deb::fixtures::sample_deb;
+    use std::path::Path;
     use std::process::Command;
 
     /// A package of a few MiB that crosses several gzip chunks and defeats

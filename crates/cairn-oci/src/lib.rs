@@ -29,8 +29,9 @@ pub use image::{
     build_multi_image,
 };
 pub use layer::{
-    BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput, LayerOptions,
-    build_custom_layer, build_group_layer, build_layers, build_package_layer, merged_usr_symlinks,
+    BlobUse, BuiltLayer, Compression, CustomEntry, CustomKind, FileContent, LayerInput,
+    LayerOptions, build_custom_layer, build_group_layer, build_layers, build_layers_with_facts,
+    build_package_layer, merged_usr_symlinks,
 };
 pub use runtime::{ContainerRuntime, detect_runtime, load_into};
 

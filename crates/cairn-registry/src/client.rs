@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cairn_store::RunningSha256;
 use ureq::http;
 
 use crate::auth::{self, Challenge, Token};
@@ -112,12 +113,31 @@ pub enum Payload<'a> {
     Bytes(&'a [u8]),
     /// `len` bytes of a file from `offset`; `progress` hears each chunk sent,
     /// and a negative count when an attempt fails and its bytes will be resent.
+    /// With `check`, the bytes are hashed as they are sent (see [`SentCheck`]).
     File {
         path: &'a Path,
         offset: u64,
         len: u64,
         progress: &'a (dyn Fn(i64) + Sync),
+        check: Option<SentCheck<'a>>,
     },
+}
+
+/// Hashing a blob file while it is uploaded, so its bytes are read once and
+/// what is checked is what is sent. One payload may be the whole blob (a
+/// monolithic PUT) or one piece of it (a chunked PATCH).
+pub struct SentCheck<'a> {
+    /// The hash of the blob's bytes before this payload. An attempt that
+    /// sends the whole payload advances it; a failed or resent one does not,
+    /// so no byte is counted twice.
+    pub running: &'a Mutex<RunningSha256>,
+    /// On the payload that ends the blob and commits it (a monolithic PUT
+    /// with `?digest=`): the blob's digest. The payload's last bytes are only
+    /// released when the whole blob matches, so a corrupt blob leaves the
+    /// request short and the registry commits nothing; the cache entry is
+    /// then evicted and the request fails with
+    /// [`cairn_store::StoreError::DigestMismatch`].
+    pub expected: Option<&'a str>,
 }
 
 /// One request to the registry.
@@ -485,15 +505,23 @@ impl RegistryClient {
                 offset,
                 len,
                 progress,
+                check,
             } => {
                 builder = builder.header("content-length", len.to_string());
                 let file = open_at(path, *offset)?;
-                let counted = CountingReader {
-                    inner: file.take(*len),
+                let mut counted = CountingReader {
+                    inner: CheckingReader::new(file.take(*len), *len, check.as_ref()),
                     progress: *progress,
                     sent: &mut sent,
                 };
-                self.run_reader(builder, request, counted)
+                let result = self.run_reader(builder, request, &mut counted);
+                // Only a payload the registry took advances the blob's hash: a
+                // 401 answered after the body is resent, and counts once.
+                let taken = result
+                    .as_ref()
+                    .is_ok_and(|reply| (200..300).contains(&reply.status));
+                counted.inner.finish(path, check.as_ref(), taken)?;
+                result
             }
         };
         if let (Err(_), Payload::File { progress, .. }) = (&result, &request.body) {
@@ -659,6 +687,78 @@ fn open_at(path: &Path, offset: u64) -> Result<fs_err::File> {
     let mut file = fs_err::File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
     Ok(file)
+}
+
+/// Hashes a file payload as ureq pulls it (see [`SentCheck`]); without a
+/// check it only passes bytes through.
+struct CheckingReader<R> {
+    inner: R,
+    /// `Some` when checking: the blob's hash up to what this attempt sent.
+    state: Option<RunningSha256>,
+    expected: Option<String>,
+    remaining: u64,
+    /// The blob's actual digest, once it is known not to match.
+    mismatch: Option<String>,
+}
+
+impl<R: Read> CheckingReader<R> {
+    fn new(inner: R, len: u64, check: Option<&SentCheck<'_>>) -> Self {
+        let state = check.map(|c| c.running.lock().map(|r| r.clone()).unwrap_or_default());
+        CheckingReader {
+            inner,
+            state,
+            expected: check
+                .and_then(|c| c.expected)
+                .map(|e| e.strip_prefix("sha256:").unwrap_or(e).to_ascii_lowercase()),
+            remaining: len,
+            mismatch: None,
+        }
+    }
+
+    /// After the exchange: a mismatch becomes the request's error (the
+    /// corrupt entry evicted); a whole payload the registry took advances the
+    /// running hash.
+    fn finish(self, path: &Path, check: Option<&SentCheck<'_>>, taken: bool) -> Result<()> {
+        if let Some(actual) = self.mismatch {
+            let evicted = cairn_store::evict(path);
+            return Err(cairn_store::StoreError::DigestMismatch {
+                path: path.to_path_buf(),
+                expected: self.expected.unwrap_or_default(),
+                actual,
+                evicted,
+            }
+            .into());
+        }
+        if let (Some(check), Some(state), true) = (check, self.state, taken && self.remaining == 0)
+            && let Ok(mut running) = check.running.lock()
+        {
+            *running = state;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for CheckingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let Some(state) = &mut self.state else {
+            return Ok(n);
+        };
+        state.update(&buf[..n]);
+        self.remaining = self.remaining.saturating_sub(n as u64);
+        let short = n == 0 && self.remaining > 0;
+        let ends = self.remaining == 0 && n > 0;
+        if let Some(expected) = &self.expected
+            && (short || ends)
+            && state.hex() != *expected
+        {
+            // Withheld: the registry never gets the last bytes, so it cannot
+            // commit the blob under a digest its bytes do not have.
+            self.mismatch = Some(state.hex());
+            return Err(std::io::Error::other("blob does not match its digest"));
+        }
+        Ok(n)
+    }
 }
 
 /// Reports bytes as ureq pulls them from the file.

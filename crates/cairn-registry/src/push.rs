@@ -19,8 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::auth::{pull_scope, push_scope};
+use cairn_store::RunningSha256;
+
 use crate::client::{
-    Method, Payload, RegistryClient, Reply, Request, resolve_location, status_error, with_query,
+    Method, Payload, RegistryClient, Reply, Request, SentCheck, resolve_location, status_error,
+    with_query,
 };
 use crate::record::{KnownBlobs, PushImage};
 use crate::reference::Reference;
@@ -195,18 +198,6 @@ fn blobs_of(image: &PushImage) -> Vec<Blob<'_>> {
     blobs
 }
 
-/// Re-hashes a layer blob from the store before any of it is sent: a blob
-/// damaged in the cache fails the push naming its path (and is evicted, so
-/// the next containerize rebuilds it) rather than going up under a digest it
-/// does not have. Only blobs the registry lacks pay for this, and the upload
-/// itself is network-bound, so the local pass is cheap by comparison.
-fn check_before_upload(blob: Blob<'_>) -> Result<()> {
-    if let Source::File(path) = blob.source {
-        cairn_store::verify_file(path, blob.digest)?;
-    }
-    Ok(())
-}
-
 impl Push<'_> {
     /// Pushes `blobs` on up to `jobs` threads; stops at the first failure.
     fn all_blobs(&self, blobs: &[Blob<'_>]) -> Result<Vec<BlobOutcome>> {
@@ -253,7 +244,6 @@ impl Push<'_> {
         if self.blob_exists(blob.digest)? {
             return Ok(BlobOutcome::Skipped);
         }
-        check_before_upload(blob)?;
         let source = self.known.lock().ok().and_then(|k| {
             k.source_for(blob.digest, self.repository)
                 .map(str::to_owned)
@@ -337,8 +327,13 @@ impl Push<'_> {
         }
     }
 
+    /// One PUT with the whole blob. A blob from the store is hashed as it is
+    /// sent and its last bytes are held back unless it matches its digest: a
+    /// blob damaged in the cache fails the push naming its path (evicted, so
+    /// the next containerize rebuilds it) and the registry commits nothing.
     fn upload_monolithic(&self, blob: Blob<'_>, location: &str) -> Result<()> {
         let progress = |delta: i64| self.reporter.on_blob_progress(blob.digest, delta);
+        let running = Mutex::new(RunningSha256::default());
         let body = match blob.source {
             Source::Bytes(bytes) => Payload::Bytes(bytes),
             Source::File(path) => Payload::File {
@@ -346,6 +341,10 @@ impl Push<'_> {
                 offset: 0,
                 len: blob.size,
                 progress: &progress,
+                check: Some(SentCheck {
+                    running: &running,
+                    expected: Some(blob.digest),
+                }),
             },
         };
         let url = with_query(location, "digest", blob.digest);
@@ -365,6 +364,9 @@ impl Push<'_> {
             return self.upload_monolithic(blob, &location);
         };
         let progress = |delta: i64| self.reporter.on_blob_progress(blob.digest, delta);
+        // Each chunk is hashed as it is sent; the whole is checked before the
+        // PUT that commits it, so a corrupt blob is never committed.
+        let running = Mutex::new(RunningSha256::default());
         let mut offset = 0;
         while offset < blob.size {
             let len = self.options.chunk_size.max(1).min(blob.size - offset);
@@ -373,6 +375,10 @@ impl Push<'_> {
                 offset,
                 len,
                 progress: &progress,
+                check: Some(SentCheck {
+                    running: &running,
+                    expected: None,
+                }),
             };
             let mut request = self.request(Method::Patch, location.clone(), body);
             request.headers.extend([
@@ -386,6 +392,7 @@ impl Push<'_> {
             location = self.location_of(&location, &reply)?;
             offset += len;
         }
+        check_sent(path, blob, &running)?;
         let url = with_query(&location, "digest", blob.digest);
         let reply = self
             .client
@@ -468,6 +475,25 @@ impl Push<'_> {
     }
 }
 
+/// Before the commit of a chunked upload: every byte of the blob went up
+/// (hashed on the way) and they hash to its digest. A mismatch evicts the
+/// store's copy and fails without committing.
+fn check_sent(path: &Path, blob: Blob<'_>, running: &Mutex<RunningSha256>) -> Result<()> {
+    let sent = running.lock().map(|r| r.clone()).unwrap_or_default();
+    let expected = blob.digest.strip_prefix("sha256:").unwrap_or(blob.digest);
+    if sent.count() == blob.size && sent.hex() == expected {
+        return Ok(());
+    }
+    let evicted = cairn_store::evict(path);
+    Err(cairn_store::StoreError::DigestMismatch {
+        path: path.to_path_buf(),
+        expected: expected.to_owned(),
+        actual: sent.hex(),
+        evicted,
+    }
+    .into())
+}
+
 /// How a mount attempt ended.
 enum Mount {
     /// 201: the blob is in the repository.
@@ -483,24 +509,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_corrupt_layer_blob_is_refused_before_upload_and_evicted() {
+    fn a_chunked_upload_is_committed_only_when_every_byte_sent_matches() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("blob");
-        fs_err::write(&path, b"layer").unwrap();
+        fs_err::write(&path, b"lazer").unwrap();
         let digest = format!("sha256:{}", cairn_store::sha256_hex(b"layer"));
-        let blob = |path| Blob {
+        let blob = Blob {
             digest: &digest,
             size: 5,
-            source: Source::File(path),
+            source: Source::File(&path),
         };
-        check_before_upload(blob(&path)).unwrap();
-        fs_err::write(&path, b"lazer").unwrap();
-        let err = check_before_upload(blob(&path)).unwrap_err();
+        let mut sent = RunningSha256::default();
+        sent.update(b"layer");
+        check_sent(&path, blob, &Mutex::new(sent)).unwrap();
+        let mut short = RunningSha256::default();
+        short.update(b"lay");
+        assert!(
+            check_sent(&path, blob, &Mutex::new(short)).is_err(),
+            "not all sent"
+        );
+        assert!(!path.exists(), "evicted");
+        let mut corrupt = RunningSha256::default();
+        corrupt.update(b"lazer");
+        let err = check_sent(&path, blob, &Mutex::new(corrupt)).unwrap_err();
         assert!(
             matches!(&err, RegistryError::Store(cairn_store::StoreError::DigestMismatch { path: p, .. }) if p == &path),
             "{err}"
         );
-        assert!(!path.exists(), "evicted");
         assert!(!err.is_transient(), "a corrupt blob is not retried");
     }
 }

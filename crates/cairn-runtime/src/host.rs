@@ -87,10 +87,13 @@ pub fn assemble_rootfs(
     if rootfs.is_dir() {
         return Ok(rootfs);
     }
-    let trees = debs
+    // The trees stay in use (gc keeps them) until they are linked in.
+    let (trees, _in_use): (Vec<PathBuf>, Vec<_>) = debs
         .iter()
         .map(|(sha, deb)| unpacked_tree(store, sha, deb))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let _lock = store.lock_entry(Bucket::Rootfs, lock_hash)?;
     if rootfs.is_dir() {
         return Ok(rootfs);
@@ -164,16 +167,22 @@ fn add_extra(root: &Path, extra: &[RootfsEntry]) -> Result<()> {
     Ok(())
 }
 
-/// `unpacked-v1/<sha256>`, extracted on first use (temp dir, then rename).
-fn unpacked_tree(store: &Store, sha256: &str, deb: &Path) -> Result<PathBuf> {
+/// `unpacked-v1/<sha256>`, extracted on first use (temp dir, then rename),
+/// and held in use ([`Store::use_entry`]) while the guard lives.
+fn unpacked_tree(
+    store: &Store,
+    sha256: &str,
+    deb: &Path,
+) -> Result<(PathBuf, cairn_store::EntryLock)> {
     let bucket = store.bucket(Bucket::Unpacked)?;
     let dir = bucket.join(sha256);
+    let in_use = store.use_entry(Bucket::Unpacked, sha256)?;
     if dir.is_dir() {
-        return Ok(dir);
+        return Ok((dir, in_use));
     }
     let _lock = store.lock_entry(Bucket::Unpacked, sha256)?;
     if dir.is_dir() {
-        return Ok(dir);
+        return Ok((dir, in_use));
     }
     // Checked against the lock's sha256 before unpacking: a `.deb` swapped in
     // the cache is evicted (refetched next run) rather than activated.
@@ -186,7 +195,7 @@ fn unpacked_tree(store: &Store, sha256: &str, deb: &Path) -> Result<PathBuf> {
         message: e.to_string(),
     })?;
     fs_err::rename(staging.keep(), &dir)?;
-    Ok(dir)
+    Ok((dir, in_use))
 }
 
 /// Mirrors `src` into `dst`: directories created (mode copied), files

@@ -99,6 +99,9 @@ pub struct GcReport {
     pub freed: u64,
     /// Bytes the evictable entries take afterwards.
     pub remaining: u64,
+    /// Entries over the budget that a running build or activation is using
+    /// (see [`Store::use_entry`]), kept.
+    pub in_use: Vec<PathBuf>,
 }
 
 /// Sweeps temp entries (`*.tmp`, `.tmp*`) old enough to be orphans of a
@@ -134,6 +137,13 @@ pub fn collect_garbage(store: &Store, options: &GcOptions) -> Result<GcReport> {
             if total <= budget {
                 break;
             }
+            // Held while removing, so no build starts using it half-removed;
+            // one in use is skipped, never waited for (gc must not stall a build).
+            let Some(_evicting) = store.try_evict_lock(entry.bucket, &entry.key)? else {
+                tracing::debug!(path = %entry.path.display(), "in use; not evicted");
+                report.in_use.push(entry.path);
+                continue;
+            };
             remove(&entry.path)?;
             total -= entry.size;
             report.freed += entry.size;
@@ -147,6 +157,9 @@ pub fn collect_garbage(store: &Store, options: &GcOptions) -> Result<GcReport> {
 /// An entry that can be evicted and rebuilt.
 struct Evictable {
     path: PathBuf,
+    /// The bucket and key of its entry lock.
+    bucket: Bucket,
+    key: String,
     size: u64,
     /// The later of access and modification time: atime where the mount
     /// keeps it (relatime updates it at least daily), else mtime.
@@ -154,18 +167,24 @@ struct Evictable {
 }
 
 fn evictable_entries(store: &Store) -> Result<Vec<Evictable>> {
-    let mut paths = Vec::new();
-    for (path, _) in digest_named_entries(store)? {
-        paths.push(path);
+    let mut found = Vec::new();
+    for (path, hex) in digest_named_entries(store)? {
+        let entry = if path.starts_with(store.bucket(Bucket::Debs)?) {
+            (Bucket::Debs, hex)
+        } else {
+            (Bucket::Layers, crate::layer_blob_key(&hex))
+        };
+        found.push((path, entry));
     }
     for path in read_dir_sorted(&store.bucket(Bucket::Unpacked)?)? {
-        if is_sha256(&file_name(&path)) && path.is_dir() {
-            paths.push(path);
+        let name = file_name(&path);
+        if is_sha256(&name) && path.is_dir() {
+            found.push((path, (Bucket::Unpacked, name)));
         }
     }
-    paths
+    found
         .into_iter()
-        .map(|path| {
+        .map(|(path, (bucket, key))| {
             let meta = fs_err::symlink_metadata(&path)?;
             let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             let accessed = meta.accessed().unwrap_or(modified);
@@ -173,6 +192,8 @@ fn evictable_entries(store: &Store) -> Result<Vec<Evictable>> {
                 size: tree_size(&path)?,
                 last_used: modified.max(accessed),
                 path,
+                bucket,
+                key,
             })
         })
         .collect()
@@ -189,6 +210,7 @@ fn temp_dirs(store: &Store) -> Result<Vec<PathBuf>> {
         Bucket::Images,
         Bucket::Artifacts,
         Bucket::Environments,
+        Bucket::Facts,
     ];
     let mut dirs = vec![store.root().to_path_buf()];
     for bucket in buckets {
@@ -325,6 +347,67 @@ mod tests {
         assert_eq!(report.temps_removed.len(), 2, "{report:?}");
         assert!(!orphan.exists() && !orphan_dir.exists());
         assert!(live.exists() && deb.exists());
+    }
+
+    /// The child half of the two-process test below: holds an entry in use
+    /// (as a build or activation does) until its stdin closes.
+    #[test]
+    #[ignore = "run by gc_keeps_what_another_process_uses, as its second process"]
+    fn hold_entry_in_another_process() {
+        let Ok(spec) = std::env::var("CAIRN_TEST_HOLD") else {
+            return;
+        };
+        let (root, key) = spec.split_once('|').unwrap();
+        let store = Store::open(root).unwrap();
+        let _using = store.use_entry(Bucket::Unpacked, key).unwrap();
+        let _blob = store.use_layer_blob(&format!("sha256:{key}")).unwrap();
+        println!("holding {key}");
+        std::io::Write::flush(&mut std::io::stdout()).unwrap();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).unwrap();
+    }
+
+    /// gc in this process, a user of an unpacked tree and a blob in another:
+    /// gc keeps both until that process is gone, then evicts them.
+    #[test]
+    fn gc_keeps_what_another_process_uses() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let key = sha256_hex(b"tree");
+        let tree = store.bucket(Bucket::Unpacked).unwrap().join(&key);
+        fs_err::create_dir_all(tree.join("usr/bin")).unwrap();
+        fs_err::write(tree.join("usr/bin/tool"), [7; 64]).unwrap();
+        let blob = layer_blobs_dir(&store).unwrap().join(&key);
+        fs_err::write(&blob, [8; 64]).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "gc::tests::hold_entry_in_another_process"])
+            .args(["--ignored", "--nocapture", "--test-threads=1"])
+            .env("CAIRN_TEST_HOLD", format!("{}|{key}", tmp.path().display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let holding = format!("holding {key}");
+        assert!(
+            // libtest prints "test NAME ... " before the test runs, on the same line.
+            lines.any(|l| l.unwrap().ends_with(&holding)),
+            "the other process never took the entry"
+        );
+        let budget = GcOptions {
+            max_size: Some(0),
+            temp_min_age: Duration::ZERO,
+        };
+        let report = collect_garbage(&store, &budget).unwrap();
+        assert!(report.evicted.is_empty(), "{report:?}");
+        assert_eq!(report.in_use.len(), 2, "{report:?}");
+        assert!(tree.join("usr/bin/tool").exists() && blob.exists());
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success());
+        let report = collect_garbage(&store, &budget).unwrap();
+        assert_eq!(report.evicted.len(), 2, "{report:?}");
+        assert!(!tree.exists() && !blob.exists());
     }
 
     #[test]

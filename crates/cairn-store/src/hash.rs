@@ -16,6 +16,31 @@ pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
     Ok(reader.finish().0)
 }
 
+/// A sha256 fed piece by piece that can be copied mid-way: an upload sent in
+/// several requests (each maybe resent) advances it only by the pieces the
+/// registry took, and checks the whole before the last byte leaves.
+#[derive(Debug, Clone, Default)]
+pub struct RunningSha256 {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl RunningSha256 {
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.count += bytes.len() as u64;
+    }
+    /// Bytes hashed so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// Hex sha256 of everything so far (the state is kept).
+    pub fn hex(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+}
+
 /// A writer that hashes and counts everything written through it.
 #[derive(Debug)]
 pub struct HashingWriter<W> {
@@ -102,5 +127,11 @@ mod tests {
         io::copy(&mut r, &mut io::sink()).unwrap();
         assert_eq!(r.finish().0, hex_w);
         assert_eq!(sha256_hex(data), hex_w);
+        let mut running = RunningSha256::default();
+        running.update(b"hello ");
+        let before = running.clone();
+        running.update(b"cairn");
+        assert_eq!((running.hex(), running.count()), (hex_w, 11));
+        assert_eq!(before.hex(), sha256_hex(b"hello "));
     }
 }

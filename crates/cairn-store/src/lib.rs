@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use gc::{CorruptEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_cache};
-pub use hash::{HashingReader, HashingWriter, sha256_file, sha256_hex};
+pub use hash::{HashingReader, HashingWriter, RunningSha256, sha256_file, sha256_hex};
 pub use lock::{FileLock, WaitPolicy, lock_exclusive};
 pub use verify::{VerifyingReader, evict, verify_file};
 
@@ -71,6 +71,8 @@ pub enum Bucket {
     /// Published environments fetched for `activate -r`/`containerize -r`,
     /// keyed by their artifact digest.
     Environments,
+    /// What configuration needs from each `.deb`, keyed by its sha256.
+    Facts,
 }
 
 impl Bucket {
@@ -85,6 +87,7 @@ impl Bucket {
             Bucket::Images => "images-v1",
             Bucket::Artifacts => "artifacts-v1",
             Bucket::Environments => "environments-v1",
+            Bucket::Facts => "facts-v1",
         }
     }
 }
@@ -148,23 +151,84 @@ impl Store {
     /// Takes an exclusive lock on one entry of a bucket, so two processes never
     /// build the same entry at once. Readers need no lock: entries appear by rename.
     pub fn lock_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
-        let dir = self.bucket(bucket)?.join(".locks");
-        fs_err::create_dir_all(&dir)?;
-        let path = dir.join(format!("{key}.lock"));
-        let file = File::create(&path).map_err(|source| StoreError::Lock {
-            path: path.clone(),
+        let file = self.entry_lock_file(bucket, key, "lock")?;
+        file.lock().map_err(|source| StoreError::Lock {
+            path: self.entry_lock_path(bucket, key, "lock"),
             source,
         })?;
-        file.lock()
-            .map_err(|source| StoreError::Lock { path, source })?;
         Ok(EntryLock { _file: file })
+    }
+
+    /// Marks one entry as in use for as long as the guard lives: a shared
+    /// lock on `.locks/<key>.use`, which [`crate::collect_garbage`] must take
+    /// exclusively before it evicts the entry. Any number of builds and
+    /// activations share an entry; gc skips it until the last one is done.
+    /// Take it *before* checking that the entry exists, so that what was
+    /// checked cannot be evicted before it is used.
+    pub fn use_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
+        let file = self.entry_lock_file(bucket, key, "use")?;
+        file.lock_shared().map_err(|source| StoreError::Lock {
+            path: self.entry_lock_path(bucket, key, "use"),
+            source,
+        })?;
+        Ok(EntryLock { _file: file })
+    }
+
+    /// [`Store::use_entry`] for the layer blob `digest` (`sha256:<hex>` or
+    /// hex), which lives in `layers-v1/blobs/sha256/`.
+    pub fn use_layer_blob(&self, digest: &str) -> Result<EntryLock> {
+        self.use_entry(Bucket::Layers, &layer_blob_key(digest))
+    }
+
+    /// The exclusive side of [`Store::use_entry`], without waiting: `None`
+    /// while anyone uses the entry.
+    pub(crate) fn try_evict_lock(&self, bucket: Bucket, key: &str) -> Result<Option<EntryLock>> {
+        let file = self.entry_lock_file(bucket, key, "use")?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(EntryLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock {
+                path: self.entry_lock_path(bucket, key, "use"),
+                source,
+            }),
+        }
+    }
+
+    fn entry_lock_path(&self, bucket: Bucket, key: &str, kind: &str) -> PathBuf {
+        self.root
+            .join(bucket.dir_name())
+            .join(".locks")
+            .join(format!("{key}.{kind}"))
+    }
+
+    /// Opens (creating) a lock file. Lock files are never deleted: a process
+    /// may hold a lock on the file it opened, and a new file under the same
+    /// name would let a second process "hold" the same lock.
+    fn entry_lock_file(&self, bucket: Bucket, key: &str, kind: &str) -> Result<File> {
+        let path = self.entry_lock_path(bucket, key, kind);
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::Lock { path, source })
     }
 }
 
-/// Held while an entry is being produced; released on drop.
+/// Held while an entry is being produced, or used ([`Store::use_entry`]);
+/// released on drop, or when the process dies.
 #[derive(Debug)]
 pub struct EntryLock {
     _file: File,
+}
+
+/// The entry-lock key of a layer blob: apart from the layer records' keys
+/// in the same bucket.
+pub(crate) fn layer_blob_key(digest: &str) -> String {
+    format!("blob-{}", digest.strip_prefix("sha256:").unwrap_or(digest))
 }
 
 fn default_root() -> Result<PathBuf> {
@@ -208,5 +272,32 @@ mod tests {
         assert!(other.try_lock().is_err());
         drop(guard);
         assert!(other.try_lock().is_ok());
+    }
+
+    #[test]
+    fn uses_share_an_entry_and_keep_eviction_out_until_the_last_one_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let first = store.use_entry(Bucket::Unpacked, "k").unwrap();
+        let second = store.use_entry(Bucket::Unpacked, "k").unwrap();
+        assert!(
+            store
+                .try_evict_lock(Bucket::Unpacked, "k")
+                .unwrap()
+                .is_none()
+        );
+        drop(first);
+        assert!(
+            store
+                .try_evict_lock(Bucket::Unpacked, "k")
+                .unwrap()
+                .is_none()
+        );
+        drop(second);
+        let evicting = store.try_evict_lock(Bucket::Unpacked, "k").unwrap();
+        assert!(evicting.is_some());
+        // Production locks are another file: building another entry or this
+        // one is not blocked by its users.
+        drop(store.lock_entry(Bucket::Unpacked, "k").unwrap());
     }
 }

@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use cairn_store::StoreError;
+
+pub mod facts;
 pub mod unpack;
 
 pub use unpack::unpack_deb;
@@ -23,6 +26,9 @@ pub use unpack::unpack_deb;
 pub enum DebError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The cache: a `.deb` that does not match its locked sha256, or a lock.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot read {deb}: {source}")]
     Read {
         deb: std::path::PathBuf,
@@ -41,6 +47,14 @@ pub enum DebError {
         deb: std::path::PathBuf,
         member: String,
     },
+    #[error(
+        "{deb}: {member} is too large to read safely: {reason}; the package is broken or hostile, refusing to use it"
+    )]
+    TooLarge {
+        deb: std::path::PathBuf,
+        member: String,
+        reason: String,
+    },
     #[error("{deb}: entry '{entry}' is unsafe: {reason}; refusing to use this package")]
     UnsafeEntry {
         deb: std::path::PathBuf,
@@ -56,7 +70,7 @@ pub type Result<T, E = DebError> = std::result::Result<T, E>;
 pub const MERGED_USR_DIRS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
 /// One normalised entry of a package's data tar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DebEntry {
     /// Relative, canonical, merged-`/usr` path, e.g. `usr/bin/hello`. Never empty.
     pub path: String,
@@ -75,7 +89,7 @@ pub struct DebEntry {
 }
 
 /// The type of a [`DebEntry`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     /// A directory.
     Dir,
@@ -94,7 +108,7 @@ pub enum EntryKind {
 }
 
 /// The files of a package's `control.tar`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ControlFiles {
     /// The `control` paragraph.
     pub control: String,
@@ -141,38 +155,335 @@ pub fn visit_data<E: From<DebError>>(
     deb: &Path,
     mut visit: impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), E> {
-    with_member(deb, "data.tar", |reader| {
-        let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries().map_err(|e| read_error(deb, e))? {
-            let mut entry = entry.map_err(|e| read_error(deb, e))?;
-            if let Some(meta) = normalize_entry(deb, &entry)? {
-                visit(&meta, &mut entry)?;
-            }
+    with_member(deb, "data.tar", |reader| visit_tar(deb, reader, &mut visit))
+}
+
+fn visit_tar<E: From<DebError>>(
+    deb: &Path,
+    reader: &mut dyn Read,
+    visit: &mut impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
+) -> Result<(), E> {
+    walk_tar(deb, "data.tar", reader, &Limits::DEFAULT, |entry, names| {
+        if let Some(meta) = normalize_entry(deb, entry, &names)? {
+            let mut exact = Exact {
+                inner: entry,
+                left: meta.size,
+                path: &meta.path,
+            };
+            visit(&meta, &mut exact)?;
         }
         Ok(())
     })
 }
 
+/// Bounds on what one member tar of a package may make cairn hold: the tar
+/// crate reads GNU long names and PAX headers whole into memory, whatever
+/// size their header claims, so a few KB of xz can ask for gigabytes.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// A GNU long name or link: PATH_MAX, the longest path Linux takes.
+    long_name: u64,
+    /// One PAX extended header (all its records together).
+    pax_header: u64,
+    /// Entries in one tar, extension headers included. Debian's largest
+    /// packages hold about 100k files; each entry costs a layer some memory.
+    entries: usize,
+    /// One file of control.tar (held in memory; md5sums is the largest).
+    control_file: u64,
+}
+
+impl Limits {
+    const DEFAULT: Limits = Limits {
+        long_name: 4096,
+        pax_header: 1 << 20,
+        entries: 1 << 19,
+        control_file: 64 << 20,
+    };
+}
+
+/// A path and link target given by extension headers (GNU `L`/`K`, PAX
+/// `path`/`linkpath`) for the entry that follows them.
+#[derive(Debug, Default)]
+struct Names {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    /// PAX `size`, which would change where the next header starts.
+    size: Option<u64>,
+}
+
+impl Names {
+    fn is_empty(&self) -> bool {
+        self.path.is_none() && self.link.is_none() && self.size.is_none()
+    }
+}
+
+/// Walks a tar's entries in raw mode, reading the extension headers itself
+/// within `limits` (rather than letting the tar crate read them whole), and
+/// hands each real entry to `each` with the names they gave it. Hand-written
+/// because the tar crate has no bound for these; it still does the framing.
+fn walk_tar<E: From<DebError>>(
+    deb: &Path,
+    member: &str,
+    reader: &mut dyn Read,
+    limits: &Limits,
+    mut each: impl FnMut(&mut tar::Entry<'_, &mut dyn Read>, Names) -> Result<(), E>,
+) -> Result<(), E> {
+    use tar::EntryType as T;
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|e| read_error(deb, e))?.raw(true);
+    let mut names = Names::default();
+    for (index, entry) in entries.enumerate() {
+        if index >= limits.entries {
+            let reason = format!("it has more than {} entries", limits.entries);
+            return Err(too_large(deb, member, reason).into());
+        }
+        let mut entry = entry.map_err(|e| read_error(deb, e))?;
+        let size = entry
+            .header()
+            .entry_size()
+            .map_err(|e| read_error(deb, e))?;
+        match entry.header().entry_type() {
+            T::GNULongName | T::GNULongLink => {
+                let kind = entry.header().entry_type();
+                let what = if kind == T::GNULongName {
+                    "GNU long name"
+                } else {
+                    "GNU long link"
+                };
+                let mut bytes =
+                    read_bounded(deb, member, &mut entry, size, limits.long_name, what)?;
+                while bytes.last() == Some(&0) {
+                    bytes.pop();
+                }
+                let slot = if kind == T::GNULongName {
+                    &mut names.path
+                } else {
+                    &mut names.link
+                };
+                if slot.replace(bytes).is_some() {
+                    return Err(invalid(
+                        deb,
+                        format!("{member}: two {what} headers for one entry"),
+                    )
+                    .into());
+                }
+            }
+            T::XHeader => {
+                let bytes = read_bounded(
+                    deb,
+                    member,
+                    &mut entry,
+                    size,
+                    limits.pax_header,
+                    "PAX header",
+                )?;
+                pax_names(deb, member, &bytes, &mut names)?;
+            }
+            // Global PAX records (a comment, a charset) change no entry of ours.
+            T::XGlobalHeader => {
+                read_bounded(
+                    deb,
+                    member,
+                    &mut entry,
+                    size,
+                    limits.pax_header,
+                    "PAX global header",
+                )?;
+            }
+            T::GNUSparse => {
+                let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let reason = format!(
+                    "entry '{path}' is a GNU sparse file, which Debian packages never ship"
+                );
+                return Err(invalid(deb, reason).into());
+            }
+            _ => {
+                if let Some(pax) = names.size
+                    && pax != size
+                {
+                    let reason = format!(
+                        "{member}: a PAX size of {pax} bytes overrides the header's {size} (files over 8 GiB are not supported)"
+                    );
+                    return Err(invalid(deb, reason).into());
+                }
+                each(&mut entry, std::mem::take(&mut names))?;
+            }
+        }
+    }
+    if !names.is_empty() {
+        let reason = format!("{member} ends with an extension header and no entry after it");
+        return Err(invalid(deb, reason).into());
+    }
+    Ok(())
+}
+
+/// Reads an extension header's body, refusing one larger than `limit`
+/// before reading any of it.
+fn read_bounded(
+    deb: &Path,
+    member: &str,
+    entry: &mut dyn Read,
+    size: u64,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    if size > limit {
+        let reason = format!("a {what} of {size} bytes (at most {limit} are read)");
+        return Err(too_large(deb, member, reason));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    entry
+        .take(size)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_error(deb, e))?;
+    Ok(bytes)
+}
+
+/// The PAX records cairn uses: `path`, `linkpath`, and `size` (checked
+/// against the header's, since cairn leaves the framing to the tar crate).
+fn pax_names(deb: &Path, member: &str, bytes: &[u8], names: &mut Names) -> Result<()> {
+    let bad = |what: String| invalid(deb, format!("{member}: malformed PAX header: {what}"));
+    for record in tar::PaxExtensions::new(bytes) {
+        let record = record.map_err(|e| bad(e.to_string()))?;
+        match record.key_bytes() {
+            b"path" => names.path = Some(record.value_bytes().to_vec()),
+            b"linkpath" => names.link = Some(record.value_bytes().to_vec()),
+            b"size" => {
+                let value = String::from_utf8_lossy(record.value_bytes()).into_owned();
+                let size = value.parse().map_err(|_| bad(format!("size '{value}'")))?;
+                names.size = Some(size);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn too_large(deb: &Path, member: &str, reason: String) -> DebError {
+    DebError::TooLarge {
+        deb: deb.to_path_buf(),
+        member: member.to_owned(),
+        reason,
+    }
+}
+
+/// An entry's contents, failing (naming the entry) when the archive ends
+/// before the size its header claims: the tar crate would hand out a short
+/// file without complaint.
+struct Exact<'a, R> {
+    inner: R,
+    left: u64,
+    path: &'a str,
+}
+
+impl<R: Read> Read for Exact<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "entry '{}' is cut short: the archive ends {} bytes before the size its header gives",
+                    self.path, self.left
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads a package once, as its sha256 is checked: returns its control
+/// files and streams its data entries to `visit`, hashing every byte of the
+/// file on the way (the rest of the file after data.tar too). The bytes
+/// checked are the bytes used: a file swapped between a check and a second
+/// read cannot slip in, and nothing is read twice.
+///
+/// On a mismatch the file is evicted from the cache and the result is
+/// [`StoreError::DigestMismatch`], also when the visitor failed first (a
+/// substituted package is reported as such, not as whatever it contains).
+/// The visitor may have seen entries by then: callers keep what they build
+/// uncommitted until this returns `Ok`.
+pub fn read_deb_verified<E: From<DebError> + From<StoreError>>(
+    deb: &Path,
+    sha256: &str,
+    mut visit: impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
+) -> Result<ControlFiles, E> {
+    let file = fs_err::File::open(deb).map_err(DebError::from)?;
+    let mut hashed = cairn_store::VerifyingReader::new(file, deb, sha256);
+    let read = read_members(deb, &mut hashed, &mut visit);
+    // Whatever the members left unread (tar padding, trailing members) is
+    // part of the file the lock names.
+    let checked = std::io::copy(&mut hashed, &mut std::io::sink());
+    match (read, checked) {
+        (_, Err(e)) => match StoreError::from_io(e) {
+            mismatch @ StoreError::DigestMismatch { .. } => Err(mismatch.into()),
+            StoreError::Io(e) => Err(read_error(deb, e).into()),
+            other => Err(other.into()),
+        },
+        (read, Ok(_)) => read,
+    }
+}
+
+/// The control files, then the data entries to `visit`, from one pass over
+/// the ar members of `source`.
+fn read_members<E: From<DebError>>(
+    deb: &Path,
+    source: impl Read,
+    visit: &mut impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
+) -> Result<ControlFiles, E> {
+    let mut ar = ar::Archive::new(BufReader::with_capacity(256 * 1024, source));
+    let mut control = None;
+    let mut first = true;
+    while let Some(member) = ar.next_entry() {
+        let member = member.map_err(|e| read_error(deb, e))?;
+        let name = member_name(member.header().identifier());
+        check_first_member(deb, first, &name)?;
+        first = false;
+        if let Some(suffix) = name.strip_prefix("control.tar") {
+            let mut reader = decompress(deb, &name, suffix, member)?;
+            control = Some(control_from_tar(deb, &mut *reader)?);
+        } else if let Some(suffix) = name.strip_prefix("data.tar") {
+            let control =
+                control.ok_or_else(|| invalid(deb, "data.tar comes before control.tar"))?;
+            let mut reader = decompress(deb, &name, suffix, member)?;
+            visit_tar(deb, &mut *reader, visit)?;
+            return Ok(control);
+        }
+    }
+    Err(invalid(deb, "no data.tar member").into())
+}
+
 /// Reads the control files of a package.
 pub fn read_control(deb: &Path) -> Result<ControlFiles> {
-    with_member(deb, "control.tar", |reader| {
-        let mut archive = tar::Archive::new(reader);
-        let mut files = BTreeMap::new();
-        for entry in archive.entries().map_err(|e| read_error(deb, e))? {
-            let mut entry = entry.map_err(|e| read_error(deb, e))?;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let name = name.trim_start_matches("./").to_owned();
-            let mut bytes = Vec::new();
-            entry
-                .read_to_end(&mut bytes)
-                .map_err(|e| read_error(deb, e))?;
-            files.insert(name, bytes);
+    with_member(deb, "control.tar", |reader| control_from_tar(deb, reader))
+}
+
+fn control_from_tar(deb: &Path, reader: &mut dyn Read) -> Result<ControlFiles> {
+    let limits = Limits::DEFAULT;
+    let mut files = BTreeMap::new();
+    walk_tar(deb, "control.tar", reader, &limits, |entry, names| {
+        if !entry.header().entry_type().is_file() {
+            return Ok(());
         }
-        control_files(deb, files)
-    })
+        let path = names
+            .path
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let name = String::from_utf8_lossy(&path).into_owned();
+        let name = name.trim_start_matches("./").to_owned();
+        let size = entry.size();
+        let what = format!("control file '{name}'");
+        let bytes = read_bounded(deb, "control.tar", entry, size, limits.control_file, &what)?;
+        files.insert(name, bytes);
+        Ok::<(), DebError>(())
+    })?;
+    control_files(deb, files)
 }
 
 fn control_files(deb: &Path, mut files: BTreeMap<String, Vec<u8>>) -> Result<ControlFiles> {
@@ -209,13 +520,7 @@ fn with_member<T, E: From<DebError>>(
     while let Some(member) = ar.next_entry() {
         let member = member.map_err(|e| read_error(deb, e))?;
         let name = member_name(member.header().identifier());
-        if first && name != "debian-binary" {
-            return Err(invalid(
-                deb,
-                format!("first member is '{name}', not 'debian-binary'"),
-            )
-            .into());
-        }
+        check_first_member(deb, first, &name)?;
         first = false;
         if let Some(suffix) = name.strip_prefix(prefix) {
             let mut reader = decompress(deb, &name, suffix, member)?;
@@ -223,6 +528,16 @@ fn with_member<T, E: From<DebError>>(
         }
     }
     Err(invalid(deb, format!("no {prefix} member")).into())
+}
+
+fn check_first_member(deb: &Path, first: bool, name: &str) -> Result<()> {
+    if first && name != "debian-binary" {
+        return Err(invalid(
+            deb,
+            format!("first member is '{name}', not 'debian-binary'"),
+        ));
+    }
+    Ok(())
 }
 
 fn member_name(identifier: &[u8]) -> String {
@@ -253,9 +568,16 @@ fn decompress<'a>(
     })
 }
 
-fn normalize_entry<R: Read>(deb: &Path, entry: &tar::Entry<'_, R>) -> Result<Option<DebEntry>> {
+fn normalize_entry<R: Read>(
+    deb: &Path,
+    entry: &tar::Entry<'_, R>,
+    names: &Names,
+) -> Result<Option<DebEntry>> {
     let header = entry.header();
-    let raw_path = utf8(deb, &entry.path_bytes())?;
+    let raw_path = match &names.path {
+        Some(path) => utf8(deb, path)?,
+        None => utf8(deb, &entry.path_bytes())?,
+    };
     let unsafe_entry = |reason: &str| DebError::UnsafeEntry {
         deb: deb.to_path_buf(),
         entry: raw_path.clone(),
@@ -265,8 +587,10 @@ fn normalize_entry<R: Read>(deb: &Path, entry: &tar::Entry<'_, R>) -> Result<Opt
         return Ok(None);
     };
     let link = || -> Result<String> {
-        let bytes = entry.link_name_bytes().unwrap_or_default();
-        utf8(deb, &bytes)
+        match &names.link {
+            Some(bytes) => utf8(deb, bytes),
+            None => utf8(deb, &entry.link_name_bytes().unwrap_or_default()),
+        }
     };
     let device = || -> (u32, u32) {
         let major = header.device_major().ok().flatten().unwrap_or(0);
@@ -292,7 +616,7 @@ fn normalize_entry<R: Read>(deb: &Path, entry: &tar::Entry<'_, R>) -> Result<Opt
             EntryKind::BlockDevice { major, minor }
         }
         T::Fifo => EntryKind::Fifo,
-        // Global PAX headers and the like carry no file.
+        // Extension headers are read by `walk_tar`; these never get here.
         T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => return Ok(None),
         other => {
             let reason = format!("entry '{raw_path}' has unsupported tar type {other:?}");
@@ -476,6 +800,313 @@ mod tests {
         assert!(files.md5sums.is_some());
         assert_eq!(files.conffiles, None);
         assert_eq!(files.other["postinst"], b"#!/bin/sh\nexit 0\n");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum TestError {
+        #[error(transparent)]
+        Deb(#[from] DebError),
+        #[error(transparent)]
+        Store(#[from] StoreError),
+    }
+
+    #[test]
+    fn read_deb_verified_returns_control_and_data_then_checks_the_whole_file() {
+        let (_tmp, deb) = sample_deb("xz");
+        let sha = cairn_store::sha256_file(&deb).unwrap();
+        let mut paths = Vec::new();
+        let control = read_deb_verified(&deb, &sha, |e, _| {
+            paths.push(e.path.clone());
+            Ok::<(), TestError>(())
+        })
+        .unwrap();
+        assert!(control.control.starts_with("Package: sample\n"));
+        assert!(paths.iter().any(|p| p == "usr/bin/tool"), "{paths:?}");
+
+        let wrong = cairn_store::sha256_hex(b"another package");
+        let mut visited = 0;
+        let err = read_deb_verified(&deb, &wrong, |_, _| {
+            visited += 1;
+            Ok::<(), TestError>(())
+        })
+        .unwrap_err();
+        assert!(visited > 0, "the check streams with the read");
+        assert!(
+            matches!(&err, TestError::Store(StoreError::DigestMismatch { path, expected, .. }) if path == &deb && expected == &wrong),
+            "{err}"
+        );
+        assert!(!deb.exists(), "a mismatching .deb is evicted");
+    }
+
+    /// A substituted package whose content also breaks the visitor is
+    /// reported as substituted: the digest is the root cause.
+    #[test]
+    fn a_mismatch_wins_over_the_visitors_own_error() {
+        let (_tmp, deb) = sample_deb("gzip");
+        let wrong = cairn_store::sha256_hex(b"locked");
+        let err = read_deb_verified(&deb, &wrong, |_, _| {
+            Err::<(), TestError>(invalid(Path::new("x"), "visitor gave up").into())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, TestError::Store(StoreError::DigestMismatch { .. })),
+            "{err}"
+        );
+    }
+
+    /// Crafted tar streams: a header built by hand, then a body that may
+    /// be far larger than anything that should be read (made lazily).
+    mod crafted {
+        use super::super::*;
+        use std::io::Read;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        /// Counts the bytes the reader under test pulled.
+        pub struct Counted<R>(pub R, pub Arc<AtomicU64>);
+        impl<R: Read> Read for Counted<R> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+        }
+
+        pub fn header(kind: tar::EntryType, path: &str, size: u64) -> Vec<u8> {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_path(path).unwrap();
+            header.set_size(size);
+            header.set_mode(0o644);
+            header.set_cksum();
+            header.as_bytes().to_vec()
+        }
+
+        /// A PAX extended header carrying `records` (`key=value` each).
+        pub fn pax(records: &[(&str, &str)]) -> Vec<u8> {
+            let mut body = Vec::new();
+            for (key, value) in records {
+                let rest = format!(" {key}={value}\n");
+                // The length prefix counts itself.
+                let mut len = rest.len() + 1;
+                while format!("{len}{rest}").len() != len {
+                    len += 1;
+                }
+                body.extend_from_slice(format!("{len}{rest}").as_bytes());
+            }
+            let mut out = header(tar::EntryType::XHeader, "./PaxHeaders/x", body.len() as u64);
+            out.extend_from_slice(&padded(body));
+            out
+        }
+
+        pub fn padded(mut body: Vec<u8>) -> Vec<u8> {
+            body.resize(body.len().div_ceil(512) * 512, 0);
+            body
+        }
+
+        pub fn end() -> Vec<u8> {
+            vec![0; 1024]
+        }
+
+        /// Walks `stream` as data.tar of `pkg_1.0_all.deb`; the normalised
+        /// paths and link targets seen (contents read whole), or the error,
+        /// and how many bytes of the stream were read.
+        pub fn walk(stream: impl Read, limits: &Limits) -> (Result<Vec<String>, DebError>, u64) {
+            let read = Arc::new(AtomicU64::new(0));
+            let mut counted = Counted(stream, read.clone());
+            let deb = Path::new("/cache/pkg_1.0_all.deb");
+            let mut seen = Vec::new();
+            let result = walk_tar(deb, "data.tar", &mut counted, limits, |entry, names| {
+                if let Some(meta) = normalize_entry(deb, entry, &names)? {
+                    let mut exact = Exact {
+                        inner: entry,
+                        left: meta.size,
+                        path: &meta.path,
+                    };
+                    let mut body = Vec::new();
+                    exact
+                        .read_to_end(&mut body)
+                        .map_err(|e| read_error(deb, e))?;
+                    let link = match &meta.kind {
+                        EntryKind::Symlink { target } => format!(" -> {target}"),
+                        _ => String::new(),
+                    };
+                    seen.push(format!("{}{link}", meta.path));
+                }
+                Ok::<(), DebError>(())
+            });
+            (result.map(|()| seen), read.load(Ordering::Relaxed))
+        }
+    }
+
+    fn too_large_reason(result: Result<Vec<String>, DebError>) -> String {
+        let err = result.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("pkg_1.0_all.deb"),
+            "names the package: {text}"
+        );
+        match err {
+            DebError::TooLarge { reason, .. } => reason,
+            other => panic!("not TooLarge: {other}"),
+        }
+    }
+
+    #[test]
+    fn an_absurd_gnu_long_name_is_refused_before_it_is_read() {
+        use crafted::*;
+        let size = 256 << 20;
+        let stream =
+            std::io::Cursor::new(header(tar::EntryType::GNULongName, "././@LongLink", size))
+                .chain(std::io::repeat(b'a').take(size));
+        let (result, read) = walk(stream, &Limits::DEFAULT);
+        assert!(too_large_reason(result).contains("GNU long name of 268435456 bytes"));
+        assert!(read < 1 << 20, "read {read} bytes of a hostile long name");
+    }
+
+    #[test]
+    fn a_huge_pax_header_is_refused_before_it_is_read() {
+        use crafted::*;
+        let size = 512 << 20;
+        let stream = std::io::Cursor::new(header(tar::EntryType::XHeader, "./PaxHeaders/x", size))
+            .chain(std::io::repeat(b'9').take(size));
+        let (result, read) = walk(stream, &Limits::DEFAULT);
+        assert!(too_large_reason(result).contains("PAX header"));
+        assert!(read < 1 << 20, "read {read} bytes of a hostile PAX header");
+    }
+
+    #[test]
+    fn long_names_from_gnu_and_pax_headers_name_the_next_entry() {
+        use crafted::*;
+        let long = format!("./usr/share/{}/f", "d".repeat(200));
+        let mut stream = header(
+            tar::EntryType::GNULongName,
+            "././@LongLink",
+            long.len() as u64 + 1,
+        );
+        stream.extend(padded(format!("{long}\0").into_bytes()));
+        stream.extend(header(tar::EntryType::Regular, "./truncated-name", 2));
+        stream.extend(padded(b"hi".to_vec()));
+        stream.extend(pax(&[
+            ("path", "./usr/bin/from-pax"),
+            ("linkpath", "target-from-pax"),
+        ]));
+        stream.extend(header(tar::EntryType::Symlink, "./short", 0));
+        stream.extend(end());
+        let (result, _) = walk(std::io::Cursor::new(stream), &Limits::DEFAULT);
+        assert_eq!(
+            result.unwrap(),
+            [
+                long.trim_start_matches("./").to_owned(),
+                "usr/bin/from-pax -> target-from-pax".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_size_past_the_end_of_the_archive_is_an_error_naming_entry_and_package() {
+        use crafted::*;
+        let mut stream = header(tar::EntryType::Regular, "./usr/bin/tool", 10 << 20);
+        stream.extend(vec![b'x'; 100]);
+        let (result, _) = walk(std::io::Cursor::new(stream), &Limits::DEFAULT);
+        let text = result.unwrap_err().to_string();
+        assert!(text.contains("pkg_1.0_all.deb"), "{text}");
+        assert!(text.contains("'usr/bin/tool' is cut short"), "{text}");
+    }
+
+    #[test]
+    fn too_many_entries_and_odd_headers_are_refused() {
+        use crafted::*;
+        let mut many = Vec::new();
+        for i in 0..20 {
+            many.extend(header(tar::EntryType::Regular, &format!("./f{i}"), 0));
+        }
+        many.extend(end());
+        let limits = Limits {
+            entries: 10,
+            ..Limits::DEFAULT
+        };
+        let (result, _) = walk(std::io::Cursor::new(many.clone()), &limits);
+        assert!(too_large_reason(result).contains("more than 10 entries"));
+        assert_eq!(
+            walk(std::io::Cursor::new(many), &Limits::DEFAULT)
+                .0
+                .unwrap()
+                .len(),
+            20
+        );
+
+        let mut resized = pax(&[("size", "99999999999")]);
+        resized.extend(header(tar::EntryType::Regular, "./big", 0));
+        resized.extend(end());
+        let text = walk(std::io::Cursor::new(resized), &Limits::DEFAULT)
+            .0
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("PAX size of 99999999999 bytes"), "{text}");
+
+        let mut sparse = header(tar::EntryType::GNUSparse, "./holes", 0);
+        sparse.extend(end());
+        let text = walk(std::io::Cursor::new(sparse), &Limits::DEFAULT)
+            .0
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("GNU sparse file"), "{text}");
+
+        let mut dangling = pax(&[("path", "./x")]);
+        dangling.extend(end());
+        let text = walk(std::io::Cursor::new(dangling), &Limits::DEFAULT)
+            .0
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("no entry after it"), "{text}");
+    }
+
+    /// The same bounds hold for a whole `.deb` (ar + control.tar +
+    /// data.tar), control files included, and the error names the file.
+    #[test]
+    fn a_crafted_deb_with_a_bomb_in_either_tar_is_refused_by_name() {
+        use crafted::*;
+        fn deb_with(control: Vec<u8>, data: Vec<u8>) -> (tempfile::TempDir, std::path::PathBuf) {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("bomb_1.0_all.deb");
+            let mut ar = ar::Builder::new(std::fs::File::create(&path).unwrap());
+            for (name, body) in [
+                ("debian-binary", b"2.0\n".to_vec()),
+                ("control.tar", control),
+                ("data.tar", data),
+            ] {
+                let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
+                ar.append(&header, body.as_slice()).unwrap();
+            }
+            (tmp, path)
+        }
+        let mut control = header(tar::EntryType::Regular, "./control", 17);
+        control.extend(padded(b"Package: bomb\n\n\n".to_vec()));
+        control.extend(end());
+        // A long name claiming 1 GiB, with a few bytes behind it.
+        let mut data = header(tar::EntryType::GNULongName, "././@LongLink", 1 << 30);
+        data.extend(vec![b'a'; 4096]);
+        let (_tmp, deb) = deb_with(control.clone(), data);
+        let err = visit_data(&deb, |_, _| Ok::<(), DebError>(())).unwrap_err();
+        assert!(matches!(err, DebError::TooLarge { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("bomb_1.0_all.deb: data.tar is too large"),
+            "{err}"
+        );
+
+        let mut postinst = header(tar::EntryType::Regular, "./postinst", 100 << 20);
+        postinst.extend(vec![b'#'; 4096]);
+        let mut hostile = control.clone();
+        hostile.truncate(hostile.len() - 1024);
+        hostile.extend(postinst);
+        let (_tmp, deb) = deb_with(hostile, end());
+        let err = read_control(&deb).unwrap_err().to_string();
+        assert!(
+            err.contains("control file 'postinst' of 104857600 bytes"),
+            "{err}"
+        );
     }
 
     #[test]
