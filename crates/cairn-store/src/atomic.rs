@@ -120,13 +120,28 @@ impl AtomicFile {
     }
 }
 
+/// Errors name the file (the temp file, as tempfile reports it, or the
+/// FIFO/device), so a full disk says where.
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file().write(buf)
+        match &mut self.inner {
+            Inner::Temp { temp, .. } => temp.write(buf),
+            Inner::Special(file) => file.write(buf).map_err(|e| named(e, &self.target)),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file().flush()
+        match &mut self.inner {
+            Inner::Temp { temp, .. } => temp.flush(),
+            Inner::Special(file) => file.flush().map_err(|e| named(e, &self.target)),
+        }
     }
+}
+
+fn named(error: io::Error, path: &Path) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("{error} (writing {})", path.display()),
+    )
 }
 
 /// Writes `target` atomically with the bytes `fill` produces.
