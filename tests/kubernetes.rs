@@ -566,3 +566,101 @@ fn pinned_generations_stay_while_the_live_one_switches_and_rolls_back() {
     assert!(err.contains(&missing), "{err}");
     node.remove_pod(&pod);
 }
+
+/// A second, independent consumer: `podman kube play --runtime` with the
+/// annotation in the pod YAML. Podman hands the runtime a clean environment,
+/// so the node settings come from a two-line wrapper script.
+#[test]
+fn podman_kube_play_runs_the_pod_in_the_environment() {
+    if !Node::tools_ready()
+        || !Registry::tools_ready()
+        || !cairn_tests::require_tool("podman")
+        || !cairn_tests::require_tool("catatonit")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = Registry::start(&dir.path().join("registry"), &RegistryAuth::Anonymous, None);
+    let Some((env, reference)) = publish("k8s-podman", &registry, "--tls-verify=false") else {
+        return;
+    };
+    let empty_archive = dir.path().join("empty.tar");
+    let empty_name = format!("{}-empty", env.name);
+    env.cairn_ok(&[
+        "kubernetes",
+        "empty-image",
+        "--name",
+        &empty_name,
+        "-f",
+        &empty_archive.display().to_string(),
+    ]);
+    let podman = |args: &[&str]| {
+        std::process::Command::new("podman")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run podman")
+    };
+    let loaded = podman(&["load", "-i", &empty_archive.display().to_string()]);
+    assert!(loaded.status.success(), "{loaded:?}");
+    let bin = cairn_tests::TestContext::cairn_bin();
+    let bin_dir = bin.parent().expect("cairn's directory");
+    let wrapper = dir.path().join("cairn-runc");
+    fs_err::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexport CAIRN_NODE_STORE={} CAIRN_INSECURE_REGISTRIES={} CAIRN_ENTRYPOINT_BIN={}\nexec {} \"$@\"\n",
+            dir.path().join("store").display(),
+            registry.host,
+            bin_dir.join("cairn-entrypoint").display(),
+            bin_dir.join("cairn-runc").display()
+        ),
+    )
+    .expect("write wrapper");
+    let status = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&wrapper)
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    let pod_name = env.name.clone();
+    let yaml = dir.path().join("pod.yaml");
+    fs_err::write(
+        &yaml,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod_name}\n  annotations:\n    cairn.dev/environment: \"{reference}\"\n\
+             spec:\n  restartPolicy: Never\n  containers:\n    - name: app\n      image: docker.io/library/{empty_name}:1\n\
+             \u{20}     command: [\"bash\", \"-c\", \"echo greeting=$GREETING; touch /usr/x\"]\n"
+        ),
+    )
+    .expect("write pod.yaml");
+    let played = podman(&[
+        "kube",
+        "play",
+        "--runtime",
+        &wrapper.display().to_string(),
+        &yaml.display().to_string(),
+    ]);
+    let container = format!("{pod_name}-app");
+    let end = std::time::Instant::now() + Duration::from_secs(90);
+    let logs = loop {
+        let out = podman(&["logs", &container]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if text.contains("Read-only file system") || std::time::Instant::now() > end {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = podman(&["kube", "down", &yaml.display().to_string()]);
+    let _ = podman(&["rmi", &format!("docker.io/library/{empty_name}:1")]);
+    assert!(
+        played.status.success(),
+        "podman kube play failed: {played:?}"
+    );
+    assert!(logs.contains("greeting=hello from cairn"), "{logs}");
+    assert!(logs.contains("Read-only file system"), "{logs}");
+}
