@@ -38,6 +38,8 @@ pub struct DebSpec {
     pub priority: String,
     /// The first line of `Description:`.
     pub description: String,
+    /// `Source:` (`name` or `name (version)`); empty for none.
+    pub source: String,
     /// `(absolute path, contents, mode)` of each file in the package.
     pub files: Vec<(String, Vec<u8>, u32)>,
 }
@@ -58,6 +60,7 @@ impl DebSpec {
             essential: false,
             priority: "optional".to_owned(),
             description: format!("cairn test package {name}"),
+            source: String::new(),
             files: Vec::new(),
         }
     }
@@ -109,6 +112,10 @@ impl DebSpec {
         self.description = summary.to_owned();
         self
     }
+    pub fn source(mut self, field: &str) -> Self {
+        self.source = field.to_owned();
+        self
+    }
     /// Adds a file at absolute `path`.
     pub fn file(mut self, path: &str, contents: &[u8], mode: u32) -> Self {
         self.files.push((path.to_owned(), contents.to_vec(), mode));
@@ -122,6 +129,7 @@ impl DebSpec {
             self.name, self.version, self.arch
         );
         let optional = [
+            ("Source", self.source.as_str()),
             ("Multi-Arch", self.multi_arch.as_str()),
             ("Essential", if self.essential { "yes" } else { "" }),
             ("Priority", self.priority.as_str()),

@@ -79,6 +79,8 @@ pub enum Command {
     Containerize(ContainerizeArgs),
     /// Push the image `containerize` last built to a registry
     Push(PushArgs),
+    /// Write a software bill of materials of the environment (SPDX or CycloneDX JSON)
+    Sbom(SbomArgs),
     /// Run a shell or a command inside the activated environment
     Activate(ActivateArgs),
     /// Publish the environment (manifest and lock, not an image) to a registry as its next generation
@@ -306,6 +308,49 @@ pub struct ContainerizeArgs {
     /// With --report: print it as JSON (on stdout, or stderr when stdout carries the archive)
     #[arg(long, requires = "report")]
     pub json: bool,
+    /// Put an SBOM in the image (/opt/cairn/sbom.spdx.json or sbom.cdx.json); with --copy, also attach it as an OCI referrer
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "spdx-json")]
+    pub sbom: Option<SbomFormatArg>,
+}
+
+/// An SBOM format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SbomFormatArg {
+    /// SPDX 2.3 JSON
+    SpdxJson,
+    /// CycloneDX 1.6 JSON
+    CyclonedxJson,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// The environment of an image cairn pushed: [docker://]HOST[:PORT]/PATH/NAME[:TAG]
+    #[arg(
+        short = 'r',
+        long = "remote",
+        value_name = "REF",
+        conflicts_with = "dir"
+    )]
+    pub remote: Option<String>,
+    /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        requires = "remote"
+    )]
+    pub remote_args: Option<CopyArgsText>,
+    /// Document format
+    #[arg(long, value_enum, default_value = "spdx-json")]
+    pub format: SbomFormatArg,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The system whose packages to list (default: the host's, else the first locked)
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
 }
 
 #[derive(Debug, Args)]

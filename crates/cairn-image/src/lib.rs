@@ -19,6 +19,7 @@ pub mod named;
 pub mod plan;
 pub mod report;
 mod root_copy;
+pub mod sbom;
 pub mod top_layer;
 pub mod users;
 

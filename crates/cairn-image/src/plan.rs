@@ -40,6 +40,8 @@ pub struct PlanRequest {
     pub artifacts: BTreeMap<String, PathBuf>,
     /// The in-image cairn for the host's architecture, and any foreign ones.
     pub entrypoints: Entrypoints,
+    /// `--sbom`: put an SBOM of the image's packages in it.
+    pub sbom: Option<crate::sbom::SbomFormat>,
 }
 
 /// Where the static in-image cairn binaries are.
@@ -75,6 +77,8 @@ pub struct BuildPlan {
     pub overrides: Overrides,
     pub artifacts: BTreeMap<String, PathBuf>,
     pub entrypoints: Entrypoints,
+    /// The SBOM the image carries, if any (`/opt/cairn/sbom.*`).
+    pub sbom: Option<crate::sbom::SbomFormat>,
 }
 
 impl BuildPlan {
@@ -138,6 +142,7 @@ impl BuildPlan {
             overrides,
             artifacts: req.artifacts.clone(),
             entrypoints: req.entrypoints.clone(),
+            sbom: req.sbom,
         })
     }
 

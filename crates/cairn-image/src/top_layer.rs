@@ -72,6 +72,7 @@ pub fn build(
     let mut entries = base_entries();
     entries.extend(sh_link(inputs));
     entries.extend(env_entries(plan, account)?);
+    entries.extend(crate::sbom::image_entries(store, plan)?);
     if matches!(foreign_entrypoint(plan)?, Some(ForeignEntrypoint::Script)) {
         entries.extend(foreign::script_files(plan));
     }

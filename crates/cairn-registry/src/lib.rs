@@ -10,6 +10,7 @@
 //!   `REF@N`): a small OCI artifact per generation and a record under the tag.
 //! - [`pull`]: reading a manifest and blobs back (for `containerize -r`).
 //! - [`push`]: the distribution-spec push (HEAD, mount, monolithic or chunked upload, manifest).
+//! - [`referrers`]: attaching an artifact (an SBOM) to a pushed image as an OCI 1.1 referrer.
 //! - [`record`]: what a push needs from a built image, kept in the store for
 //!   `cairn push`, and which repositories already hold which blobs.
 //!
@@ -24,6 +25,7 @@ pub mod pull;
 pub mod push;
 pub mod record;
 pub mod reference;
+pub mod referrers;
 
 pub use auth::Challenge;
 pub use client::{ClientOptions, RegistryClient};
@@ -36,6 +38,7 @@ pub use pull::{PulledEnvironment, pull_environment};
 pub use push::{BlobOutcome, PushOptions, PushReporter, PushSummary, push_image};
 pub use record::{KnownBlobs, PushBlob, PushImage, recorded_images};
 pub use reference::Reference;
+pub use referrers::{Artifact, Attached, Descriptor, attach_referrer, list_referrers};
 
 /// Errors from talking to a registry. None of them carries a secret.
 #[derive(Debug, thiserror::Error)]

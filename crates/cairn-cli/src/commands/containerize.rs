@@ -5,7 +5,7 @@
 //! pushes the result.
 
 pub(crate) mod copy;
-mod remote;
+pub(super) mod remote;
 mod report;
 
 use crate::cli::{ArchiveFormat, CompressionArg, ContainerizeArgs, Runtime};
@@ -70,7 +70,12 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     }
     copy::record_image(&store, &env, plan, &image);
     match (&args.file, args.runtime) {
-        _ if args.copy => copy::run(&store, &image, plan, &args)?,
+        _ if args.copy => {
+            let pushed = copy::run(&store, &image, plan, &args)?;
+            if let Some((reference, options)) = pushed {
+                super::sbom::attach_to_pushed(&store, &plans, &image, &reference, &options)?;
+            }
+        }
         (Some(_), _) if stdout_target => write_to_stdout(&image, &args)?,
         (Some(path), _) => write_to_file(&image, path, &args)?,
         (None, runtime) => load_or_write(&image, runtime, plan, &args)?,
@@ -181,6 +186,7 @@ fn plan_request(
         source_date_epoch: source_date_epoch()?,
         artifacts,
         entrypoints: entrypoints()?,
+        sbom: args.sbom.map(super::sbom::format_of),
     })
 }
 
@@ -209,7 +215,7 @@ fn selected_systems(manifest: &Manifest, wanted: &[String]) -> Result<Vec<String
 }
 
 /// `SOURCE_DATE_EPOCH`, when set.
-fn source_date_epoch() -> Result<Option<i64>> {
+pub(super) fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.is_empty() => v.trim().parse().map(Some).map_err(|_| {
             miette!(

@@ -13,6 +13,7 @@ pub(crate) mod install;
 pub mod kubernetes;
 pub(crate) mod list;
 mod push;
+mod sbom;
 mod search;
 pub(crate) mod services;
 mod show;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Edit(args) => edit::run(args),
         Command::Containerize(args) => containerize::run(args),
         Command::Push(args) => push::run(args),
+        Command::Sbom(args) => sbom::run(args),
         Command::Activate(args) => activate::run(args),
         Command::Publish(args) => generations::publish(args),
         Command::Pull(args) => generations::pull(args),

@@ -172,12 +172,14 @@ pub fn record_image(store: &Store, env: &Environment, plan: &BuildPlan, image: &
 
 /// `containerize --copy`: sends the built image to `--registry` (or the
 /// container's `registry`), with `--copy-args` (or its `default-copy-args`).
+/// Returns the registry reference and options it pushed with (none for a
+/// local engine), for what goes up beside the image (its SBOM).
 pub fn run(
     store: &Store,
     image: &BuiltImage,
     plan: &BuildPlan,
     args: &ContainerizeArgs,
-) -> Result<()> {
+) -> Result<Option<(Reference, CopyOptions)>> {
     let named = plan
         .container
         .as_deref()
@@ -199,19 +201,23 @@ pub fn run(
         let options = parse_copy_args(&copy_args)?;
         let record = push_record(image)?;
         let reference = Reference::parse(&full).map_err(|e| registry_report(e, &full))?;
-        return push(store, &record, &reference, &options).map(|_| ());
+        push(store, &record, &reference, &options)?;
+        return Ok(Some((reference, options)));
     };
     match parse_destination(&destination)? {
         Destination::DockerDaemon => {
-            load(image.primary(), cairn_oci::ContainerRuntime::Docker, plan)
+            load(image.primary(), cairn_oci::ContainerRuntime::Docker, plan).map(|_| None)
         }
-        Destination::Podman => load(image.primary(), cairn_oci::ContainerRuntime::Podman, plan),
+        Destination::Podman => {
+            load(image.primary(), cairn_oci::ContainerRuntime::Podman, plan).map(|_| None)
+        }
         Destination::Registry(prefix) => {
             let options = parse_copy_args(&copy_args)?;
             let record = push_record(image)?;
             let reference = Reference::with_prefix(&prefix, &record.name_and_tag())
                 .map_err(|e| registry_report(e, &prefix))?;
-            push(store, &record, &reference, &options).map(|_| ())
+            push(store, &record, &reference, &options)?;
+            Ok(Some((reference, options)))
         }
     }
 }
