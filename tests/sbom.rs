@@ -155,7 +155,7 @@ fn spdx_and_cyclonedx_validate_and_say_what_each_package_is() {
     let find = |name: &str| {
         packages
             .iter()
-            .find(|p| p["name"] == name)
+            .find(|p| p["name"] == name && p["SPDXID"] != "SPDXRef-environment")
             .unwrap_or_else(|| panic!("{name} in {packages:?}"))
             .clone()
     };
@@ -175,6 +175,8 @@ fn spdx_and_cyclonedx_validate_and_say_what_each_package_is() {
         hello["licenseDeclared"],
         "GPL-3.0-or-later AND LicenseRef-public-domain"
     );
+    // SPDX's URL grammar wants a domain name: the local archive's 127.0.0.1 is not one.
+    assert_eq!(hello["downloadLocation"], "NOASSERTION");
     let greet = find("libgreet1");
     assert_eq!(greet["licenseDeclared"], "NOASSERTION", "not DEP-5");
     assert_eq!(
@@ -219,6 +221,13 @@ fn spdx_and_cyclonedx_validate_and_say_what_each_package_is() {
         .find(|c| c["name"] == "hello")
         .expect("hello");
     assert_eq!(hello["hashes"][0]["content"], sha256_of(&hello_deb));
+    let url = hello["externalReferences"][0]["url"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        url.ends_with("/pool/main/h/hello/hello_2.10-3_amd64.deb"),
+        "{url}"
+    );
     assert_eq!(
         hello["licenses"][0]["expression"],
         "GPL-3.0-or-later AND LicenseRef-public-domain"
@@ -476,7 +485,7 @@ fn real_debian_image_sbom_matches_dpkg_status() {
         names.contains("libc6") && names.contains("hello"),
         "{names:?}"
     );
-    // hello's copyright is DEP-5 (GPL-3+); glibc's is not.
+    // grep's copyright is DEP-5 (GPL-3+); hello's and glibc's are free-form.
     let license = |name: &str| {
         doc["packages"]
             .as_array()
@@ -484,7 +493,20 @@ fn real_debian_image_sbom_matches_dpkg_status() {
             .map(|p| p["licenseDeclared"].clone())
             .unwrap_or_default()
     };
-    assert_eq!(license("hello"), "GPL-3.0-or-later");
+    assert_eq!(license("grep"), "GPL-3.0-or-later");
+    let hello_url = doc["packages"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "hello"))
+        .map(|p| p["downloadLocation"].clone())
+        .unwrap_or_default();
+    assert!(
+        hello_url
+            .as_str()
+            .is_some_and(|u| u.starts_with("http") && u.ends_with("_amd64.deb")),
+        "{hello_url}"
+    );
+    assert_eq!(license("hello"), "NOASSERTION");
+    assert_eq!(license("libc6"), "NOASSERTION");
     let cdx = cairn(&["sbom", "--format", "cyclonedx-json"]);
     let cdx_file = ctx.root.path().join("real.cdx.json");
     fs_err::write(&cdx_file, &cdx.stdout).expect("write");

@@ -18,7 +18,7 @@ use super::license::{License, parse_copyright};
 use crate::{ImageError, Result};
 
 /// Bumped whenever the facts read from the same `.deb` would change.
-const FACTS_FORMAT: &str = "sbom-facts-v1";
+const FACTS_FORMAT: &str = "sbom-facts-v2";
 /// A copyright file larger than this is not read (Debian's largest are a few hundred KiB).
 const MAX_COPYRIGHT: u64 = 4 << 20;
 

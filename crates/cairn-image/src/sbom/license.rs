@@ -185,6 +185,9 @@ fn translate_clause(clause: &str, unknown: &mut dyn FnMut(&str) -> String) -> St
     };
     for word in words {
         match word.to_ascii_lowercase().as_str() {
+            // After a comma DEP-5 files write `, and GPL-2+`: an operator
+            // with nothing before it joins nothing.
+            "or" | "and" if term.is_empty() && out.is_empty() => {}
             "or" | "and" if !term.is_empty() => {
                 flush(&mut term, &mut out);
                 out.push(word.to_ascii_uppercase());

@@ -183,13 +183,13 @@ fn package(p: &SbomPackage) -> Package {
         name: p.name.clone(),
         version_info: Some(p.version.clone()),
         supplier: supplier(&p.maintainer),
-        download_location: p.download_url.clone(),
+        download_location: spdx_url(&p.download_url).unwrap_or(NOASSERTION).to_string(),
         files_analyzed: false,
         checksums: vec![Checksum {
             algorithm: "SHA256",
             checksum_value: p.sha256.clone(),
         }],
-        homepage: p.homepage.clone(),
+        homepage: p.homepage.as_deref().and_then(spdx_url).map(str::to_string),
         source_info: Some(format!(
             "built package from: {} {}",
             p.source, p.source_version
@@ -232,6 +232,40 @@ fn id_safe(text: &str) -> String {
         .collect()
 }
 
+/// `url` when SPDX's URL grammar accepts it. The spec's grammar (which
+/// pyspdxtools applies) wants a host name ending in a 2–5 letter top-level
+/// domain, so a mirror addressed by IP (`http://10.0.0.5/debian`,
+/// `http://127.0.0.1:8080`) is not a valid download location; such a package
+/// says NOASSERTION there (the purl and the checksum still identify it).
+fn spdx_url(url: &str) -> Option<&str> {
+    let schemes = [
+        "http://", "https://", "ssh://", "git://", "svn://", "sftp://", "ftp://",
+    ];
+    let rest = schemes.iter().find_map(|s| url.strip_prefix(s))?;
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = match host_port.split_once(':') {
+        Some((host, port)) => {
+            let port_ok = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+            port_ok.then_some(host)?
+        }
+        None => host_port,
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let tld = labels.last()?;
+    let ok = labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && (2..=5).contains(&tld.len())
+        && tld.bytes().all(|b| b.is_ascii_alphabetic());
+    ok.then_some(url)
+}
+
 /// `Person: NAME (EMAIL)` from `Maintainer: NAME <EMAIL>`.
 fn supplier(maintainer: &str) -> Option<String> {
     let (name, rest) = maintainer.split_once('<')?;
@@ -243,6 +277,25 @@ fn supplier(maintainer: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_follow_spdx_grammar() {
+        for good in [
+            "http://deb.debian.org/debian/pool/main/h/hello/hello_2.10-3_amd64.deb",
+            "https://mirror.example.org:8443/debian/x.deb",
+            "https://www.gnu.org/software/libc/libc.html",
+        ] {
+            assert_eq!(spdx_url(good), Some(good));
+        }
+        for bad in [
+            "http://127.0.0.1:45959/pool/main/h/hello.deb",
+            "http://localhost/x.deb",
+            "file:///srv/mirror/x.deb",
+            "http://mirror.example.org:notaport/x",
+        ] {
+            assert_eq!(spdx_url(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_document_has_packages_relationships_and_declared_refs() {
