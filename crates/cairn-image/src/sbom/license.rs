@@ -80,10 +80,8 @@ pub fn parse_copyright(package: &str, text: &str) -> License {
         if name.is_empty() {
             continue;
         }
-        if paragraph.get("Files").is_some() {
-            if !names.contains(&name) {
-                names.push(name.clone());
-            }
+        if paragraph.get("Files").is_some() && !names.contains(&name) {
+            names.push(name.clone());
         }
         if !body.trim().is_empty() {
             texts

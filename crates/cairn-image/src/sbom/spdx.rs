@@ -99,7 +99,7 @@ struct ExtractedLicense {
 /// The SPDX document of `sbom`.
 pub fn document(sbom: &Sbom) -> Document {
     let mut packages = vec![root_package(sbom)];
-    packages.extend(sbom.packages.iter().map(|p| package(p)));
+    packages.extend(sbom.packages.iter().map(package));
     let mut relationships = vec![Relationship {
         spdx_element_id: "SPDXRef-DOCUMENT".into(),
         relationship_type: "DESCRIBES",
