@@ -356,7 +356,8 @@ impl CairnEnv {
     /// `cairn activate -- ARGV...`, whatever its exit code.
     fn run(&self, argv: &[&str]) -> Output {
         let mut cmd = self.cairn();
-        cmd.args(["activate", "--"]).args(argv);
+        // Run mode: the environment alone is what is compared with the oracle.
+        cmd.args(["activate", "--mode", "run", "--"]).args(argv);
         run_plain(&mut cmd)
     }
 

@@ -114,6 +114,19 @@ pub enum Command {
     /// Imageless Kubernetes: set up a node's `cairn` runtime class, write the empty pod image
     #[command(subcommand)]
     Kubernetes(KubernetesCommand),
+    /// Inside a dev-mode activation: run a command the environment lacks on the host
+    #[command(name = "_host-spawn", hide = true)]
+    HostSpawn(HostSpawnArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostSpawnArgs {
+    /// Serve requests on the listening socket given as stdin (started by `activate`)
+    #[arg(long)]
+    pub serve: bool,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -438,6 +451,11 @@ pub struct ActivateArgs {
     /// Also start the environment's services
     #[arg(long)]
     pub start_services: bool,
+    /// dev: add the environment to your world (host directories, sockets and
+    /// commands stay); run: only the environment (default: [options]
+    /// activate.mode, else dev)
+    #[arg(long, value_enum)]
+    pub mode: Option<ActivateModeArg>,
     /// Internal: enter this assembled rootfs (cairn re-executes itself so the
     /// namespace is created by a single-threaded process)
     #[arg(long = "_enter", hide = true, value_name = "ROOTFS")]
@@ -519,6 +537,13 @@ pub struct GenerationsSwitchArgs {
     pub generation: u64,
     #[command(flatten)]
     pub target: GenerationsTarget,
+}
+
+/// `cairn activate --mode`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ActivateModeArg {
+    Dev,
+    Run,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,8 +26,18 @@ pub fn overrides_for(
     name: Option<&str>,
     packages: &[LockedPackage],
 ) -> Result<Overrides> {
+    // The default image, `shell` and `processes` carry every build's output.
+    let builds: Vec<CopySource> = manifest
+        .build
+        .keys()
+        .cloned()
+        .map(CopySource::Build)
+        .collect();
     let Some(name) = name else {
-        return Ok(Overrides::default());
+        return Ok(Overrides {
+            copy_to_root: builds,
+            ..Overrides::default()
+        });
     };
     if let Some(custom) = manifest.containers.get(name) {
         let exclude = custom
@@ -51,10 +61,14 @@ pub fn overrides_for(
         });
     }
     match name {
-        "shell" => Ok(Overrides::default()),
+        "shell" => Ok(Overrides {
+            copy_to_root: builds,
+            ..Overrides::default()
+        }),
         "processes" if manifest.services.is_empty() => Err(ImageError::ProcessesWithoutServices),
         "processes" => Ok(Overrides {
             cmd: Some(Vec::new()),
+            copy_to_root: builds,
             ..Overrides::default()
         }),
         other => {

@@ -109,7 +109,7 @@ fn entrypoint_binary(plan: &BuildPlan) -> Result<PathBuf> {
     Ok(chosen)
 }
 
-/// Merged-/usr symlinks and the directories every image has.
+/// Merged-/usr symlinks, `/var/run`, and the directories every image has.
 fn base_entries() -> Vec<CustomEntry> {
     let mut entries = vec![CustomEntry::dir("usr", 0o755)];
     entries.extend(cairn_oci::merged_usr_symlinks());
@@ -127,6 +127,10 @@ fn base_entries() -> Vec<CustomEntry> {
     ] {
         entries.push(CustomEntry::dir(dir, mode));
     }
+    // base-files ships an empty directory and makes the link from its
+    // postinst; daemons' default socket paths (/var/run/postgresql) go
+    // through it.
+    entries.push(CustomEntry::symlink("var/run", "/run"));
     entries
 }
 

@@ -56,6 +56,14 @@ pub struct Activation {
     /// (`docker run -it IMAGE`), as devenv's process containers do.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub start_services: bool,
+    /// Dev mode on the host: the socket of the host-spawn server that runs
+    /// commands the environment lacks (`CAIRN_HOST_SPAWN`). Never in images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_spawn: Option<PathBuf>,
+    /// On the host, the `bin` directories of `[build]` outputs, first on
+    /// PATH (images copy the outputs into `/usr` instead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_bins: Vec<PathBuf>,
 }
 
 /// `[profile]`: scripts sourced by interactive shells, `common` first.
@@ -75,7 +83,9 @@ pub enum Mode {
     /// PATH is the environment's directories only.
     #[default]
     Run,
-    /// The environment's directories are prepended to the inherited PATH.
+    /// The environment's directories are prepended to the inherited PATH;
+    /// on the host, the user's world stays visible (see cairn-runtime's
+    /// `host` and `host_spawn`).
     Dev,
 }
 
@@ -131,6 +141,8 @@ pub fn activation_for(manifest: &Manifest, env_name: &str, container: Option<&st
             .collect(),
         container: container.map(str::to_string),
         start_services: false,
+        host_spawn: None,
+        build_bins: Vec::new(),
     }
 }
 

@@ -57,6 +57,9 @@ pub struct ClientOptions {
     pub insecure_registries: Vec<String>,
     /// PEM files of CAs to trust instead of the built-in web roots.
     pub ca_certs: Vec<PathBuf>,
+    /// A client certificate (PEM chain) and its key (PEM), for registries
+    /// that authenticate clients by TLS, as docker's `client.cert`/`client.key`.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// How often to retry after a connection error or a 5xx/429 answer.
     pub retry_times: u32,
     /// First pause before a retry; doubles each time, up to 10 s.
@@ -76,6 +79,7 @@ impl Default for ClientOptions {
                 .map(str::to_owned)
                 .collect(),
             ca_certs: Vec::new(),
+            client_cert: None,
             retry_times: 3,
             retry_delay: Duration::from_millis(500),
         }
@@ -643,6 +647,9 @@ fn build_agent(
             &options.ca_certs,
         )?)));
     }
+    if let Some((cert, key)) = &options.client_cert {
+        tls = tls.client_cert(Some(load_client_cert(cert, key)?));
+    }
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls.build())
@@ -656,6 +663,22 @@ fn build_agent(
         .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
         .build();
     Ok(config.into())
+}
+
+/// The certificate chain in `cert` and the first private key in `key`.
+fn load_client_cert(cert: &Path, key: &Path) -> Result<ureq::tls::ClientCert> {
+    let chain = load_ca_certs(&[cert.to_path_buf()])?;
+    let pem = fs_err::read(key)?;
+    let key_item = ureq::tls::parse_pem(&pem).find_map(|item| match item {
+        Ok(ureq::tls::PemItem::PrivateKey(key)) => Some(key),
+        _ => None,
+    });
+    // The key's bytes are a secret: the error names the file only.
+    let key_item = key_item.ok_or_else(|| RegistryError::CaCertificates {
+        path: key.to_path_buf(),
+        reason: "no PEM private key found".into(),
+    })?;
+    Ok(ureq::tls::ClientCert::new_with_certs(&chain, key_item))
 }
 
 fn load_ca_certs(paths: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'static>>> {

@@ -20,6 +20,10 @@ use crate::{Activation, Mode, Result, RuntimeError};
 pub const ENV_PATH: &str =
     "/opt/cairn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The environment's own directories in a dev-mode host activation, ahead of
+/// the caller's PATH. `/usr/local` is the host's there, so it comes after.
+pub const HOST_DEV_PATH: &str = "/opt/cairn/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// An ordered environment: what a process will see, in the order it sees it.
 pub type Env = Vec<(OsString, OsString)>;
 
@@ -62,11 +66,29 @@ pub fn activation_env(activation: &Activation, base: &Env) -> Env {
     if is_active(activation, base) {
         return env;
     }
-    let path = match activation.mode {
-        Mode::Run => OsString::from(ENV_PATH),
-        Mode::Dev => prepend_path(ENV_PATH, env_get(base, "PATH")),
+    let path = match (activation.mode, &activation.host_spawn) {
+        (Mode::Run, _) => OsString::from(ENV_PATH),
+        (Mode::Dev, None) => prepend_path(ENV_PATH, env_get(base, "PATH")),
+        (Mode::Dev, Some(_)) => prepend_path(HOST_DEV_PATH, env_get(base, "PATH")),
+    };
+    let path = match activation.build_bins.is_empty() {
+        true => path,
+        false => {
+            let mut joined = std::env::join_paths(&activation.build_bins).unwrap_or_default();
+            joined.push(":");
+            joined.push(path);
+            joined
+        }
     };
     env_set(&mut env, "PATH", path);
+    if let Some(socket) = &activation.host_spawn {
+        env_set(&mut env, crate::host_spawn::SOCKET_VAR, socket);
+        env_set(
+            &mut env,
+            "BASH_FUNC_command_not_found_handle%%",
+            crate::host_spawn::bash_handler(),
+        );
+    }
     env_set(&mut env, "CAIRN_ENV_NAME", &activation.env_name);
     if let Some(dir) = &activation.env_dir {
         env_set(&mut env, "CAIRN_ENV", dir);
@@ -282,6 +304,14 @@ pub fn bash_rcfile(activation: &Activation) -> String {
     let mut rc = String::from("command -v rm >/dev/null 2>&1 && rm -f -- \"${BASH_SOURCE[0]}\"\n");
     if activation.mode == Mode::Dev {
         rc.push_str("[ -f ~/.bashrc ] && . ~/.bashrc\n");
+    }
+    if activation.host_spawn.is_some() {
+        // After ~/.bashrc, which may define its own: commands the
+        // environment lacks run on the host (see `host_spawn`).
+        rc.push_str(&format!(
+            "command_not_found_handle() {{ {} \"$@\"; }}\n",
+            crate::host_spawn::CLIENT_COMMAND
+        ));
     }
     let prompt = format!("[{}] \\w \\$ ", activation.env_name);
     rc.push_str(&format!("PS1={}\n", shell_words::quote(&prompt)));

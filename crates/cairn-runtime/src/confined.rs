@@ -261,6 +261,26 @@ impl Confined {
     }
 
     /// Whether `path` resolves (inside the root) to a regular file.
+    /// Removes `path` when it is an empty directory (nothing otherwise).
+    pub fn remove_empty_dir(&self, path: &Path) -> Result<()> {
+        let Some((parent, name)) = split(path) else {
+            return Ok(());
+        };
+        let Ok(dir) = self.resolve(&parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY) else {
+            return Ok(());
+        };
+        match nix::unistd::unlinkat(
+            dir.as_fd(),
+            name.as_os_str(),
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        ) {
+            Ok(()) | Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ENOTEMPTY | Errno::EEXIST) => {
+                Ok(())
+            }
+            Err(e) => Err(self.error(path, "remove empty directory", e)),
+        }
+    }
+
     pub fn is_file(&self, path: &Path) -> bool {
         self.resolve(path, OFlag::O_PATH)
             .ok()

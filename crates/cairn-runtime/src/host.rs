@@ -30,7 +30,7 @@ use nix::sched::CloneFlags;
 
 use crate::activate::{self, current_env, exec_command, exec_interactive};
 use crate::confined::Confined;
-use crate::{Activation, Result, RuntimeError};
+use crate::{Activation, Mode, Result, RuntimeError};
 
 /// Directories every rootfs has, as mountpoints or for tools that expect them.
 const SKELETON_DIRS: &[&str] = &[
@@ -56,6 +56,10 @@ const MERGED_USR: &[(&str, &str)] = &[
     ("lib", "usr/lib"),
     ("lib64", "usr/lib64"),
 ];
+/// `/var/run` and `/var/lock`, which Debian's base-files makes links into
+/// `/run` from its postinst (its `.deb` carries empty directories): sockets such as
+/// `/var/run/docker.sock` must resolve into the bound `/run`.
+const RUN_LINKS: &[(&str, &str)] = &[("var/run", "/run"), ("var/lock", "/run/lock")];
 /// Host files bound over placeholders so names, users and DNS resolve as on the host.
 const HOST_FILES: &[&str] = &[
     "/etc/resolv.conf",
@@ -299,6 +303,12 @@ fn add_skeleton(root: &Path) -> Result<()> {
     for (link, target) in MERGED_USR {
         root.symlink_if_absent(Path::new(link), Path::new(target))?;
     }
+    for (link, target) in RUN_LINKS {
+        // base-files ships them as empty directories and makes the links
+        // from its postinst; a directory with content stays.
+        root.remove_empty_dir(Path::new(link))?;
+        root.symlink_if_absent(Path::new(link), Path::new(target))?;
+    }
     add_bin_sh(&root)
 }
 
@@ -345,6 +355,55 @@ pub enum MountOp {
     Chdir(PathBuf),
 }
 
+/// Top-level host directories that dev mode leaves to the environment: the
+/// OS itself (whose files must be the environment's for Debian's absolute
+/// paths to work), and the mountpoints every activation binds anyway.
+const OS_DIRS: &[&str] = &[
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "lost+found",
+    "opt",
+    "proc",
+    "sbin",
+    "sys",
+    "tmp",
+    "usr",
+    "var",
+];
+
+/// The host directories a dev-mode activation keeps: every top-level
+/// directory outside [`OS_DIRS`] (`/home`, `/root`, `/srv`, `/mnt`, `/media`,
+/// `/run` and its sockets, project trees such as `/work`), `/usr/local`, and
+/// each `/opt/*` except cairn's own. Reads `/` and `/opt`.
+pub fn host_world() -> Vec<PathBuf> {
+    let dirs_in = |dir: &str, skip: &[&str]| -> Vec<PathBuf> {
+        let Ok(entries) = fs_err::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| !skip.iter().any(|s| e.file_name() == *s))
+            .map(|e| e.path())
+            // A top-level symlink to a directory is bound at its own name.
+            .filter(|p| fs_err::metadata(p).is_ok_and(|m| m.is_dir()))
+            .collect();
+        found.sort();
+        found
+    };
+    let mut dirs = dirs_in("/", OS_DIRS);
+    if Path::new("/usr/local").is_dir() {
+        dirs.push(PathBuf::from("/usr/local"));
+    }
+    dirs.extend(dirs_in("/opt", &["cairn"]));
+    dirs
+}
+
 /// What [`mount_plan`] needs to know about the host.
 #[derive(Debug, Clone)]
 pub struct PlanInputs {
@@ -357,6 +416,9 @@ pub struct PlanInputs {
     pub host_files: Vec<PathBuf>,
     /// Extra binds with whether their source is a file.
     pub binds: Vec<(Bind, bool)>,
+    /// Dev mode: host directories bound at their own paths ([`host_world`]);
+    /// empty in run mode, where only the environment is visible.
+    pub host_dirs: Vec<PathBuf>,
 }
 
 /// `target` as an absolute path inside the rootfs, without `..`.
@@ -381,6 +443,11 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
     let covered = |binds: &[(PathBuf, PathBuf, bool)], path: &Path| {
         path == Path::new("/") || binds.iter().any(|(_, inner, _)| path.starts_with(inner))
     };
+    for dir in &inputs.host_dirs {
+        if dir.is_absolute() && !covered(&binds, dir) {
+            binds.push((dir.clone(), dir.clone(), false));
+        }
+    }
     for dir in inputs.home.iter().chain([&inputs.cwd]) {
         if dir.is_absolute() && !covered(&binds, dir) {
             binds.push((dir.clone(), dir.clone(), false));
@@ -431,22 +498,53 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
 /// environment, or an interactive shell when `cmd` is empty. Must be called
 /// while this process has a single thread (the kernel refuses a new user
 /// namespace otherwise). Returns only on failure.
+///
+/// In dev mode (`activation.mode`) the host's world stays ([`host_world`])
+/// and a host-spawn server ([`crate::host_spawn`]) is started first, outside
+/// the namespace, so commands the environment lacks run on the host.
 pub fn run_in_rootfs(
     rootfs: &Path,
     activation: &Activation,
     cmd: &[OsString],
     binds: &[Bind],
 ) -> Result<Infallible> {
-    enter_rootfs(rootfs, binds)?;
-    let env = activate::activate(activation, &current_env())?;
+    let mut activation = activation.clone();
+    let host_dirs = match activation.mode {
+        Mode::Dev => {
+            let socket = crate::host_spawn::bind_socket()?;
+            activation.host_spawn = Some(socket.path.clone());
+            let exe = std::env::current_exe()?;
+            crate::host_spawn::start_server(
+                &exe,
+                &["_host-spawn".into(), "--serve".into()],
+                socket,
+            )?;
+            host_world()
+        }
+        Mode::Run => Vec::new(),
+    };
+    enter_rootfs(rootfs, binds, &host_dirs)?;
+    let env = activate::activate(&activation, &current_env())?;
     if cmd.is_empty() {
-        return exec_interactive(activation, &env);
+        return exec_interactive(&activation, &env);
     }
-    exec_command(&env, cmd)
+    match exec_command(&env, cmd) {
+        Err(RuntimeError::CommandNotFound { .. }) if activation.host_spawn.is_some() => {
+            let socket = activation.host_spawn.as_deref().unwrap_or(Path::new(""));
+            let argv: Vec<String> = cmd
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let code = crate::host_spawn::run_on_host(socket, &argv, &env)?;
+            std::process::exit(code)
+        }
+        other => other,
+    }
 }
 
-/// Performs the [`mount_plan`] for `rootfs` in this process.
-pub fn enter_rootfs(rootfs: &Path, binds: &[Bind]) -> Result<()> {
+/// Performs the [`mount_plan`] for `rootfs` in this process, binding
+/// `host_dirs` too (dev mode).
+pub fn enter_rootfs(rootfs: &Path, binds: &[Bind], host_dirs: &[PathBuf]) -> Result<()> {
     let inputs = PlanInputs {
         rootfs: rootfs.to_path_buf(),
         cwd: std::env::current_dir()?,
@@ -467,6 +565,7 @@ pub fn enter_rootfs(rootfs: &Path, binds: &[Bind]) -> Result<()> {
                 )
             })
             .collect(),
+        host_dirs: host_dirs.to_vec(),
     };
     mount_plan(&inputs)
         .iter()
@@ -601,6 +700,7 @@ mod tests {
                 },
                 false,
             )],
+            host_dirs: Vec::new(),
         }
     }
 
@@ -683,6 +783,71 @@ mod tests {
                 .collect();
             assert!(binds.is_empty(), "{cwd}: {binds:?}");
             assert_eq!(mount_plan(&i).last(), Some(&MountOp::Chdir(cwd.into())));
+        }
+    }
+
+    #[test]
+    fn dev_mode_binds_the_host_world_before_home_and_cwd() {
+        let mut i = inputs();
+        i.cwd = "/work/proj".into();
+        i.host_dirs = vec![
+            "/home".into(),
+            "/run".into(),
+            "/work".into(),
+            "/usr/local".into(),
+            "/opt/google".into(),
+        ];
+        let plan = mount_plan(&i);
+        let bound: Vec<&Path> = plan
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::Bind {
+                    source, recursive, ..
+                } if *recursive => Some(source.as_path()),
+                _ => None,
+            })
+            .collect();
+        // $HOME (/home/u) and the cwd (/work/proj) are inside bound dirs.
+        assert_eq!(
+            bound,
+            [
+                "/dev",
+                "/proc",
+                "/sys",
+                "/tmp",
+                "/home",
+                "/run",
+                "/work",
+                "/usr/local",
+                "/opt/google",
+                "/work/proj/.cairn/env"
+            ]
+            .map(Path::new)
+        );
+        assert!(plan.contains(&MountOp::EnsureDir("/usr/local".into())));
+        assert_eq!(plan.last(), Some(&MountOp::Chdir("/work/proj".into())));
+    }
+
+    #[test]
+    fn the_host_world_leaves_the_os_to_the_environment() {
+        let world = host_world();
+        for os in [
+            "/usr",
+            "/etc",
+            "/var",
+            "/bin",
+            "/lib",
+            "/proc",
+            "/tmp",
+            "/opt/cairn",
+        ] {
+            assert!(!world.iter().any(|d| d == Path::new(os)), "{os}: {world:?}");
+        }
+        if Path::new("/usr/local").is_dir() {
+            assert!(world.iter().any(|d| d == Path::new("/usr/local")));
+        }
+        if Path::new("/run").is_dir() {
+            assert!(world.iter().any(|d| d == Path::new("/run")));
         }
     }
 

@@ -13,6 +13,7 @@ pub mod activate;
 mod confined;
 pub mod entrypoint;
 pub mod host;
+pub mod host_spawn;
 pub mod kubernetes;
 mod logs;
 mod output;

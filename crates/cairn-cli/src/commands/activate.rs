@@ -1,13 +1,15 @@
 //! `cairn activate` on the host: the locked packages assembled into a rootfs of
 //! hardlinks from the store, entered through unprivileged user+mount
-//! namespaces, so Debian's absolute paths work unchanged.
+//! namespaces, so Debian's absolute paths work unchanged. In dev mode (the
+//! default) the host's directories and commands stay reachable; `--mode run`
+//! shows only the environment.
 
-use crate::cli::{ActivateArgs, DirArg};
+use crate::cli::{ActivateArgs, ActivateModeArg, DirArg};
 use crate::diagnostic::Diagnose;
 use crate::environment::Environment;
 use crate::locking;
 use cairn_manifest::activation::activation_for;
-use cairn_runtime::{Activation, Bind, CONTAINER_CAIRN_EXE, CONTAINER_ENV_DIR};
+use cairn_runtime::{Activation, Bind, CONTAINER_CAIRN_EXE, CONTAINER_ENV_DIR, Mode};
 use miette::{IntoDiagnostic, Result, miette};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -28,7 +30,7 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let lock = crate::locking::current_lock(&env, &manifest)?;
     let store = locking::open_store()?;
     let rootfs = assemble_locked(&store, &lock)?.rootfs;
-    let activation = host_activation(&manifest, &env);
+    let activation = host_activation(&manifest, &env, None);
     Ok(Prepared {
         env,
         activation,
@@ -102,7 +104,7 @@ pub fn assemble_locked(
 }
 
 /// Bumped when what host rootfs assembly adds on top of the packages changes.
-const CONFIGURED_ROOTFS: &str = "cairn-rootfs-configured-v1";
+const CONFIGURED_ROOTFS: &str = "cairn-rootfs-configured-v3";
 
 /// What maintainer scripts would have done (alternatives, the CA store,
 /// accounts, dpkg status), as entries for the host rootfs: the same
@@ -149,16 +151,26 @@ fn configuration_entries(
 
 /// The activation of `env` on the host: like an image's, plus the environment's
 /// directory, so `cairn` run inside finds this environment from any directory.
-fn host_activation(manifest: &cairn_manifest::Manifest, env: &Environment) -> Activation {
+/// `mode` (`--mode`) wins over the manifest's `[options] activate.mode`.
+fn host_activation(
+    manifest: &cairn_manifest::Manifest,
+    env: &Environment,
+    mode: Option<ActivateModeArg>,
+) -> Activation {
     let name = manifest.name.clone().unwrap_or_else(|| env.default_name());
     let mut activation = activation_for(manifest, &name, None);
     activation.env_dir = Some(env.root.clone());
+    match mode {
+        Some(ActivateModeArg::Dev) => activation.mode = Mode::Dev,
+        Some(ActivateModeArg::Run) => activation.mode = Mode::Run,
+        None => {}
+    }
     activation
 }
 
 pub fn run(args: ActivateArgs) -> Result<ExitCode> {
     if let Some(rootfs) = &args.enter {
-        return enter(args.dir.clone(), rootfs, &args.command);
+        return enter(args.dir.clone(), rootfs, args.mode, &args.command);
     }
     // `-r REF[@N]`: the published generation, cached by digest, is the
     // environment directory; nothing is written where the user stands.
@@ -196,17 +208,27 @@ pub fn run(args: ActivateArgs) -> Result<ExitCode> {
         .arg(&prepared.env.root)
         .arg("--_enter")
         .arg(&prepared.rootfs)
+        .args(args.mode.map(|m| match m {
+            ActivateModeArg::Dev => "--mode=dev",
+            ActivateModeArg::Run => "--mode=run",
+        }))
         .arg("--")
         .args(&args.command)
         .exec();
     Err(miette!("cannot re-execute cairn: {err}"))
 }
 
-fn enter(dir: DirArg, rootfs: &std::path::Path, command: &[String]) -> Result<ExitCode> {
+fn enter(
+    dir: DirArg,
+    rootfs: &std::path::Path,
+    mode: Option<ActivateModeArg>,
+    command: &[String],
+) -> Result<ExitCode> {
     let env = Environment::find(&dir)?;
-    let activation = host_activation(&env.load_manifest()?, &env);
+    let manifest = env.load_manifest()?;
+    let mut activation = host_activation(&manifest, &env, mode);
     let exe = std::env::current_exe().into_diagnostic()?;
-    let binds = [
+    let mut binds = vec![
         Bind {
             source: env.env_dir.clone(),
             target: PathBuf::from(CONTAINER_ENV_DIR),
@@ -216,6 +238,15 @@ fn enter(dir: DirArg, rootfs: &std::path::Path, command: &[String]) -> Result<Ex
             target: PathBuf::from(CONTAINER_CAIRN_EXE),
         },
     ];
+    // `[build]` outputs already built are on PATH, as flox puts them.
+    for (name, dir) in super::build::built_outputs(&env, manifest.build.keys().cloned()) {
+        let target = PathBuf::from(format!("/opt/cairn/build/{name}"));
+        activation.build_bins.push(target.join("bin"));
+        binds.push(Bind {
+            source: dir,
+            target,
+        });
+    }
     let cmd: Vec<OsString> = command.iter().map(OsString::from).collect();
     match cairn_runtime::run_in_rootfs(rootfs, &activation, &cmd, &binds) {
         Ok(never) => match never {},

@@ -20,6 +20,10 @@ struct ArtifactRecord {
     name: String,
     sha256: String,
     path: PathBuf,
+    /// sha256 of the command that produced it: `containerize` rebuilds an
+    /// output whose command changed.
+    #[serde(default)]
+    command_sha256: String,
 }
 
 pub fn run(args: BuildArgs) -> Result<ExitCode> {
@@ -55,14 +59,17 @@ fn build_one(env: &Environment, name: &str, command: &str) -> Result<ArtifactRec
     if out.exists() {
         fs_err::remove_dir_all(&out).into_diagnostic()?;
     }
-    fs_err::create_dir_all(&out).into_diagnostic()?;
+    // `$out/bin` exists, as flox's guide assumes (`cat > $out/bin/x`).
+    fs_err::create_dir_all(out.join("bin")).into_diagnostic()?;
     let exe = std::env::current_exe().into_diagnostic()?;
     let status = std::process::Command::new(exe)
-        .args(["activate", "-d"])
+        .args(["activate", "--mode", "run", "-d"])
         .arg(&env.root)
         .args(["--", "bash", "-ec", command])
         .env("out", &out)
         .current_dir(&env.root)
+        // stdout may be carrying an image (`containerize -f -` builds first).
+        .stdout(std::io::stderr())
         .status()
         .into_diagnostic()?;
     if !status.success() {
@@ -89,6 +96,7 @@ fn build_one(env: &Environment, name: &str, command: &str) -> Result<ArtifactRec
         name: name.to_string(),
         sha256,
         path: dest,
+        command_sha256: cairn_store::sha256_hex(command.as_bytes()),
     };
     let json = serde_json::to_vec_pretty(&record).into_diagnostic()?;
     cairn_store::write_atomic(build_dir.join(format!("{name}.json")), |f| {
@@ -96,6 +104,44 @@ fn build_one(env: &Environment, name: &str, command: &str) -> Result<ArtifactRec
     })
     .into_diagnostic()?;
     Ok(record)
+}
+
+/// The output of `[build.NAME]` for the default image and activation: the
+/// last build when it came from the same command, else a fresh build.
+pub fn ensure_built(env: &Environment, name: &str, command: &str) -> Result<PathBuf> {
+    if let Some(record) = read_record(env, name)
+        && record.path.is_dir()
+        && record.command_sha256 == cairn_store::sha256_hex(command.as_bytes())
+    {
+        return Ok(record.path);
+    }
+    let record = build_one(env, name, command)?;
+    output::status(format!("✓ built '{name}' → {}", record.path.display()));
+    Ok(record.path)
+}
+
+/// The last build's outputs that still exist, by name, without building:
+/// what a host activation puts on PATH.
+pub fn built_outputs(
+    env: &Environment,
+    names: impl Iterator<Item = String>,
+) -> Vec<(String, PathBuf)> {
+    names
+        .filter_map(|name| {
+            let record = read_record(env, &name)?;
+            record.path.is_dir().then_some((name, record.path))
+        })
+        .collect()
+}
+
+fn read_record(env: &Environment, name: &str) -> Option<ArtifactRecord> {
+    let path = env
+        .root
+        .join(".cairn")
+        .join("build")
+        .join(format!("{name}.json"));
+    let text = fs_err::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// The directory of the last build of `name`.

@@ -164,6 +164,18 @@ fn plan_request(
             }
         }
     }
+    // The default image (and `shell`, `processes`) carries every build's
+    // output, as flox's custom-entrypoint example expects.
+    if !args
+        .container
+        .as_deref()
+        .is_some_and(|c| manifest.containers.contains_key(c))
+    {
+        for (name, build) in &manifest.build {
+            let dir = super::build::ensure_built(env, name, &build.command)?;
+            artifacts.insert(name.clone(), dir);
+        }
+    }
     let (name, tag) = match &args.tag {
         Some(arg) => {
             let (name, tag) = cairn_image::split_tag_arg(arg).diagnose()?;

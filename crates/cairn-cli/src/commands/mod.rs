@@ -8,6 +8,7 @@ mod edit;
 pub(crate) mod entrypoint;
 mod generate;
 mod generations;
+mod host_spawn;
 mod init;
 pub(crate) mod install;
 pub mod kubernetes;
@@ -51,5 +52,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Manpages(args) => generate::manpages(args),
         Command::Entrypoint(args) => entrypoint::run(args),
         Command::Kubernetes(cmd) => kubernetes::run(cmd),
+        Command::HostSpawn(args) => host_spawn::run(args),
     }
 }

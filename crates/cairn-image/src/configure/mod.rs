@@ -43,6 +43,7 @@ pub mod certificates;
 pub mod libraries;
 pub(crate) mod script;
 pub mod status;
+pub mod tmpfiles;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -133,6 +134,7 @@ pub fn needs_contents(path: &str) -> bool {
             || path.starts_with(certificates::LOCAL_CERTS_DIR)))
         || (path.starts_with("/etc/ld.so.conf.d/") && path.ends_with(".conf"))
         || (path.starts_with(accounts::SYSUSERS_DIR) && path.ends_with(".conf"))
+        || tmpfiles::is_snippet(path)
         || path == accounts::PASSWD_MASTER
         || path == accounts::GROUP_MASTER
 }
@@ -239,7 +241,8 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
     let users = accounts::configure(packages, &parsed, &tree);
     let certs = certificates::configure(packages, local_files);
     let libs = libraries::configure(packages);
-    for part in [alts, users, certs, libs] {
+    let dirs = tmpfiles::configure(packages, &accounts::system_accounts(packages).0);
+    for part in [alts, users, certs, libs, dirs] {
         for mut entry in part.entries {
             // Package layers hold `/bin/x` as `/usr/bin/x` (merged /usr), and
             // a layer entry under the `/bin` symlink would not land there.

@@ -294,16 +294,105 @@ pub fn client_options(
         Some(creds) => Some(creds.clone()),
         None => cairn_registry::find_credentials(&reference.registry, &reference.repository)?,
     };
-    let defaults = ClientOptions::default();
+    let mut defaults = ClientOptions::default();
+    // registries.conf `insecure = true`: plain HTTP and unverified TLS are
+    // allowed for that registry, as podman and skopeo allow them.
+    let insecure = registries_conf_insecure(&reference.registry);
+    if insecure {
+        defaults
+            .insecure_registries
+            .push(reference.registry.clone());
+    }
+    let cert_dirs = match &options.cert_dir {
+        Some(dir) => vec![dir.clone()],
+        None => engine_cert_dirs(&reference.registry),
+    };
     Ok(ClientOptions {
         credentials,
-        tls_verify: options.tls_verify.unwrap_or(true),
+        tls_verify: options.tls_verify.unwrap_or(!insecure),
         ca_certs: match &options.cert_dir {
             Some(dir) => ca_files(dir)?,
             None => engine_trusted_cas(&reference.registry),
         },
+        client_cert: cert_dirs.iter().find_map(|dir| client_cert_in(dir)),
         retry_times: options.retry_times.unwrap_or(defaults.retry_times),
         ..defaults
+    })
+}
+
+/// The certs.d directories docker, podman and skopeo read for `registry`
+/// (`HOST[:PORT]`), those that exist, in that order.
+fn engine_cert_dirs(registry: &str) -> Vec<PathBuf> {
+    // A registry name is a host and port; never let it climb out of certs.d.
+    if registry.contains('/') || registry.starts_with('.') {
+        return Vec::new();
+    }
+    let mut roots = vec![
+        PathBuf::from("/etc/docker/certs.d"),
+        PathBuf::from("/etc/containers/certs.d"),
+    ];
+    roots.extend(config_home().map(|c| c.join("containers/certs.d")));
+    roots
+        .into_iter()
+        .map(|root| root.join(registry))
+        .filter(|dir| dir.is_dir())
+        .collect()
+}
+
+fn config_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+}
+
+/// docker's client certificate convention: `NAME.cert` with `NAME.key`
+/// beside it (`client.cert` and `client.key`); the first pair by name.
+fn client_cert_in(dir: &std::path::Path) -> Option<(PathBuf, PathBuf)> {
+    let mut certs: Vec<PathBuf> = fs_err::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "cert"))
+        .collect();
+    certs.sort();
+    certs.into_iter().find_map(|cert| {
+        let key = cert.with_extension("key");
+        key.is_file().then_some((cert, key))
+    })
+}
+
+/// Whether containers-registries.conf(5) marks `registry` `insecure = true`
+/// (`$XDG_CONFIG_HOME/containers/registries.conf` wins over
+/// `/etc/containers/registries.conf`, as in containers/image).
+fn registries_conf_insecure(registry: &str) -> bool {
+    let files = config_home()
+        .map(|c| c.join("containers/registries.conf"))
+        .into_iter()
+        .chain([PathBuf::from("/etc/containers/registries.conf")]);
+    for file in files {
+        let Ok(text) = fs_err::read_to_string(&file) else {
+            continue;
+        };
+        return match text.parse::<toml_edit::DocumentMut>() {
+            Ok(doc) => insecure_in(&doc, registry),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", file.display());
+                false
+            }
+        };
+    }
+    false
+}
+
+/// `[[registry]]` entries whose `location` (or `prefix`) is `registry`.
+fn insecure_in(doc: &toml_edit::DocumentMut, registry: &str) -> bool {
+    let Some(entries) = doc.get("registry").and_then(|r| r.as_array_of_tables()) else {
+        return false;
+    };
+    entries.iter().any(|entry| {
+        let names = ["location", "prefix"].map(|k| entry.get(k).and_then(|v| v.as_str()));
+        names.iter().flatten().any(|n| *n == registry)
+            && entry.get("insecure").and_then(|v| v.as_bool()) == Some(true)
     })
 }
 
@@ -313,24 +402,9 @@ pub fn client_options(
 /// `$XDG_CONFIG_HOME/containers/certs.d/HOST:PORT/` (default `~/.config`), so
 /// a registry that `docker push` works with works with cairn too.
 fn engine_trusted_cas(registry: &str) -> Vec<PathBuf> {
-    let config_home = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    let mut roots = vec![
-        PathBuf::from("/etc/docker/certs.d"),
-        PathBuf::from("/etc/containers/certs.d"),
-    ];
-    roots.extend(config_home.map(|c| c.join("containers/certs.d")));
-    // A registry name is a host and port; never let it climb out of certs.d.
-    if registry.contains('/') || registry.starts_with('.') {
-        return Vec::new();
-    }
-    roots
-        .into_iter()
-        .map(|root| root.join(registry))
-        .filter(|dir| dir.is_dir())
-        .flat_map(|dir| ca_files(&dir).unwrap_or_default())
+    engine_cert_dirs(registry)
+        .iter()
+        .flat_map(|dir| ca_files(dir).unwrap_or_default())
         .collect()
 }
 
@@ -501,6 +575,39 @@ mod tests {
         assert!(parse_copy_args("--dest-tls-verify=maybe").is_err());
         assert!(parse_copy_args("--dest-creds nocolon").is_err());
         assert!(parse_copy_args("'unterminated").is_err());
+    }
+
+    #[test]
+    fn registries_conf_marks_a_registry_insecure() {
+        let doc: toml_edit::DocumentMut = r#"
+unqualified-search-registries = ["docker.io"]
+[[registry]]
+location = "registry.lan:5000"
+insecure = true
+[[registry]]
+location = "secure.lan"
+"#
+        .parse()
+        .unwrap();
+        assert!(insecure_in(&doc, "registry.lan:5000"));
+        assert!(!insecure_in(&doc, "secure.lan"));
+        assert!(!insecure_in(&doc, "other:5000"));
+    }
+
+    #[test]
+    fn client_certificates_pair_cert_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("ca.crt"), "").unwrap();
+        fs_err::write(dir.path().join("client.cert"), "").unwrap();
+        assert_eq!(client_cert_in(dir.path()), None, "a cert without its key");
+        fs_err::write(dir.path().join("client.key"), "").unwrap();
+        assert_eq!(
+            client_cert_in(dir.path()),
+            Some((
+                dir.path().join("client.cert"),
+                dir.path().join("client.key")
+            ))
+        );
     }
 
     #[test]
