@@ -32,7 +32,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
@@ -101,7 +100,15 @@ pub fn serve() -> Result<()> {
     // Handing the terminal's foreground back and forth must not stop us.
     // SAFETY: installing SIG_IGN runs no handler code.
     unsafe { signal(Signal::SIGTTOU, SigHandler::SigIgn) }.map_err(std::io::Error::from)?;
-    listener.set_nonblocking(true)?;
+    // accept() honours SO_RCVTIMEO on Linux: it waits for a request without
+    // polling, and wakes once a second to see whether the activation is gone.
+    let timeout = nix::sys::time::TimeVal::new(1, 0);
+    nix::sys::socket::setsockopt(
+        &listener,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &timeout,
+    )
+    .map_err(std::io::Error::from)?;
     let host_path = std::env::var("PATH").unwrap_or_else(|_| crate::ENV_PATH.to_string());
     loop {
         match listener.accept() {
@@ -113,11 +120,17 @@ pub fn serve() -> Result<()> {
                     }
                 });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
                 if getppid() != parent {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(100));
             }
             Err(e) => return Err(e.into()),
         }
@@ -130,7 +143,9 @@ pub fn serve() -> Result<()> {
 
 /// One request: receive stdio and the request, run it, report pid and exit.
 fn serve_one(stream: UnixStream, host_path: &str) -> Result<()> {
+    // An accepted socket inherits the listener's one-second timeout.
     stream.set_nonblocking(false)?;
+    stream.set_read_timeout(None)?;
     let fds = receive_fds(&stream)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
