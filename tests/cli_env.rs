@@ -672,3 +672,207 @@ fn upgrade_refuses_a_replayed_older_inrelease_unless_allowed() {
         ]
     );
 }
+
+/// A postinst of the kinds cairn applies (an alternative) and does not
+/// (`locale-gen`, `ssh-keygen`), as debhelper writes them.
+const GREETER_POSTINST: &str = "#!/bin/sh\nset -e\n\
+if [ \"$1\" = configure ]; then\n\
+  update-alternatives --install /usr/bin/greeter greeter /usr/bin/hello 50\n\
+  locale-gen\n\
+  ssh-keygen -A\n\
+fi\n";
+
+/// hello as Debian would describe it: long description, homepage,
+/// Suggests, and maintainer scripts; published the way Debian publishes
+/// (summaries in `Packages`, texts in `Translation-en`).
+fn described_specs() -> Vec<DebSpec> {
+    let hello = |version: &str| {
+        DebSpec::with_program("hello", version)
+            .depends("libgreet1 (>= 1.0)")
+            .suggests("cowsay-lite")
+            .homepage("https://example.invalid/hello")
+            .description("greets the world")
+            .long_description(
+                "The hello program prints a friendly greeting.\n\nIt is a test package.",
+            )
+            .script("postinst", GREETER_POSTINST)
+    };
+    let mut specs = vec![hello("0.9-1"), hello("1.0-1")];
+    specs.extend(base_specs().into_iter().skip(2));
+    specs
+}
+
+fn env_with_split_archive() -> Option<(TestContext, LocalArchive, HttpServer)> {
+    let tools = ["dpkg-deb", "apt-ftparchive", "gpg", "xz", "gzip"];
+    if !tools.iter().all(|t| require_tool(t)) {
+        return None;
+    }
+    let ctx = TestContext::new();
+    let archive = LocalArchive::build_split_descriptions(
+        &ctx.root.path().join("archive"),
+        &described_specs(),
+    );
+    let server = HttpServer::serve(archive.root());
+    ctx.run_ok(&["init"]);
+    ctx.write_manifest_sources(&server, &archive);
+    Some((ctx, archive, server))
+}
+
+#[test]
+fn show_gives_what_apt_show_gives_with_the_translated_long_description() {
+    let Some((ctx, archive, server)) = env_with_split_archive() else {
+        return;
+    };
+    let packages = fs_err::read_to_string(archive.binary_dir().join("Packages")).unwrap();
+    assert!(
+        packages.contains("Description-md5: ") && !packages.contains("friendly greeting"),
+        "the fixture publishes as Debian does:\n{packages}"
+    );
+    let out = ctx.run_ok(&["show", "hello"]);
+    let show = stdout_of(&out);
+    for line in [
+        "Package: hello\n",
+        "Version: 1.0-1\n",
+        "Priority: optional\n",
+        "Section: misc\n",
+        "Maintainer: cairn tests <test@example.invalid>\n",
+        "Depends: libgreet1 (>= 1.0)\n",
+        "Suggests: cowsay-lite\n",
+        "Homepage: https://example.invalid/hello\n",
+        &format!("APT-Sources: {} stable/main amd64 Packages\n", server.url),
+        "Description: greets the world\n The hello program prints a friendly greeting.\n .\n It is a test package.\n",
+        "  applied: alternative greeter: /usr/bin/greeter -> /usr/bin/hello (priority 50)\n",
+        "  not applied: postinst runs locale-gen (locales are not generated",
+        "  not applied: postinst runs ssh-keygen (host keys are not generated",
+    ] {
+        assert!(show.contains(line), "missing {line:?} in:\n{show}");
+    }
+    // dpkg-deb writes no Installed-Size for a hand-made control file.
+    assert!(show.contains("Download-Size: "), "{show}");
+    let versions = &show[show.find("Versions:").expect("a Versions section")..];
+    assert!(
+        versions.find("1.0-1") < versions.find("0.9-1"),
+        "highest version first:\n{show}"
+    );
+    assert_eq!(
+        server.requests("/dists/stable/main/i18n/Translation-en.xz"),
+        1
+    );
+
+    // --json carries the same, as data; a chosen version is shown.
+    let json: serde_json::Value =
+        serde_json::from_slice(&ctx.run_ok(&["show", "hello=0.9-1", "--json"]).stdout)
+            .expect("show --json prints JSON");
+    assert_eq!(json["version"], "0.9-1");
+    assert_eq!(json["maintainer"], "cairn tests <test@example.invalid>");
+    assert_eq!(json["homepage"], "https://example.invalid/hello");
+    assert_eq!(json["depends"], serde_json::json!(["libgreet1 (>= 1.0)"]));
+    assert_eq!(json["suggests"], serde_json::json!(["cowsay-lite"]));
+    assert!(
+        json["description"]
+            .as_str()
+            .unwrap()
+            .contains("friendly greeting"),
+        "{json}"
+    );
+    assert_eq!(json["configuration"]["available"], true);
+    let not_applied = json["configuration"]["not_applied"].as_array().unwrap();
+    assert_eq!(not_applied.len(), 2, "{json}");
+    assert_eq!(json["versions"].as_array().unwrap().len(), 2);
+    assert!(json["download_size"].as_u64().unwrap() > 0);
+
+    // The translation is cached by its signed digest: gone from the mirror,
+    // it is still shown, and not asked for again.
+    for file in ["Translation-en", "Translation-en.xz"] {
+        fs_err::remove_file(archive.translation_path().with_file_name(file)).unwrap();
+    }
+    let again = stdout_of(&ctx.run_ok(&["show", "hello"]));
+    assert!(again.contains(" It is a test package.\n"), "{again}");
+    assert_eq!(
+        server.requests("/dists/stable/main/i18n/Translation-en.xz"),
+        1
+    );
+
+    // With no cached copy and none to fetch, the summary is shown, the
+    // reason is said, and show still succeeds.
+    let out = expect_success(
+        ctx.cairn()
+            .args(["show", "hello"])
+            .env("CAIRN_CACHE_DIR", ctx.root.path().join("fresh-cache")),
+    );
+    let (show, err) = (stdout_of(&out), stderr_of(&out));
+    assert!(show.contains("Description: greets the world\n"), "{show}");
+    assert!(!show.contains("friendly greeting"), "{show}");
+    assert!(err.contains("note: the long description"), "{err}");
+
+    let unknown = ctx.run_err(&["show", "hello=7"]);
+    assert!(
+        stderr_of(&unknown).contains("no version '7'") && stderr_of(&unknown).contains("1.0-1"),
+        "{}",
+        stderr_of(&unknown)
+    );
+}
+
+#[test]
+fn install_warns_once_per_new_package_about_what_it_does_not_apply() {
+    let Some((ctx, _archive, _server)) = env_with_split_archive() else {
+        return;
+    };
+    let out = ctx.run_ok(&["install", "hello"]);
+    let err = stderr_of(&out);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings.len(),
+        2,
+        "one line per note, only for hello (libgreet1 has no scripts):\n{err}"
+    );
+    assert!(
+        warnings[0].starts_with("warning: hello: cairn does not apply: postinst runs locale-gen")
+            && warnings[0].contains("C.UTF-8")
+            && warnings[0].contains("locales-all"),
+        "the locale note says how to get a locale:\n{err}"
+    );
+    assert!(warnings[1].contains("ssh-keygen"), "{err}");
+
+    // hello is in the lock now: adding another package, or re-locking after
+    // a hand edit, does not warn about it again.
+    let out = ctx.run_ok(&["install", "cowsay-lite"]);
+    assert!(!stderr_of(&out).contains("warning:"), "{}", stderr_of(&out));
+    ctx.run_ok(&["uninstall", "hello"]);
+    let manifest = ctx.read_manifest();
+    fs_err::write(
+        ctx.manifest_path(),
+        manifest.replace("[install]\n", "[install]\nhello.pkg = \"hello\"\n"),
+    )
+    .unwrap();
+    let relock = ctx.run_ok(&["list"]);
+    let err = stderr_of(&relock);
+    assert!(err.contains("re-locked"), "{err}");
+    assert_eq!(
+        err.matches("warning: hello: cairn does not apply:").count(),
+        2,
+        "hello is new to the lock again, so the re-lock warns:\n{err}"
+    );
+    assert!(!stderr_of(&ctx.run_ok(&["list"])).contains("warning:"));
+
+    // -q silences the warning; --json gives the notes as data.
+    ctx.run_ok(&["uninstall", "hello"]);
+    let quiet = ctx.run_ok(&["-q", "install", "hello"]);
+    assert!(
+        !stderr_of(&quiet).contains("warning:"),
+        "{}",
+        stderr_of(&quiet)
+    );
+    ctx.run_ok(&["uninstall", "hello"]);
+    let out = ctx.run_ok(&["install", "hello", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("install --json");
+    assert_eq!(json["installed"], serde_json::json!(["hello"]));
+    let notes = json["not_applied"].as_array().unwrap();
+    assert_eq!(notes.len(), 2, "{json}");
+    assert_eq!(notes[0]["package"], "hello");
+    assert!(notes[0]["message"].as_str().unwrap().contains("locale-gen"));
+    assert!(
+        !stderr_of(&out).contains("warning:"),
+        "notes are in the JSON"
+    );
+}

@@ -1,10 +1,10 @@
 //! cairn against the machine's real Debian mirror (from apt's sources): resolve
 //! and fetch `hello` and `python3` through the CLI, verified with the Debian
-//! archive keys built into cairn.
+//! archive keys built into cairn, and `show` a package as `apt show` does.
 //!
 //! Skipped, with a message, only when the mirror does not answer.
 
-use cairn_tests::{TestContext, real_archive, real_archive_reachable};
+use cairn_tests::{TestContext, real_archive, real_archive_reachable, stdout_of};
 
 #[test]
 fn installs_hello_and_python3_from_debian() {
@@ -51,4 +51,38 @@ fn installs_hello_and_python3_from_debian() {
         let filename = package["filename"].as_str().expect("filename");
         assert!(filename.starts_with("pool/main/"), "{name}: {filename}");
     }
+}
+
+/// `show` with the long description from Debian's signed Translation-en
+/// (bookworm's `Packages` carry only the summary) and the effects of a real
+/// postinst.
+#[test]
+fn shows_a_package_as_apt_show_does() {
+    let archive = real_archive();
+    if !real_archive_reachable(&archive) {
+        eprintln!(
+            "skipping: Debian mirror unreachable ({})",
+            archive.inrelease_url()
+        );
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.run_ok(&["init"]);
+    ctx.set_sources(&archive.sources_toml());
+    let show = stdout_of(&ctx.run_ok(&["show", "hello"]));
+    for line in [
+        "Package: hello\n",
+        "Section: devel\n",
+        "Maintainer: ",
+        "Homepage: https://www.gnu.org/software/hello/\n",
+        "Depends: libc6 ",
+        "Description: example package based on GNU hello\n The GNU hello program produces a familiar, friendly greeting.",
+    ] {
+        assert!(show.contains(line), "missing {line:?} in:\n{show}");
+    }
+    let vim = stdout_of(&ctx.run_ok(&["show", "vim-tiny"]));
+    assert!(
+        vim.contains("  applied: alternative vi: /usr/bin/vi -> /usr/bin/vim.tiny"),
+        "{vim}"
+    );
 }

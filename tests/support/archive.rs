@@ -38,6 +38,15 @@ pub struct DebSpec {
     pub priority: String,
     /// The first line of `Description:`.
     pub description: String,
+    /// The lines after it, without their leading space (an empty line is
+    /// written ` .`); empty for none.
+    pub long_description: String,
+    /// `Homepage:`; empty for none.
+    pub homepage: String,
+    /// `Suggests:`; empty for none.
+    pub suggests: String,
+    /// Maintainer scripts (`postinst`, `preinst`, ...) and their text.
+    pub scripts: Vec<(String, String)>,
     /// `Source:` (`name` or `name (version)`); empty for none.
     pub source: String,
     /// `(absolute path, contents, mode)` of each file in the package.
@@ -60,6 +69,10 @@ impl DebSpec {
             essential: false,
             priority: "optional".to_owned(),
             description: format!("cairn test package {name}"),
+            long_description: String::new(),
+            homepage: String::new(),
+            suggests: String::new(),
+            scripts: Vec::new(),
             source: String::new(),
             files: Vec::new(),
         }
@@ -116,6 +129,38 @@ impl DebSpec {
         self.source = field.to_owned();
         self
     }
+    pub fn long_description(mut self, text: &str) -> Self {
+        self.long_description = text.to_owned();
+        self
+    }
+    pub fn homepage(mut self, url: &str) -> Self {
+        self.homepage = url.to_owned();
+        self
+    }
+    pub fn suggests(mut self, field: &str) -> Self {
+        self.suggests = field.to_owned();
+        self
+    }
+    /// Adds a maintainer script (`postinst`, ...), made executable.
+    pub fn script(mut self, name: &str, text: &str) -> Self {
+        self.scripts.push((name.to_owned(), text.to_owned()));
+        self
+    }
+
+    /// The `Description:` value: the summary, then the long lines as
+    /// continuation lines.
+    pub fn description_field(&self) -> String {
+        let mut value = self.description.clone();
+        for line in self.long_description.lines() {
+            value.push_str(if line.trim().is_empty() {
+                "\n ."
+            } else {
+                "\n "
+            });
+            value.push_str(line.trim_end());
+        }
+        value
+    }
     /// Adds a file at absolute `path`.
     pub fn file(mut self, path: &str, contents: &[u8], mode: u32) -> Self {
         self.files.push((path.to_owned(), contents.to_vec(), mode));
@@ -128,6 +173,7 @@ impl DebSpec {
             "Package: {}\nVersion: {}\nArchitecture: {}\n",
             self.name, self.version, self.arch
         );
+        let description = self.description_field();
         let optional = [
             ("Source", self.source.as_str()),
             ("Multi-Arch", self.multi_arch.as_str()),
@@ -140,7 +186,9 @@ impl DebSpec {
             ("Provides", self.provides.as_str()),
             ("Conflicts", self.conflicts.as_str()),
             ("Breaks", self.breaks.as_str()),
-            ("Description", self.description.as_str()),
+            ("Suggests", self.suggests.as_str()),
+            ("Homepage", self.homepage.as_str()),
+            ("Description", description.as_str()),
         ];
         for (field, value) in optional.into_iter().filter(|(_, v)| !v.is_empty()) {
             out.push_str(&format!("{field}: {value}\n"));
@@ -176,12 +224,26 @@ pub struct LocalArchive {
     /// socket path stays under the 108-byte limit.
     keys: tempfile::TempDir,
     specs: Vec<DebSpec>,
+    /// Publish as Debian does: `Packages` with the summary and
+    /// `Description-md5` only, the text in `main/i18n/Translation-en`.
+    split_descriptions: bool,
 }
 
 impl LocalArchive {
     /// Builds every package in `specs` into `dir` (created if missing), indexes
     /// and signs the archive.
     pub fn build(dir: &Path, specs: &[DebSpec]) -> LocalArchive {
+        LocalArchive::build_with(dir, specs, false)
+    }
+
+    /// Like [`LocalArchive::build`], publishing descriptions as Debian does:
+    /// only summaries and `Description-md5` in `Packages`, the long texts in
+    /// a signed-listed `main/i18n/Translation-en` (and `.xz`).
+    pub fn build_split_descriptions(dir: &Path, specs: &[DebSpec]) -> LocalArchive {
+        LocalArchive::build_with(dir, specs, true)
+    }
+
+    fn build_with(dir: &Path, specs: &[DebSpec], split_descriptions: bool) -> LocalArchive {
         fs_err::create_dir_all(dir).expect("create archive dir");
         let keys = tempfile::Builder::new()
             .prefix("cairn-keys")
@@ -191,6 +253,7 @@ impl LocalArchive {
             root: dir.to_path_buf(),
             keys,
             specs: Vec::new(),
+            split_descriptions,
         };
         generate_key(&archive.gnupg_home());
         export_public_key(&archive.gnupg_home(), &archive.keyring());
@@ -295,16 +358,71 @@ impl LocalArchive {
         self.keys.path().join("gnupg")
     }
 
+    /// `dists/<suite>/main/i18n/Translation-en`, written when descriptions are split.
+    pub fn translation_path(&self) -> PathBuf {
+        self.dists()
+            .join(COMPONENT)
+            .join("i18n")
+            .join("Translation-en")
+    }
+
     fn write_packages(&self) {
         let dir = self.binary_dir();
         fs_err::create_dir_all(&dir).expect("create binary-amd64");
+        let long = format!(
+            "APT::FTPArchive::LongDescription={}",
+            !self.split_descriptions
+        );
         let output = run_checked(
             Command::new("apt-ftparchive")
-                .args(["packages", "pool"])
+                .args(["-o", &long, "packages", "pool"])
                 .current_dir(&self.root),
         );
-        fs_err::write(dir.join("Packages"), output.stdout).expect("write Packages");
+        let packages = String::from_utf8(output.stdout).expect("Packages is UTF-8");
+        fs_err::write(dir.join("Packages"), &packages).expect("write Packages");
         compress_packages(&dir);
+        if self.split_descriptions {
+            self.write_translation(&packages);
+        }
+    }
+
+    /// One paragraph per distinct description, keyed by the md5 that
+    /// apt-ftparchive wrote into `Packages`, as Debian's archive has it.
+    fn write_translation(&self, packages: &str) {
+        let mut text = String::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for paragraph in packages.split("\n\n") {
+            let field = |name: &str| {
+                paragraph
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .map(str::to_owned)
+            };
+            let (Some(name), Some(md5)) = (field("Package"), field("Description-md5")) else {
+                continue;
+            };
+            let Some(spec) = self.specs.iter().find(|s| s.name == name) else {
+                continue;
+            };
+            if seen.insert(md5.clone()) {
+                text.push_str(&format!(
+                    "Package: {name}\nDescription-md5: {md5}\nDescription-en: {}\n\n",
+                    spec.description_field()
+                ));
+            }
+        }
+        let path = self.translation_path();
+        fs_err::create_dir_all(path.parent().expect("i18n dir")).expect("create i18n");
+        fs_err::write(&path, text).expect("write Translation-en");
+        let output =
+            fs_err::File::create(path.with_extension("xz")).expect("create Translation-en.xz");
+        let input = fs_err::File::open(&path).expect("open Translation-en");
+        run_checked(
+            Command::new("xz")
+                .args(["-9", "-c"])
+                .stdin(Stdio::from(std::fs::File::from(input)))
+                .stdout(Stdio::from(std::fs::File::from(output))),
+        );
     }
 
     fn write_release(&self) {
@@ -364,6 +482,9 @@ fn build_deb(spec: &DebSpec, out: &Path) {
     let debian = tree.join("DEBIAN");
     fs_err::create_dir_all(&debian).expect("create DEBIAN");
     fs_err::write(debian.join("control"), spec.control()).expect("write control");
+    for (name, text) in &spec.scripts {
+        write_file_with_mode(&tree, &format!("/DEBIAN/{name}"), text.as_bytes(), 0o755);
+    }
     for (path, contents, mode) in &spec.files {
         write_file_with_mode(&tree, path, contents, *mode);
     }

@@ -69,7 +69,8 @@ pub enum Command {
     List(ListArgs),
     /// Search the archive for packages by name or description
     Search(SearchArgs),
-    /// Show the versions of a package available in the archive
+    /// Show a package as `apt show` does, what cairn applies in place of its
+    /// maintainer scripts, and every version available
     Show(ShowArgs),
     /// Re-resolve against the current archive and print what changed
     Upgrade(UpgradeArgs),
@@ -150,6 +151,9 @@ pub struct InstallArgs {
     /// Install id to use in the manifest (only with a single package)
     #[arg(long)]
     pub id: Option<String>,
+    /// Print what was installed, locked and not applied as JSON
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub dir: DirArg,
 }
@@ -190,6 +194,8 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// A package, optionally with the version to show: `hello`, `hello=2.10-3`
+    #[arg(value_name = "PKG[=VERSION]")]
     pub package: String,
     /// Print JSON
     #[arg(long)]

@@ -13,6 +13,7 @@ pub mod in_image;
 mod locking;
 mod output;
 mod progress;
+mod script_notes;
 
 use clap::Parser;
 use std::process::ExitCode;

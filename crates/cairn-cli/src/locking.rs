@@ -86,6 +86,28 @@ pub fn load_index(client: &ArchiveClient, sources: &[Source], system: &str) -> R
     })
 }
 
+/// [`load_index`], with every record's details (maintainer, homepage, ...),
+/// for `show`.
+pub fn load_index_with_details(
+    client: &ArchiveClient,
+    sources: &[Source],
+    system: &str,
+) -> Result<SystemIndex> {
+    let arch = cairn_manifest::debian_arch(system)
+        .ok_or_else(|| miette!("unsupported system '{system}'"))?
+        .to_string();
+    let progress = DownloadProgress::new("Indices", 0);
+    let (index, releases) = client
+        .fetch_index_with_details(sources, &arch, &progress)
+        .diagnose()?;
+    progress.finish();
+    Ok(SystemIndex {
+        arch,
+        index,
+        releases,
+    })
+}
+
 /// Resolves `manifest` against the archives and returns a new lock.
 pub fn resolve_lock(manifest: &Manifest, manifest_dir: &Path, store: &Store) -> Result<Lock> {
     let client = ArchiveClient::new(store.clone());
@@ -243,6 +265,7 @@ pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) 
     if let Some(lock) = fresh(&old) {
         return Ok(lock);
     }
+    let mut notes = Vec::new();
     let lock = match old.as_ref().filter(|old| only_removals(old, manifest)) {
         Some(old) => crate::commands::install::prune_lock(old, manifest),
         None => {
@@ -253,6 +276,7 @@ pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) 
             lock.manifest_hash = manifest.resolution_hash();
             let all: Vec<_> = lock.packages.iter().collect();
             fetch_debs(&store, &all)?;
+            notes = crate::script_notes::new_package_notes(&store, old.as_ref(), &lock)?;
             lock
         }
     };
@@ -262,6 +286,7 @@ pub fn current_lock(env: &crate::environment::Environment, manifest: &Manifest) 
         env.lock_path().display(),
         lock.packages.len()
     ));
+    crate::script_notes::warn(&notes);
     Ok(lock)
 }
 

@@ -7,8 +7,9 @@
 //! [`crate::release`]; parsing is [`crate::index`].
 
 use crate::error::{ArchiveError, Result};
-use crate::index::{IndexPart, PackageIndex, parse_packages};
+use crate::index::{DetailsPart, IndexPart, PackageIndex, parse_packages_with_details};
 use crate::index_cache::{self, CacheKey};
+use crate::index_details;
 use crate::keyring;
 use crate::release::{FileDigest, Release, verify_inrelease};
 use cairn_store::{AtomicFile, Bucket, HashingWriter, Store, sha256_hex, write_atomic};
@@ -72,6 +73,9 @@ struct IndexFile<'a> {
     path: &'a str,
     digest: &'a FileDigest,
 }
+
+/// The parts of one source's index, each with its details when asked for.
+type Parts = Vec<(IndexPart, Option<DetailsPart>)>;
 
 /// Downloads at once; the machine has few cores but downloads wait on the network.
 const DEB_WORKERS: usize = 6;
@@ -150,13 +154,34 @@ impl ArchiveClient {
         arch: &str,
         reporter: &dyn Reporter,
     ) -> Result<(PackageIndex, Vec<ReleaseInfo>)> {
+        self.fetch_index_parts(sources, arch, reporter, false)
+    }
+
+    /// [`ArchiveClient::fetch_index`], with every record's
+    /// [`crate::PackageDetails`] ([`PackageIndex::details`]), for `show`.
+    pub fn fetch_index_with_details(
+        &self,
+        sources: &[Source],
+        arch: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(PackageIndex, Vec<ReleaseInfo>)> {
+        self.fetch_index_parts(sources, arch, reporter, true)
+    }
+
+    fn fetch_index_parts(
+        &self,
+        sources: &[Source],
+        arch: &str,
+        reporter: &dyn Reporter,
+        details: bool,
+    ) -> Result<(PackageIndex, Vec<ReleaseInfo>)> {
         // Sources are independent and mostly wait on the network: fetch them at once.
-        let results: Vec<Result<(Vec<IndexPart>, ReleaseInfo)>> = std::thread::scope(|s| {
+        let results: Vec<Result<(Parts, ReleaseInfo)>> = std::thread::scope(|s| {
             let handles: Vec<_> = sources
                 .iter()
                 .enumerate()
                 .map(|(origin, source)| {
-                    s.spawn(move || self.fetch_source(source, origin, arch, reporter))
+                    s.spawn(move || self.fetch_source(source, origin, arch, reporter, details))
                 })
                 .collect();
             handles
@@ -174,7 +199,7 @@ impl ArchiveClient {
             parts.extend(source_parts);
             infos.push(info);
         }
-        Ok((PackageIndex::from_parts(parts), infos))
+        Ok((PackageIndex::from_parts_with_details(parts), infos))
     }
 
     fn fetch_source(
@@ -183,7 +208,8 @@ impl ArchiveClient {
         origin: usize,
         arch: &str,
         reporter: &dyn Reporter,
-    ) -> Result<(Vec<IndexPart>, ReleaseInfo)> {
+        details: bool,
+    ) -> Result<(Parts, ReleaseInfo)> {
         let release = self.fetch_release(source)?;
         let mut parts = Vec::new();
         for component in &source.components {
@@ -201,7 +227,7 @@ impl ArchiveClient {
                 path,
                 digest,
             };
-            parts.push(self.index_part(&index, arch, origin, reporter)?);
+            parts.push(self.index_part(&index, arch, origin, reporter, details)?);
         }
         Ok((
             parts,
@@ -214,13 +240,18 @@ impl ArchiveClient {
     /// fetched (or read from the cache), decompressed, parsed, and cached.
     /// Parsing bookworm's index takes about a second; loading its entry, a
     /// few milliseconds ([`crate::index_cache`]).
+    ///
+    /// With `details`, the part's details side table too
+    /// ([`crate::index_details`]); when it is missing or unsound, the index is
+    /// parsed again and both entries rewritten.
     fn index_part(
         &self,
         index: &IndexFile<'_>,
         arch: &str,
         origin: usize,
         reporter: &dyn Reporter,
-    ) -> Result<IndexPart> {
+        details: bool,
+    ) -> Result<(IndexPart, Option<DetailsPart>)> {
         let key = CacheKey {
             index_sha256: &index.digest.sha256,
             arch,
@@ -230,13 +261,24 @@ impl ArchiveClient {
             && arch
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        let entry = key.path_in(&self.store.bucket(Bucket::Indices)?);
+        let bucket = self.store.bucket(Bucket::Indices)?;
+        let entry = key.path_in(&bucket);
+        let details_entry = key.details_path_in(&bucket);
         if cacheable {
             match index_cache::load(&entry, &key, origin) {
-                Ok(Some(part)) => {
+                Ok(Some(part)) if !details => {
                     tracing::debug!("{} records from {}", part.len(), entry.display());
-                    return Ok(IndexPart::Cached(part));
+                    return Ok((IndexPart::Cached(part), None));
                 }
+                Ok(Some(part)) => match index_details::load(&details_entry, &key, part.len()) {
+                    Ok(Some(found)) => {
+                        return Ok((IndexPart::Cached(part), Some(DetailsPart::Cached(found))));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!("ignoring cached details: {e}; parsing the index again")
+                    }
+                },
                 Ok(None) => {}
                 Err(e) => tracing::warn!("ignoring cached parse: {e}; parsing the index again"),
             }
@@ -255,19 +297,62 @@ impl ArchiveClient {
             reporter,
         )?;
         let text = decompress(&compressed, index.path, &url)?;
-        let records = parse_packages(&text, arch, origin, &url)?;
+        let (records, parsed_details) = parse_packages_with_details(&text, arch, origin, &url)?;
         if !cacheable {
-            return Ok(IndexPart::Parsed(records));
+            return Ok((
+                IndexPart::Parsed(records),
+                details.then_some(DetailsPart::Parsed(parsed_details)),
+            ));
         }
-        match index_cache::store(&entry, &key, &records, origin) {
-            // The same form a warm run loads, so both runs resolve alike.
-            Ok(part) => Ok(IndexPart::Cached(part)),
+        // Both entries are written on every parse, so a later `show` finds
+        // the details without parsing again. Failing to write either is only
+        // a lost speed-up: what is in hand is good either way.
+        let details_part = match index_details::store(&details_entry, &key, &parsed_details) {
+            Ok(encoded) => DetailsPart::Cached(encoded),
             Err(e) => {
-                // Only a lost speed-up: the records in hand are good either way.
+                tracing::warn!("cannot cache the details of {url}: {e}");
+                DetailsPart::Parsed(parsed_details)
+            }
+        };
+        let part = match index_cache::store(&entry, &key, &records, origin) {
+            // The same form a warm run loads, so both runs resolve alike.
+            Ok(part) => IndexPart::Cached(part),
+            Err(e) => {
                 tracing::warn!("cannot cache the parsed {url}: {e}");
-                Ok(IndexPart::Parsed(records))
+                IndexPart::Parsed(records)
+            }
+        };
+        Ok((part, details.then_some(details_part)))
+    }
+
+    /// The long description (the lines after the summary, as written) whose
+    /// `Description-md5` is `md5`, from `source`'s `Translation-en` files as
+    /// apt finds it ([`crate::translation`]). Each file is listed with its
+    /// sha256 in the verified InRelease, downloaded only when first needed,
+    /// checked against that digest and cached by it, like `Packages`.
+    /// `Ok(None)` when no listed translation has that md5.
+    pub fn fetch_long_description(
+        &self,
+        source: &Source,
+        md5: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<String>> {
+        let release = self.fetch_release(source)?;
+        for component in &source.components {
+            let Some((path, digest)) =
+                crate::translation::pick_translation(&release, component, "en")
+            else {
+                continue;
+            };
+            let name = format!("{}/{path}", source.suite);
+            let bytes = self.fetch_index_file(source, &release, path, digest, &name, reporter)?;
+            let url = format!("{}/dists/{}/{path}", source.url, source.suite);
+            let text = decompress(&bytes, path, &url)?;
+            if let Some(found) = crate::translation::long_description(&text, md5, "en") {
+                return Ok(Some(found));
             }
         }
+        Ok(None)
     }
 
     /// The verified bytes of one index file: from the cache when an entry with
@@ -571,15 +656,26 @@ pub fn pick_packages_index<'r>(
 }
 
 /// Cache entries are named by content so a new release with an unchanged
-/// index reuses the file, keeping the extension to know how to decompress it.
+/// index reuses the file, keeping the kind (`Packages`, `Translation-en`)
+/// and the extension to know how to decompress it.
 fn cache_name(sha256: &str, path: &str) -> String {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e)
-        .filter(|e| matches!(*e, "xz" | "gz"));
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let (stem, ext) = match file.rsplit_once('.') {
+        Some((stem, ext)) if matches!(ext, "xz" | "gz") => (stem, Some(ext)),
+        _ => (file, None),
+    };
+    // Only names this client asks for reach the file system.
+    let kind = match stem.strip_prefix("Translation-") {
+        Some(lang)
+            if !lang.is_empty() && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            stem
+        }
+        _ => "Packages",
+    };
     match ext {
-        Some(ext) => format!("{sha256}.Packages.{ext}"),
-        None => format!("{sha256}.Packages"),
+        Some(ext) => format!("{sha256}.{kind}.{ext}"),
+        None => format!("{sha256}.{kind}"),
     }
 }
 
@@ -809,6 +905,49 @@ mod tests {
         let rebuilt_records: Vec<PackageRecord> = rebuilt.records.iter().cloned().collect();
         assert_eq!(rebuilt_records, cold_records);
         assert_eq!(fs_err::read(&entries[0]).unwrap(), good);
+    }
+
+    #[test]
+    fn details_load_only_when_asked_and_a_missing_side_table_is_rebuilt() {
+        let Some(fx) = Fixture::new() else { return };
+        let sources = [fx.source(file_url(&fx.archive()))];
+        let (plain, _) = fx
+            .client
+            .fetch_index(&sources, "amd64", &NoReporter)
+            .unwrap();
+        assert!(plain.details(0).is_none(), "install does not load them");
+        let indices = fx.client.store().bucket(Bucket::Indices).unwrap();
+        let side_tables = || -> Vec<PathBuf> {
+            fs_err::read_dir(&indices)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.to_string_lossy().contains(".details-v"))
+                .collect()
+        };
+        let written = side_tables();
+        assert_eq!(written.len(), 1, "written with the records entry");
+
+        let check = |index: &PackageIndex| {
+            let (at, _) = index.by_name("hello").next().unwrap();
+            let details = index.details(at).unwrap();
+            assert_eq!(details.long_description.as_deref(), Some(" long text"));
+            assert_eq!(details.maintainer, None);
+        };
+        let (warm, _) = fx
+            .client
+            .fetch_index_with_details(&sources, "amd64", &NoReporter)
+            .unwrap();
+        check(&warm);
+
+        // Gone (an older cairn's cache): the index is parsed again and the
+        // side table written, beside the records entry it matches.
+        fs_err::remove_file(&written[0]).unwrap();
+        let (rebuilt, _) = fx
+            .client
+            .fetch_index_with_details(&sources, "amd64", &NoReporter)
+            .unwrap();
+        check(&rebuilt);
+        assert_eq!(side_tables(), written);
     }
 
     #[test]

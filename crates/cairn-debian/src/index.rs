@@ -7,7 +7,8 @@
 use crate::deb822::{self, Paragraph};
 use crate::error::{ArchiveError, Result};
 use crate::index_cache::{EncodedPart, Table};
-use crate::package::{MultiArch, PackageRecord};
+use crate::index_details::EncodedDetails;
+use crate::package::{MultiArch, PackageDetails, PackageRecord};
 use crate::relation::{Dependency, Relation};
 use crate::version::Version;
 use rayon::prelude::*;
@@ -21,6 +22,32 @@ pub struct PackageIndex {
     pub records: Records,
     /// One lookup per part, in record order.
     lookups: Vec<Lookup>,
+    /// The details side tables that were asked for, with the position of
+    /// their part's first record.
+    details: Vec<(usize, Arc<DetailsPart>)>,
+}
+
+/// The details of one part's records, in the same order.
+#[derive(Debug)]
+pub enum DetailsPart {
+    Parsed(Vec<PackageDetails>),
+    Cached(EncodedDetails),
+}
+
+impl DetailsPart {
+    fn len(&self) -> usize {
+        match self {
+            DetailsPart::Parsed(details) => details.len(),
+            DetailsPart::Cached(encoded) => encoded.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<PackageDetails> {
+        match self {
+            DetailsPart::Parsed(details) => details.get(i).cloned(),
+            DetailsPart::Cached(encoded) => encoded.get(i),
+        }
+    }
 }
 
 /// One part of an index: records parsed just now, or a cached entry.
@@ -161,9 +188,18 @@ impl PackageIndex {
 
     /// An index over `parts`, in order (records keep their `origin`).
     pub fn from_parts(parts: Vec<IndexPart>) -> PackageIndex {
+        PackageIndex::from_parts_with_details(parts.into_iter().map(|p| (p, None)).collect())
+    }
+
+    /// Like [`PackageIndex::from_parts`], with each part's details side table
+    /// when it was loaded (one per record, in record order).
+    pub fn from_parts_with_details(parts: Vec<(IndexPart, Option<DetailsPart>)>) -> PackageIndex {
         let mut index = PackageIndex::default();
-        for part in parts {
+        for (part, details) in parts {
             let base = index.records.len();
+            if let Some(details) = details {
+                index.details.push((base, Arc::new(details)));
+            }
             match part {
                 IndexPart::Parsed(records) => {
                     index.lookups.push(Lookup::memory(base, &records));
@@ -180,6 +216,15 @@ impl PackageIndex {
             }
         }
         index
+    }
+
+    /// The details of record `i`, when its part's side table was loaded
+    /// ([`crate::ArchiveClient::fetch_index_with_details`]).
+    pub fn details(&self, i: usize) -> Option<PackageDetails> {
+        self.details
+            .iter()
+            .find(|(base, part)| (*base..base + part.len()).contains(&i))
+            .and_then(|(base, part)| part.get(i - base))
     }
 
     fn positions(&self, table: Table, name: &str) -> impl Iterator<Item = usize> + use<'_> {
@@ -272,16 +317,52 @@ pub fn parse_packages(
     origin: usize,
     url: &str,
 ) -> Result<Vec<PackageRecord>> {
+    Ok(parse_packages_with_details(text, arch, origin, url)?.0)
+}
+
+/// [`parse_packages`], plus each record's [`PackageDetails`] (same order).
+pub fn parse_packages_with_details(
+    text: &str,
+    arch: &str,
+    origin: usize,
+    url: &str,
+) -> Result<(Vec<PackageRecord>, Vec<PackageDetails>)> {
     let paragraphs: Vec<Paragraph<'_>> =
         deb822::parse(text).map_err(|source| ArchiveError::Syntax {
             url: url.to_string(),
             source,
         })?;
-    let records: Vec<Option<PackageRecord>> = paragraphs
+    let parsed: Vec<Option<(PackageRecord, PackageDetails)>> = paragraphs
         .par_iter()
-        .map(|p| parse_record(p, arch, origin, url))
+        .map(|p| {
+            let record = parse_record(p, arch, origin, url)?;
+            Ok(record.map(|r| (r, parse_details(p))))
+        })
         .collect::<Result<_>>()?;
-    Ok(records.into_iter().flatten().collect())
+    Ok(parsed.into_iter().flatten().unzip())
+}
+
+/// The display-only fields of one paragraph.
+pub fn parse_details(p: &Paragraph<'_>) -> PackageDetails {
+    let text = |field: &str| {
+        p.get(field)
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|v| !v.is_empty())
+    };
+    let long_description = p
+        .get("Description")
+        .and_then(|v| v.split_once('\n'))
+        .map(|(_, rest)| rest.replace("\r\n", "\n"))
+        .filter(|rest| !rest.trim().is_empty());
+    PackageDetails {
+        maintainer: text("Maintainer"),
+        homepage: text("Homepage"),
+        suggests: text("Suggests"),
+        replaces: text("Replaces"),
+        enhances: text("Enhances"),
+        description_md5: text("Description-md5").map(|m| m.to_ascii_lowercase()),
+        long_description,
+    }
 }
 
 /// One paragraph as a record, or `None` when it is for another architecture.

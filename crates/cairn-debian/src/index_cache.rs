@@ -58,15 +58,19 @@ pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
 /// Magic, format version, payload length, payload CRC-32.
-const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+pub(crate) const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
 /// Why an entry was not used; logged, then the index is parsed again.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheEntryError {
     #[error("{path}: not a parsed-index entry (bad magic)")]
     BadMagic { path: PathBuf },
-    #[error("{path}: format version {found}, expected {FORMAT_VERSION}")]
-    Version { path: PathBuf, found: u32 },
+    #[error("{path}: format version {found}, expected {expected}")]
+    Version {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     #[error("{path}: {actual} payload bytes, header says {expected} (truncated?)")]
     Length {
         path: PathBuf,
@@ -107,6 +111,17 @@ impl CacheKey<'_> {
     /// The entry's path inside `dir`.
     pub fn path_in(&self, dir: &Path) -> PathBuf {
         dir.join(self.file_name())
+    }
+
+    /// The path of the same index's details side table inside `dir`
+    /// ([`crate::index_details`]).
+    pub fn details_path_in(&self, dir: &Path) -> PathBuf {
+        dir.join(format!(
+            "{}.{}.details-v{}",
+            self.index_sha256,
+            self.arch,
+            crate::index_details::FORMAT_VERSION
+        ))
     }
 }
 
@@ -156,20 +171,20 @@ pub enum Table {
 
 /// A little-endian `u32` array inside an entry.
 #[derive(Clone, Copy)]
-struct U32s<'b>(&'b [u8]);
+pub(crate) struct U32s<'b>(pub(crate) &'b [u8]);
 
 impl U32s<'_> {
-    fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         self.0.len() / 4
     }
 
-    fn get(self, i: usize) -> usize {
+    pub(crate) fn get(self, i: usize) -> usize {
         let b = &self.0[4 * i..4 * i + 4];
         u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
     }
 
     /// Where item `i` of the concatenated items these ends delimit lies.
-    fn item(self, i: usize) -> Range<usize> {
+    pub(crate) fn item(self, i: usize) -> Range<usize> {
         let start = if i == 0 { 0 } else { self.get(i - 1) };
         start..self.get(i)
     }
@@ -179,7 +194,7 @@ impl U32s<'_> {
     }
 
     /// Whether these are item ends: non-decreasing, the last one `total`.
-    fn delimit(self, total: usize) -> bool {
+    pub(crate) fn delimit(self, total: usize) -> bool {
         let ascending = (1..self.len()).all(|i| self.get(i - 1) <= self.get(i));
         let last = if self.len() == 0 {
             0
@@ -274,7 +289,7 @@ impl EncodedPart {
         key: &CacheKey<'_>,
         origin: usize,
     ) -> Result<EncodedPart, CacheEntryError> {
-        let payload = checked_payload(&bytes, path)?;
+        let payload = checked_payload(&bytes, path, MAGIC, FORMAT_VERSION)?;
         let invalid = |reason: String| CacheEntryError::Decode {
             path: path.to_path_buf(),
             reason,
@@ -386,7 +401,7 @@ pub fn store(
     let mut bytes = vec![0; HEADER_LEN];
     bytes.reserve(encoded.len() + encoded.len() / 8);
     let mut bytes = postcard::to_extend(&index, bytes).map_err(|e| invalid(e.to_string()))?;
-    let header = header(&bytes[HEADER_LEN..]);
+    let header = header(MAGIC, FORMAT_VERSION, &bytes[HEADER_LEN..]);
     bytes[..HEADER_LEN].copy_from_slice(&header);
     let mut file = AtomicFile::create(path)?;
     file.write_all(&bytes)?;
@@ -397,7 +412,7 @@ pub fn store(
 }
 
 /// Appends `n` as a `u32` LE; `None` when it does not fit.
-fn push_u32(out: &mut Vec<u8>, n: usize) -> Option<()> {
+pub(crate) fn push_u32(out: &mut Vec<u8>, n: usize) -> Option<()> {
     out.extend_from_slice(&u32::try_from(n).ok()?.to_le_bytes());
     Some(())
 }
@@ -449,28 +464,36 @@ impl TableBuilder {
     }
 }
 
-fn header(payload: &[u8]) -> Vec<u8> {
+/// The header of an entry of the kind `magic`, format `version`, for `payload`
+/// (also used by [`crate::index_details`]).
+pub(crate) fn header(magic: &[u8; 8], version: u32, payload: &[u8]) -> Vec<u8> {
     let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(magic);
+    header.extend_from_slice(&version.to_le_bytes());
     header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     header.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     header
 }
 
 /// The payload of an entry, once magic, version, length and checksum agree.
-fn checked_payload<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b [u8], CacheEntryError> {
+pub(crate) fn checked_payload<'b>(
+    bytes: &'b [u8],
+    path: &Path,
+    magic: &[u8; 8],
+    version: u32,
+) -> Result<&'b [u8], CacheEntryError> {
     let path_buf = || path.to_path_buf();
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
         return Err(CacheEntryError::BadMagic { path: path_buf() });
     }
     let (header, payload) = bytes.split_at(HEADER_LEN);
     let word = |at: usize| [header[at], header[at + 1], header[at + 2], header[at + 3]];
     let found = u32::from_le_bytes(word(8));
-    if found != FORMAT_VERSION {
+    if found != version {
         return Err(CacheEntryError::Version {
             path: path_buf(),
             found,
+            expected: version,
         });
     }
     let expected =
@@ -547,7 +570,7 @@ impl CachedTable<'_> {
 /// A byte string encoded as one length-prefixed run rather than serde's
 /// default of a sequence of `u8`, so it decodes as a borrowed slice.
 #[derive(Clone, Copy)]
-struct Bytes<'a>(&'a [u8]);
+pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
 
 impl Serialize for Bytes<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

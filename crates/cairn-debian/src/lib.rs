@@ -15,11 +15,13 @@ pub mod error;
 pub mod fetch;
 pub mod index;
 pub mod index_cache;
+pub mod index_details;
 pub mod keyring;
 pub mod package;
 pub mod relation;
 pub mod release;
 pub mod resolve;
+pub mod translation;
 pub mod version;
 
 #[cfg(test)]
@@ -31,9 +33,9 @@ pub use deb::{
 };
 pub use error::ArchiveError;
 pub use fetch::{ArchiveClient, DebToFetch, NoReporter, Reporter, Source};
-pub use index::{IndexPart, PackageIndex, Records};
+pub use index::{DetailsPart, IndexPart, PackageIndex, Records};
 pub use keyring::Keyring;
-pub use package::{MultiArch, PackageRecord};
+pub use package::{MultiArch, PackageDetails, PackageRecord};
 pub use relation::{Dependency, Relation, VersionOp};
 pub use release::{Release, ReleaseInfo};
 pub use resolve::{Request, Resolution, ResolveError};

@@ -44,3 +44,25 @@ pub struct PackageRecord {
     /// Index of the source (in the caller's source list) this record came from.
     pub origin: usize,
 }
+
+/// What `apt show` prints beyond a [`PackageRecord`]: fields no resolver
+/// reads, kept apart so that loading an index for `install` stays as small
+/// as it was (see [`crate::index_details`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PackageDetails {
+    pub maintainer: Option<String>,
+    pub homepage: Option<String>,
+    /// `Suggests:`, `Replaces:` and `Enhances:` as written (display only, so
+    /// an odd value never stops an index from loading).
+    pub suggests: Option<String>,
+    pub replaces: Option<String>,
+    pub enhances: Option<String>,
+    /// Lowercase hex md5 of the full description, which names its text in
+    /// the archive's `Translation-*` files (Debian's `Packages` carry only the
+    /// summary).
+    pub description_md5: Option<String>,
+    /// The lines after the summary, when the index carries them (archives
+    /// made by `apt-ftparchive` with default options do), as written: each
+    /// line starts with a space and ` .` is an empty line.
+    pub long_description: Option<String>,
+}

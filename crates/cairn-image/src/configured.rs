@@ -131,6 +131,27 @@ pub fn package_facts(store: &Store, inputs: &[LayerInput]) -> Result<Vec<DebFact
         .collect()
 }
 
+/// What the maintainer scripts of each package do that cairn does not
+/// apply ([`configure::effects::script_notes`]), in the order of `inputs`.
+/// Reads only each `.deb`'s control member (a few KB), in parallel: this
+/// runs on `cairn install` for every package new to the lock.
+pub fn script_notes(inputs: &[LayerInput]) -> Result<Vec<configure::Note>> {
+    let per_package: Vec<Vec<configure::Note>> = inputs
+        .par_iter()
+        .map(|input| {
+            let control = cairn_debian::read_control(&input.deb_path)?;
+            let package = PackageInput {
+                name: input.name.clone(),
+                version: input.version.clone(),
+                ..PackageInput::default()
+            }
+            .with_control_files(&control);
+            Ok(configure::effects::script_notes(&package))
+        })
+        .collect::<Result<_>>()?;
+    Ok(per_package.into_iter().flatten().collect())
+}
+
 /// One package as configuration sees it, from its facts.
 pub fn package_from_facts(facts: &DebFacts, name: &str, version: &str) -> PackageInput {
     let architecture = control_architecture(&facts.control.control);

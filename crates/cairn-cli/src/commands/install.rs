@@ -3,7 +3,7 @@
 
 use crate::cli::{InstallArgs, UninstallArgs};
 use crate::environment::Environment;
-use crate::{locking, output};
+use crate::{locking, output, script_notes};
 use cairn_manifest::{Lock, Manifest, ManifestDoc};
 use miette::{Result, miette};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,15 +27,27 @@ pub fn run(args: InstallArgs) -> Result<ExitCode> {
     }
     let text = doc.to_string();
     let manifest = Manifest::parse(&env.manifest_path(), &text).map_err(miette::Report::new)?;
+    let old = env.load_lock().ok();
     let lock = lock_and_fetch(&env, &manifest, false)?;
+    // Before saving: a .deb that cannot be read fails the install whole.
+    let store = locking::open_store()?;
+    let notes = script_notes::new_package_notes(&store, old.as_ref(), &lock)?;
     env.save(Some(&text), &lock)?;
+    let name = manifest_name(&manifest, &env);
+    if args.json {
+        output::print_json(&serde_json::json!({
+            "environment": name,
+            "installed": added,
+            "packages_locked": lock.packages.len(),
+            "not_applied": notes,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     for pkg in added {
-        output::status(format!(
-            "✓ '{pkg}' installed to environment '{}'",
-            manifest_name(&manifest, &env)
-        ));
+        output::status(format!("✓ '{pkg}' installed to environment '{name}'"));
     }
     output::status(format!("  {} packages locked", lock.packages.len()));
+    script_notes::warn(&notes);
     Ok(ExitCode::SUCCESS)
 }
 

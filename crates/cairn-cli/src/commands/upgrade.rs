@@ -46,9 +46,14 @@ pub fn run(args: UpgradeArgs) -> Result<ExitCode> {
     if args.dry_run {
         output::status("dry run: nothing written");
     } else {
+        let store = crate::locking::open_store()?;
+        let notes = crate::script_notes::new_package_notes(&store, old.as_ref(), &lock)?;
         env.save(manifest_text.as_deref(), &lock)?;
         if let Some(release) = &args.release {
             output::status(format!("✓ moved to Debian {release}"));
+        }
+        if !args.json {
+            crate::script_notes::warn(&notes);
         }
     }
     if args.json {

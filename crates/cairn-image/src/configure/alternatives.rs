@@ -104,7 +104,7 @@ pub fn parse_install(words: &[String]) -> Option<Result<Install, String>> {
 
 /// Every `--install` call of every package's scripts, in lock order, with
 /// notes for the ones that cannot be read.
-fn registrations(
+pub(crate) fn registrations(
     packages: &[PackageInput],
     parsed: &[ParsedScripts],
 ) -> (Vec<Registration>, Vec<Note>) {

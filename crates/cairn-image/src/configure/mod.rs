@@ -40,6 +40,7 @@
 pub mod accounts;
 pub mod alternatives;
 pub mod certificates;
+pub mod effects;
 pub mod libraries;
 pub(crate) mod script;
 pub mod status;
@@ -321,7 +322,7 @@ fn unapplied_effect(program: &str, words: Option<&[String]>) -> Option<&'static 
     let arg = |flag: &str| words.is_some_and(|w| w.iter().any(|x| x == flag));
     Some(match program {
         "locale-gen" | "update-locale" => {
-            "locales are not generated: set LANG to C.UTF-8 or generate one with localedef in a setup step"
+            "locales are not generated: use LANG=C.UTF-8 (built into libc6), or install locales-all (every locale precompiled, no locale-gen needed)"
         }
         "py3compile" | "pycompile" | "py3clean" => {
             "Python byte-code is not precompiled; Python compiles modules on first import"

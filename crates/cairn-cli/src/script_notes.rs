@@ -1,0 +1,147 @@
+//! The warning a lock change prints once per package it adds: what the
+//! package's maintainer scripts do that cairn does not apply (`locale-gen`,
+//! `ssh-keygen`, debconf questions, ...), so nobody learns it from a missing
+//! locale at run time. `cairn show PKG` gives the same notes at any time.
+//!
+//! Owns which packages count as new (by name and system: an upgrade of a
+//! package already locked, or a re-lock, says nothing again) and the wording
+//! of the lines; the notes themselves come from cairn-image.
+//!
+//! The Essential set, which every environment gets, is summed up in one line
+//! instead: a first `cairn install hello` adds 61 such packages, with about
+//! two dozen notes (mostly `mkdir`/`ln` of upgrade paths, debconf defaults),
+//! and the fidelity corpus already compares their result with real dpkg. A
+//! warning nobody can act on teaches people to skip the ones that matter.
+
+use crate::diagnostic::Diagnose;
+use crate::output;
+use cairn_manifest::Lock;
+use cairn_oci::LayerInput;
+use cairn_store::Store;
+use miette::Result;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// One thing a newly added package's scripts do that is not applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptNote {
+    pub package: String,
+    pub message: String,
+    /// Whether the package is in Debian's Essential set.
+    pub essential: bool,
+}
+
+/// The notes of every package of `new` that `old` did not have, in lock
+/// order. The `.deb`s are in the store: locking fetched them.
+pub fn new_package_notes(store: &Store, old: Option<&Lock>, new: &Lock) -> Result<Vec<ScriptNote>> {
+    let known: BTreeSet<(&str, &str)> = old
+        .map(|old| {
+            old.packages
+                .iter()
+                .map(|p| (p.name.as_str(), p.system.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    let mut inputs = Vec::new();
+    for p in &new.packages {
+        // Several systems lock the same package: one warning is enough.
+        if known.contains(&(p.name.as_str(), p.system.as_str())) || !seen.insert(p.name.as_str()) {
+            continue;
+        }
+        inputs.push(LayerInput {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            deb_path: store.deb_path(&p.sha256).diagnose()?,
+            deb_sha256: p.sha256.clone(),
+        });
+    }
+    let essential: BTreeSet<&str> = new
+        .packages
+        .iter()
+        .filter(|p| p.essential)
+        .map(|p| p.name.as_str())
+        .collect();
+    let notes = cairn_image::configured::script_notes(&inputs).diagnose()?;
+    Ok(notes
+        .into_iter()
+        .map(|n| ScriptNote {
+            essential: essential.contains(n.package.as_str()),
+            package: n.package,
+            message: n.message,
+        })
+        .collect())
+}
+
+/// Prints one `warning:` line per note of a package outside the Essential
+/// set, and one line for the Essential set's, on stderr (nothing under `-q`).
+pub fn warn(notes: &[ScriptNote]) {
+    for n in notes.iter().filter(|n| !n.essential) {
+        output::status(format!(
+            "warning: {}: cairn does not apply: {}",
+            n.package, n.message
+        ));
+    }
+    let essential: BTreeSet<&str> = notes
+        .iter()
+        .filter(|n| n.essential)
+        .map(|n| n.package.as_str())
+        .collect();
+    if !essential.is_empty() {
+        output::status(format!(
+            "note: {} packages of the Essential set have maintainer-script steps cairn does not apply ({})",
+            essential.len(),
+            essential.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !notes.is_empty() {
+        output::status(
+            "  (`cairn show PKG` lists what cairn applies for a package and what it does not)",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_manifest::LockedPackage;
+
+    fn locked(name: &str, system: &str) -> LockedPackage {
+        LockedPackage {
+            name: name.into(),
+            version: "1.0".into(),
+            architecture: "amd64".into(),
+            system: system.into(),
+            sha256: format!("{:064x}", name.len()),
+            ..LockedPackage::default()
+        }
+    }
+
+    #[test]
+    fn only_packages_new_to_the_lock_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let old = Lock {
+            packages: vec![locked("kept", "x86_64-linux")],
+            ..Lock::default()
+        };
+        let new = Lock {
+            packages: vec![locked("kept", "x86_64-linux")],
+            ..Lock::default()
+        };
+        // Nothing new: no .deb is opened (none exists here).
+        assert_eq!(new_package_notes(&store, Some(&old), &new).unwrap(), []);
+        let grown = Lock {
+            packages: vec![
+                locked("kept", "x86_64-linux"),
+                locked("added", "x86_64-linux"),
+            ],
+            ..Lock::default()
+        };
+        let err = new_package_notes(&store, Some(&old), &grown).unwrap_err();
+        assert!(
+            format!("{err:?}").contains(&"0".repeat(60)),
+            "the new package's .deb is read: {err:?}"
+        );
+    }
+}
