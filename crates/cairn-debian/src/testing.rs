@@ -179,6 +179,20 @@ pub fn keyring_file(dir: &Path, key: &TestKey) -> PathBuf {
     path
 }
 
+/// Writes a `.deb` at `path` from raw `control.tar` and `data.tar` bytes, by
+/// hand: dpkg-deb refuses to build the hostile archives tests need.
+pub fn write_raw_deb(path: &Path, control: Vec<u8>, data: Vec<u8>) {
+    let mut ar = ar::Builder::new(fs_err::File::create(path).unwrap());
+    for (name, body) in [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar", control),
+        ("data.tar", data),
+    ] {
+        let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
+        ar.append(&header, body.as_slice()).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

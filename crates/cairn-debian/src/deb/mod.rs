@@ -1070,15 +1070,7 @@ mod tests {
         fn deb_with(control: Vec<u8>, data: Vec<u8>) -> (tempfile::TempDir, std::path::PathBuf) {
             let tmp = tempfile::tempdir().unwrap();
             let path = tmp.path().join("bomb_1.0_all.deb");
-            let mut ar = ar::Builder::new(std::fs::File::create(&path).unwrap());
-            for (name, body) in [
-                ("debian-binary", b"2.0\n".to_vec()),
-                ("control.tar", control),
-                ("data.tar", data),
-            ] {
-                let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
-                ar.append(&header, body.as_slice()).unwrap();
-            }
+            crate::testing::write_raw_deb(&path, control, data);
             (tmp, path)
         }
         let mut control = header(tar::EntryType::Regular, "./control", 17);

@@ -221,15 +221,7 @@ mod tests {
             .unwrap();
         let control = control.into_inner().unwrap();
         let deb = dir.join("evil.deb");
-        let mut ar = ar::Builder::new(fs_err::File::create(&deb).unwrap());
-        for (name, body) in [
-            ("debian-binary", b"2.0\n".to_vec()),
-            ("control.tar", control),
-            ("data.tar", data),
-        ] {
-            let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
-            ar.append(&header, body.as_slice()).unwrap();
-        }
+        crate::testing::write_raw_deb(&deb, control, data);
         deb
     }
 
