@@ -612,6 +612,157 @@ fn cache_verify_evicts_a_substituted_deb_and_gc_sweeps_orphans() {
     assert!(!cow.exists(), "evicted to meet a zero budget");
 }
 
+/// `cache verify` checks the parsed-index cache by its CRC (evicting a
+/// damaged entry, which the next resolve rebuilds), and `cache gc` counts
+/// indices and package facts in its budget.
+#[test]
+fn cache_verify_checks_parsed_indices_and_gc_evicts_them() {
+    let Some((ctx, _archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+    let indices = ctx.cache.join("indices-v1");
+    let parsed: Vec<_> = fs_err::read_dir(&indices)
+        .expect("indices-v1")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().contains(".records-v"))
+        .collect();
+    assert_eq!(parsed.len(), 1, "{parsed:?}");
+    let mut bytes = fs_err::read(&parsed[0]).expect("read parsed index");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs_err::write(&parsed[0], bytes).expect("damage parsed index");
+
+    let out = expect_failure(ctx.cairn().args(["cache", "verify", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify --json");
+    let damaged = report["damaged"].as_array().expect("damaged");
+    assert_eq!(damaged.len(), 1, "{report}");
+    assert_eq!(damaged[0]["path"].as_str(), parsed[0].to_str());
+    assert!(!parsed[0].exists(), "evicted");
+    ctx.run_ok(&["install", "cowsay-lite"]);
+    assert!(parsed[0].exists(), "rebuilt by the next resolve");
+    ctx.run_ok(&["cache", "verify"]);
+
+    let out = ctx.run_ok(&["cache", "gc", "--max-size", "0", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("gc --json");
+    assert!(
+        report["evicted"]
+            .as_array()
+            .expect("evicted")
+            .iter()
+            .any(|p| p.as_str() == parsed[0].to_str()),
+        "{report}"
+    );
+    assert!(!parsed[0].exists());
+    assert_eq!(report["remaining"].as_u64(), Some(0), "{report}");
+}
+
+/// `cache gc` while a containerize has fetched some `.deb`s and is still
+/// fetching another (read from a FIFO the test holds shut): gc keeps the
+/// build's `.deb`s, reporting them in use, and the build then layers them.
+/// Without the build's hold, gc evicts them and the layer build fails.
+#[test]
+fn gc_during_a_build_keeps_the_debs_it_fetched() {
+    let Some((ctx, archive, _server)) = env_with_archive(&base_specs()) else {
+        return;
+    };
+    if !require_tool("mkfifo") {
+        return;
+    }
+    // Read straight from the archive directory, so cairn itself opens the FIFO.
+    let url = format!("file://{}", archive.root().display());
+    ctx.set_sources(&cairn_tests::context::local_sources_toml(&url, &archive));
+    ctx.run_ok(&["install", "hello", "cowsay-lite"]);
+    let lock = ctx.read_lock();
+    let locked = |name: &str| {
+        lock["packages"]
+            .as_array_of_tables()
+            .expect("[[packages]]")
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .and_then(|p| p["sha256"].as_str())
+            .unwrap_or_else(|| panic!("{name} in the lock"))
+            .to_owned()
+    };
+    let cached = |name: &str| {
+        ctx.cache
+            .join("debs-v1")
+            .join(format!("{}.deb", locked(name)))
+    };
+    // A cold start for the build: the install cached every `.deb`.
+    ctx.run_ok(&["cache", "gc", "--max-size", "0"]);
+    assert!(!cached("hello").exists());
+
+    let cow = archive.deb_path(
+        base_specs()
+            .iter()
+            .find(|s| s.name == "cowsay-lite")
+            .expect("cowsay-lite spec"),
+    );
+    let cow_bytes = fs_err::read(&cow).expect("read cowsay-lite.deb");
+    fs_err::remove_file(&cow).expect("remove cowsay-lite.deb");
+    expect_success(std::process::Command::new("mkfifo").arg(&cow));
+
+    let image = ctx.root.path().join("image.tar");
+    let mut build = ctx.cairn();
+    build.arg("containerize").arg("-f").arg(&image);
+    let build = std::thread::spawn(move || cairn_tests::context::run_with_timeout(&mut build));
+    // The other `.deb`s arrive while cowsay-lite's waits for the FIFO's writer.
+    let arrived = || cached("hello").exists() && cached("libgreet1").exists();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !arrived() {
+        assert!(
+            std::time::Instant::now() < deadline && !build.is_finished(),
+            "the build never fetched hello and libgreet1"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let out = ctx.run_ok(&["cache", "gc", "--max-size", "0", "--json"]);
+    let kept = ["hello", "libgreet1"].map(|name| cached(name).exists());
+    // Let cowsay-lite's download finish (before asserting, so a failure
+    // never leaves the build blocked on the FIFO).
+    let mut fifo = fs_err::OpenOptions::new()
+        .write(true)
+        .open(&cow)
+        .expect("open the FIFO for writing");
+    std::io::Write::write_all(&mut fifo, &cow_bytes).expect("write cowsay-lite.deb");
+    drop(fifo);
+    let built = build.join().expect("build thread");
+
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("gc --json");
+    let listed = |field: &str| -> Vec<String> {
+        report[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field} in {report}"))
+            .iter()
+            .map(|p| p.as_str().expect("a path").to_owned())
+            .collect()
+    };
+    for (name, kept) in ["hello", "libgreet1"].into_iter().zip(kept) {
+        let path = cached(name).to_string_lossy().into_owned();
+        assert!(listed("in_use").contains(&path), "{name}: {report}");
+        assert!(!listed("evicted").contains(&path), "{name}: {report}");
+        assert!(kept, "{name} kept");
+    }
+    assert!(
+        built.status.success(),
+        "the build failed after gc:\n{}",
+        stderr_of(&built)
+    );
+    assert!(image.is_file());
+    ctx.run_ok(&["cache", "verify"]);
+    // The build is over, so its `.deb`s are evictable again.
+    let out = ctx.run_ok(&["cache", "gc", "--max-size", "0", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("gc --json");
+    assert_eq!(
+        report["in_use"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    assert!(!cached("hello").exists());
+}
+
 /// Copies a directory tree (a snapshot of an archive's `dists/`).
 fn copy_tree(from: &Path, to: &Path) {
     fs_err::create_dir_all(to).expect("create snapshot dir");

@@ -139,7 +139,9 @@ impl ArchiveClient {
             .store
             .bucket(Bucket::Indices)?
             .join(format!("{sha256}.InRelease"));
-        if !cached.exists() {
+        if cached.exists() {
+            cairn_store::mark_used(&cached);
+        } else {
             write_atomic(&cached, |f| f.write_all(&bytes))?;
         }
         Ok(release)
@@ -268,10 +270,13 @@ impl ArchiveClient {
             match index_cache::load(&entry, &key, origin) {
                 Ok(Some(part)) if !details => {
                     tracing::debug!("{} records from {}", part.len(), entry.display());
+                    cairn_store::mark_used(&entry);
                     return Ok((IndexPart::Cached(part), None));
                 }
                 Ok(Some(part)) => match index_details::load(&details_entry, &key, part.len()) {
                     Ok(Some(found)) => {
+                        cairn_store::mark_used(&entry);
+                        cairn_store::mark_used(&details_entry);
                         return Ok((IndexPart::Cached(part), Some(DetailsPart::Cached(found))));
                     }
                     Ok(None) => {}
@@ -371,6 +376,7 @@ impl ArchiveClient {
             .bucket(Bucket::Indices)?
             .join(cache_name(&digest.sha256, path));
         if let Some(bytes) = read_if_digest_matches(&cached, digest)? {
+            cairn_store::mark_used(&cached);
             return Ok(bytes);
         }
         let dists = format!("{}/dists/{}", source.url, source.suite);
@@ -457,6 +463,10 @@ impl ArchiveClient {
                 reason: format!("'{}' is not a sha256 digest", item.sha256),
             });
         }
+        // Held while the cached file is checked, so a concurrent `cache gc`
+        // cannot remove it between the check and the hash. Callers that use
+        // the file afterwards hold their own ([`Store::use_entries`]).
+        let _in_use = self.store.use_entry(Bucket::Debs, &sha256)?;
         let path = self.store.deb_path(&sha256)?;
         if self.reuse_cached_deb(&path, item, &sha256, reporter)? {
             return Ok(path);

@@ -411,6 +411,29 @@ pub fn store(
     EncodedPart::from_bytes(bytes, path, key, origin)
 }
 
+/// Checks a parsed-index entry, or its details side table
+/// ([`crate::index_details`]), as their loaders do before trusting them
+/// (magic, format version, length, CRC), for `cairn cache verify`. `None`
+/// when `path` is neither, in this format version: older ones are never
+/// read again, and `cairn cache gc` ages them out.
+pub fn check_entry(path: &Path) -> Option<Result<(), String>> {
+    use crate::index_details as details;
+    let name = path.file_name()?.to_str()?;
+    let (magic, version) = if name.ends_with(&format!(".records-v{FORMAT_VERSION}")) {
+        (MAGIC, FORMAT_VERSION)
+    } else if name.ends_with(&format!(".details-v{}", details::FORMAT_VERSION)) {
+        (details::MAGIC, details::FORMAT_VERSION)
+    } else {
+        return None;
+    };
+    Some(match fs_err::read(path) {
+        Ok(bytes) => checked_payload(&bytes, path, magic, version)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
 /// Appends `n` as a `u32` LE; `None` when it does not fit.
 pub(crate) fn push_u32(out: &mut Vec<u8>, n: usize) -> Option<()> {
     out.extend_from_slice(&u32::try_from(n).ok()?.to_le_bytes());

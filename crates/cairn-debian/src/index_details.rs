@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 /// Bumped whenever [`PackageDetails`] or the parse that fills it changes.
 pub const FORMAT_VERSION: u32 = 1;
 
-const MAGIC: &[u8; 8] = b"CAIRNDTL";
+pub(crate) const MAGIC: &[u8; 8] = b"CAIRNDTL";
 
 /// The details of one index, decoded one record at a time.
 pub struct EncodedDetails {

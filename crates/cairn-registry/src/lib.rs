@@ -36,7 +36,7 @@ pub use environment::{
 };
 pub use pull::{PulledEnvironment, pull_environment};
 pub use push::{BlobOutcome, PushOptions, PushReporter, PushSummary, push_image};
-pub use record::{KnownBlobs, PushBlob, PushImage, recorded_images};
+pub use record::{KnownBlobs, PushBlob, PushImage, drop_dangling_records, recorded_images};
 pub use reference::Reference;
 pub use referrers::{Artifact, Attached, Descriptor, attach_referrer, list_referrers};
 

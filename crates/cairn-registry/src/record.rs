@@ -138,9 +138,21 @@ impl PushImage {
         Ok(())
     }
 
+    /// A layer blob this record names that is no longer in the store (`cache
+    /// gc` or `cache verify` removed it), if any: such a record is dangling,
+    /// and is neither pushed nor counted as another image.
+    pub fn missing_blob(&self) -> Option<&PushBlob> {
+        self.layers
+            .iter()
+            .find(|layer| !layer.path.is_file())
+            .or_else(|| self.platforms.iter().find_map(PushImage::missing_blob))
+    }
+
     /// Records this image as the last one built under `key` (e.g. a hash of
     /// the environment's path).
     pub fn save(&self, store: &Store, key: &str) -> Result<PathBuf> {
+        // Not while `drop_dangling_records` decides about the old record.
+        let _writing = store.lock_entry(Bucket::Images, &record_lock_key(key))?;
         let path = last_image_path(store, key)?;
         let json =
             serde_json::to_vec_pretty(self).map_err(|e| RegistryError::BadImage(e.to_string()))?;
@@ -185,6 +197,9 @@ pub fn recorded_images(store: &Store) -> Result<Vec<(String, PushImage)>> {
             continue;
         };
         match PushImage::load(store, key) {
+            Ok(Some(image)) if image.missing_blob().is_some() => {
+                tracing::debug!("skipping dangling image record {}", path.display());
+            }
             Ok(Some(image)) => images.push((key.to_string(), image)),
             Ok(None) => {}
             Err(e) => tracing::debug!("skipping image record {}: {e}", path.display()),
@@ -203,6 +218,50 @@ impl PushImage {
             .chain(self.platforms.iter().flat_map(|p| p.layer_digests()))
             .collect()
     }
+}
+
+/// Removes every image record that names a blob the store no longer has
+/// (after `cache gc` evicted it), so no dangling record is ever served: a
+/// record only points at blobs and does not keep them. Returns the records
+/// removed.
+pub fn drop_dangling_records(store: &Store) -> Result<Vec<PathBuf>> {
+    let dir = store.bucket(Bucket::Images)?.join("last");
+    let entries = match fs_err::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut dropped = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let Some(key) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        // Under the record's lock, so a build saving a fresh record for the
+        // same key (its blobs held) is never the one removed.
+        let _deciding = store.lock_entry(Bucket::Images, &record_lock_key(key))?;
+        let dangling = match PushImage::load(store, key) {
+            Ok(Some(image)) => image.missing_blob().is_some(),
+            Ok(None) => false,
+            // Unreadable: `cairn push` reports it; it names nothing to keep.
+            Err(_) => true,
+        };
+        if dangling {
+            fs_err::remove_file(&path)?;
+            dropped.push(path);
+        }
+    }
+    dropped.sort();
+    Ok(dropped)
+}
+
+/// The entry-lock key of the record saved under `key`.
+fn record_lock_key(key: &str) -> String {
+    format!("last-{key}")
 }
 
 fn last_image_path(store: &Store, key: &str) -> Result<PathBuf> {
@@ -346,5 +405,65 @@ mod tests {
             loaded.verify_blobs(),
             Err(RegistryError::BlobSizeMismatch { .. })
         ));
+    }
+
+    /// A record with one layer at `blob`, named `name`.
+    fn record_of(name: &str, blob: &std::path::Path) -> PushImage {
+        PushImage {
+            name: name.into(),
+            tag: "latest".into(),
+            manifest: "{}".into(),
+            manifest_digest: "sha256:m".into(),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            config: "{}".into(),
+            config_digest: "sha256:c".into(),
+            layers: vec![PushBlob {
+                digest: format!("sha256:{name}"),
+                size: 1,
+                media_type: "x".into(),
+                path: blob.to_path_buf(),
+            }],
+            platforms: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_whose_blob_is_gone_is_never_served_and_is_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let (kept_blob, gone_blob) = (tmp.path().join("kept"), tmp.path().join("gone"));
+        fs_err::write(&kept_blob, b"k").unwrap();
+        fs_err::write(&gone_blob, b"g").unwrap();
+        let kept = record_of("kept", &kept_blob);
+        let single = record_of("single", &gone_blob);
+        // An index whose second platform lost its layer dangles too.
+        let multi = PushImage {
+            platforms: vec![kept.clone(), single.clone()],
+            layers: Vec::new(),
+            ..record_of("multi", &kept_blob)
+        };
+        for (key, record) in [("a", &kept), ("b", &single), ("c", &multi)] {
+            record.save(&store, key).unwrap();
+        }
+        assert_eq!(recorded_images(&store).unwrap().len(), 3);
+
+        fs_err::remove_file(&gone_blob).unwrap();
+        assert_eq!(multi.missing_blob(), Some(&single.layers[0]));
+        let served: Vec<String> = recorded_images(&store)
+            .unwrap()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(served, ["a"]);
+        let dropped = drop_dangling_records(&store).unwrap();
+        assert_eq!(
+            dropped,
+            [
+                last_image_path(&store, "b").unwrap(),
+                last_image_path(&store, "c").unwrap()
+            ]
+        );
+        assert_eq!(PushImage::load(&store, "b").unwrap(), None);
+        assert_eq!(PushImage::load(&store, "a").unwrap(), Some(kept));
     }
 }

@@ -1,8 +1,11 @@
 //! Cache maintenance: re-verifying every content-addressed entry
-//! ([`verify_cache`]) and collecting garbage ([`collect_garbage`]): temp
-//! files a killed process left behind, and the least recently used entries
-//! over a size budget. It knows the layout of the buckets it checks, not what
-//! the entries mean; every entry it removes is rebuilt or refetched on demand.
+//! ([`verify_cache`], and [`verify_bucket`] for entries whose format a caller
+//! knows) and collecting garbage ([`collect_garbage`]): temp files a killed
+//! process left behind, entries nothing will read again (archive indices
+//! unused for weeks, package facts whose `.deb` is gone), and the least
+//! recently used entries over a size budget. It knows the layout of the
+//! buckets it checks, not what the entries mean; every entry it removes is
+//! rebuilt or refetched on demand.
 
 use crate::{Bucket, Result, Store, StoreError, verify_file};
 use serde::Serialize;
@@ -22,19 +25,34 @@ pub struct CorruptEntry {
     pub evicted: bool,
 }
 
+/// An entry whose own checksum or framing (not a digest in its name) failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamagedEntry {
+    /// The file (now evicted, if `evicted`).
+    pub path: PathBuf,
+    /// What was wrong with it.
+    pub reason: String,
+    /// Whether it was removed.
+    pub evicted: bool,
+}
+
 /// What [`verify_cache`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
-    /// Entries re-hashed.
+    /// Entries re-hashed or checked.
     pub checked: usize,
-    /// Bytes re-hashed.
+    /// Bytes re-hashed or checked.
     pub bytes: u64,
     /// Entries that did not match, evicted.
     pub corrupt: Vec<CorruptEntry>,
+    /// Entries whose own checksum failed ([`verify_bucket`]), evicted.
+    pub damaged: Vec<DamagedEntry>,
 }
 
-/// Re-hashes every `.deb` (`debs-v1/<sha256>.deb`) and layer blob
-/// (`layers-v1/blobs/sha256/<hex>`) and evicts those that do not match.
+/// Re-hashes every `.deb` (`debs-v1/<sha256>.deb`), layer blob
+/// (`layers-v1/blobs/sha256/<hex>`) and archive file
+/// (`indices-v1/<sha256>.InRelease`, `<sha256>.Packages[.xz|.gz]`) and evicts
+/// those that do not match.
 pub fn verify_cache(store: &Store) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     for (path, expected) in digest_named_entries(store)? {
@@ -75,17 +93,70 @@ fn digest_named_entries(store: &Store) -> Result<Vec<(PathBuf, String)>> {
             out.push((entry.clone(), name));
         }
     }
+    for entry in read_dir_sorted(&store.bucket(Bucket::Indices)?)? {
+        let name = file_name(&entry);
+        if let Some((hex, kind)) = name.split_once('.')
+            && is_sha256(hex)
+            && matches!(
+                kind,
+                "InRelease" | "Packages" | "Packages.xz" | "Packages.gz"
+            )
+        {
+            out.push((entry.clone(), hex.to_owned()));
+        }
+    }
     Ok(out)
+}
+
+/// Checks every file of `bucket` that `check` recognises (it answers `None`
+/// for the others) with the rules of its format, which only the caller knows
+/// (a parsed index's length and CRC, say), and evicts those it rejects,
+/// adding both to `report`. An entry a running cairn uses is reported but
+/// kept; its reader checks it again anyway.
+pub fn verify_bucket(
+    store: &Store,
+    bucket: Bucket,
+    report: &mut VerifyReport,
+    check: impl Fn(&Path) -> Option<std::result::Result<(), String>>,
+) -> Result<()> {
+    for path in read_dir_sorted(&store.bucket(bucket)?)? {
+        let name = file_name(&path);
+        if name.starts_with('.') || !path.is_file() {
+            continue;
+        }
+        let Some(outcome) = check(&path) else {
+            continue;
+        };
+        report.checked += 1;
+        report.bytes += fs_err::metadata(&path).map_or(0, |m| m.len());
+        if let Err(reason) = outcome {
+            let evicted = match store.try_evict_lock(bucket, &name)? {
+                Some(_evicting) => crate::evict(&path),
+                None => false,
+            };
+            report.damaged.push(DamagedEntry {
+                path,
+                reason,
+                evicted,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What [`collect_garbage`] should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcOptions {
     /// Evict least recently used entries until the evictable ones (debs,
-    /// layer blobs, unpacked trees) fit in this many bytes.
+    /// layer blobs, unpacked trees, package facts, archive indices) fit in
+    /// this many bytes.
     pub max_size: Option<u64>,
     /// Temp files younger than this may belong to a running cairn; they stay.
     pub temp_min_age: Duration,
+    /// Archive indices (InRelease, Packages, parsed indices) unused for
+    /// longer than this are removed whatever the budget: once the archive
+    /// publishes a new InRelease, the old indices are never read again.
+    pub index_max_age: Option<Duration>,
 }
 
 /// What [`collect_garbage`] removed.
@@ -93,6 +164,10 @@ pub struct GcOptions {
 pub struct GcReport {
     /// Orphaned temp files and directories removed.
     pub temps_removed: Vec<PathBuf>,
+    /// Entries nothing will read again, removed whatever the budget:
+    /// archive indices older than [`GcOptions::index_max_age`], and package
+    /// facts whose `.deb` is no longer cached.
+    pub stale: Vec<PathBuf>,
     /// Entries evicted to meet the budget, least recently used first.
     pub evicted: Vec<PathBuf>,
     /// Bytes freed in all.
@@ -129,29 +204,84 @@ pub fn collect_garbage(store: &Store, options: &GcOptions) -> Result<GcReport> {
             report.temps_removed.push(path);
         }
     }
-    let mut entries = evictable_entries(store)?;
+    let entries = evictable_entries(store)?;
     let mut total: u64 = entries.iter().map(|e| e.size).sum();
-    if let Some(budget) = options.max_size {
-        entries.sort_by_key(|e| (e.last_used, e.path.clone()));
-        for entry in entries {
-            if total <= budget {
-                break;
+    let index_cutoff = options.index_max_age.and_then(|age| now.checked_sub(age));
+    let is_old_index = |e: &Evictable| {
+        e.bucket == Bucket::Indices && index_cutoff.is_some_and(|cutoff| e.last_used < cutoff)
+    };
+    let mut kept = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if is_old_index(&entry) || is_orphaned_facts(store, &entry)? {
+            if let Some(size) = evict_entry(store, &entry, &mut report)? {
+                total -= size;
+                report.stale.push(entry.path);
             }
-            // Held while removing, so no build starts using it half-removed;
-            // one in use is skipped, never waited for (gc must not stall a build).
-            let Some(_evicting) = store.try_evict_lock(entry.bucket, &entry.key)? else {
-                tracing::debug!(path = %entry.path.display(), "in use; not evicted");
-                report.in_use.push(entry.path);
+        } else {
+            kept.push(entry);
+        }
+    }
+    if let Some(budget) = options.max_size {
+        kept.sort_by_key(|e| (e.last_used, e.path.clone()));
+        let mut survivors = Vec::new();
+        for entry in kept {
+            if total <= budget {
+                survivors.push(entry);
                 continue;
-            };
-            remove(&entry.path)?;
-            total -= entry.size;
-            report.freed += entry.size;
-            report.evicted.push(entry.path);
+            }
+            match evict_entry(store, &entry, &mut report)? {
+                Some(size) => {
+                    total -= size;
+                    report.evicted.push(entry.path);
+                }
+                None => survivors.push(entry),
+            }
+        }
+        // Facts whose `.deb` the budget just evicted are orphans now.
+        for entry in survivors {
+            if is_orphaned_facts(store, &entry)?
+                && let Some(size) = evict_entry(store, &entry, &mut report)?
+            {
+                total -= size;
+                report.stale.push(entry.path);
+            }
         }
     }
     report.remaining = total;
     Ok(report)
+}
+
+/// Removes `entry` unless a running build or activation uses it (then it
+/// lands in `report.in_use`); returns the bytes freed.
+fn evict_entry(store: &Store, entry: &Evictable, report: &mut GcReport) -> Result<Option<u64>> {
+    // Held while removing, so no build starts using it half-removed; one in
+    // use is skipped, never waited for (gc must not stall a build).
+    let Some(_evicting) = store.try_evict_lock(entry.bucket, &entry.key)? else {
+        tracing::debug!(path = %entry.path.display(), "in use; not evicted");
+        report.in_use.push(entry.path.clone());
+        return Ok(None);
+    };
+    match remove(&entry.path) {
+        Ok(()) => {}
+        // Another gc (or a reader that found it corrupt) was first.
+        Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    report.freed += entry.size;
+    Ok(Some(entry.size))
+}
+
+/// Whether `entry` holds the facts of a `.deb` (`facts-v1/<sha256>.<selection>`)
+/// that is no longer cached: the `.deb` is fetched (and read) again before
+/// any build could use them.
+fn is_orphaned_facts(store: &Store, entry: &Evictable) -> Result<bool> {
+    if entry.bucket != Bucket::Facts {
+        return Ok(false);
+    }
+    let Some((sha256, _)) = entry.key.split_once('.') else {
+        return Ok(false);
+    };
+    Ok(!store.deb_path(sha256)?.exists())
 }
 
 /// An entry that can be evicted and rebuilt.
@@ -168,11 +298,15 @@ struct Evictable {
 
 fn evictable_entries(store: &Store) -> Result<Vec<Evictable>> {
     let mut found = Vec::new();
+    let (debs, blobs) = (store.bucket(Bucket::Debs)?, layer_blobs_dir(store)?);
     for (path, hex) in digest_named_entries(store)? {
-        let entry = if path.starts_with(store.bucket(Bucket::Debs)?) {
+        // Archive files are digest-named too; they are listed with the indices below.
+        let entry = if path.starts_with(&debs) {
             (Bucket::Debs, hex)
-        } else {
+        } else if path.starts_with(&blobs) {
             (Bucket::Layers, crate::layer_blob_key(&hex))
+        } else {
+            continue;
         };
         found.push((path, entry));
     }
@@ -180,6 +314,18 @@ fn evictable_entries(store: &Store) -> Result<Vec<Evictable>> {
         let name = file_name(&path);
         if is_sha256(&name) && path.is_dir() {
             found.push((path, (Bucket::Unpacked, name)));
+        }
+    }
+    // Package facts (`<deb sha256>.<selection>`) and every archive file
+    // (InRelease, Packages, parsed indices). Their readers read a whole file
+    // in one go and treat a missing one as a miss, so they take no use lock.
+    for bucket in [Bucket::Facts, Bucket::Indices] {
+        for path in read_dir_sorted(&store.bucket(bucket)?)? {
+            let name = file_name(&path);
+            let digest_keyed = name.split_once('.').is_some_and(|(hex, _)| is_sha256(hex));
+            if digest_keyed && !name.ends_with(".tmp") && path.is_file() {
+                found.push((path, (bucket, name)));
+            }
         }
     }
     found
@@ -217,6 +363,11 @@ fn temp_dirs(store: &Store) -> Result<Vec<PathBuf>> {
         dirs.push(store.bucket(bucket)?);
     }
     dirs.push(layer_blobs_dir(store)?);
+    // Image records (`images-v1/last/<key>.json`) are written atomically too.
+    let records = store.bucket(Bucket::Images)?.join("last");
+    if records.is_dir() {
+        dirs.push(records);
+    }
     Ok(dirs)
 }
 
@@ -342,6 +493,7 @@ mod tests {
         let options = GcOptions {
             max_size: None,
             temp_min_age: Duration::from_secs(3600),
+            index_max_age: None,
         };
         let report = collect_garbage(&store, &options).unwrap();
         assert_eq!(report.temps_removed.len(), 2, "{report:?}");
@@ -398,6 +550,7 @@ mod tests {
         let budget = GcOptions {
             max_size: Some(0),
             temp_min_age: Duration::ZERO,
+            index_max_age: None,
         };
         let report = collect_garbage(&store, &budget).unwrap();
         assert!(report.evicted.is_empty(), "{report:?}");
@@ -408,6 +561,98 @@ mod tests {
         let report = collect_garbage(&store, &budget).unwrap();
         assert_eq!(report.evicted.len(), 2, "{report:?}");
         assert!(!tree.exists() && !blob.exists());
+    }
+
+    #[test]
+    fn gc_removes_old_indices_and_the_facts_of_debs_no_longer_cached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let deb = put_deb(&store, b"cached deb");
+        let facts = store.bucket(Bucket::Facts).unwrap();
+        let kept_facts = facts.join(format!("{}.0123456789abcdef", sha256_hex(b"cached deb")));
+        let orphan_facts = facts.join(format!("{}.0123456789abcdef", sha256_hex(b"gone deb")));
+        fs_err::write(&kept_facts, b"facts").unwrap();
+        fs_err::write(&orphan_facts, b"facts").unwrap();
+        let indices = store.bucket(Bucket::Indices).unwrap();
+        let old_index = indices.join(format!("{}.Packages.xz", sha256_hex(b"old")));
+        let old_parse = indices.join(format!("{}.amd64.records-v2", sha256_hex(b"old")));
+        let new_parse = indices.join(format!("{}.amd64.records-v2", sha256_hex(b"new")));
+        for path in [&old_index, &old_parse, &new_parse] {
+            fs_err::write(path, b"index").unwrap();
+        }
+        set_age(&old_index, Duration::from_secs(40 * 86400));
+        set_age(&old_parse, Duration::from_secs(40 * 86400));
+        let options = GcOptions {
+            max_size: None,
+            temp_min_age: Duration::from_secs(3600),
+            index_max_age: Some(Duration::from_secs(30 * 86400)),
+        };
+        let report = collect_garbage(&store, &options).unwrap();
+        let mut stale = report.stale.clone();
+        stale.sort();
+        let mut expected = vec![orphan_facts.clone(), old_index.clone(), old_parse.clone()];
+        expected.sort();
+        assert_eq!(stale, expected, "{report:?}");
+        assert!(report.evicted.is_empty());
+        assert!(deb.exists() && kept_facts.exists() && new_parse.exists());
+        assert_eq!(report.remaining, 10 + 5 + 5, "{report:?}");
+
+        // A budget that evicts the (least recently used) `.deb` takes its
+        // facts with it, though they alone would fit.
+        set_age(&deb, Duration::from_secs(600));
+        let options = GcOptions {
+            max_size: Some(10),
+            ..options
+        };
+        let report = collect_garbage(&store, &options).unwrap();
+        assert_eq!(report.evicted, std::slice::from_ref(&deb), "{report:?}");
+        assert_eq!(
+            report.stale,
+            std::slice::from_ref(&kept_facts),
+            "{report:?}"
+        );
+        assert!(!deb.exists() && !kept_facts.exists() && new_parse.exists());
+        assert_eq!(report.remaining, 5);
+    }
+
+    #[test]
+    fn verify_rehashes_archive_files_and_checks_entries_by_the_callers_rules() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let indices = store.bucket(Bucket::Indices).unwrap();
+        let good = indices.join(format!("{}.InRelease", sha256_hex(b"release")));
+        fs_err::write(&good, b"release").unwrap();
+        let swapped = indices.join(format!("{}.Packages.xz", sha256_hex(b"index")));
+        fs_err::write(&swapped, b"another index").unwrap();
+        let mut report = verify_cache(&store).unwrap();
+        assert_eq!(report.checked, 2);
+        assert_eq!(report.corrupt.len(), 1, "{report:?}");
+        assert_eq!(report.corrupt[0].path, swapped);
+        assert!(good.exists() && !swapped.exists());
+
+        let sound = indices.join(format!("{}.amd64.records-v2", sha256_hex(b"a")));
+        let damaged = indices.join(format!("{}.amd64.records-v2", sha256_hex(b"b")));
+        fs_err::write(&sound, b"sound").unwrap();
+        fs_err::write(&damaged, b"rotten").unwrap();
+        verify_bucket(&store, Bucket::Indices, &mut report, |path| {
+            let name = path.file_name()?.to_str()?;
+            name.ends_with(".records-v2")
+                .then(|| match fs_err::read(path) {
+                    Ok(bytes) if bytes == b"sound" => Ok(()),
+                    _ => Err("checksum mismatch".to_owned()),
+                })
+        })
+        .unwrap();
+        assert_eq!(report.checked, 4, "the InRelease is not the checker's");
+        assert_eq!(
+            report.damaged,
+            [DamagedEntry {
+                path: damaged.clone(),
+                reason: "checksum mismatch".into(),
+                evicted: true,
+            }]
+        );
+        assert!(sound.exists() && !damaged.exists() && good.exists());
     }
 
     #[test]
@@ -423,6 +668,7 @@ mod tests {
         let options = GcOptions {
             max_size: Some(150),
             temp_min_age: Duration::ZERO,
+            index_max_age: None,
         };
         let report = collect_garbage(&store, &options).unwrap();
         assert_eq!(report.evicted, [old.clone(), mid.clone()]);

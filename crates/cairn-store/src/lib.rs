@@ -16,7 +16,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
-pub use gc::{CorruptEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_cache};
+pub use gc::{
+    CorruptEntry, DamagedEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_bucket,
+    verify_cache,
+};
 pub use hash::{HashingReader, HashingWriter, RunningSha256, sha256_file, sha256_hex};
 pub use lock::{FileLock, WaitPolicy, lock_exclusive};
 pub use verify::{VerifyingReader, evict, verify_file};
@@ -174,6 +177,21 @@ impl Store {
         Ok(EntryLock { _file: file })
     }
 
+    /// [`Store::use_entry`] for every entry of `keys` (each once), held
+    /// together: what a build takes for its `.deb`s before it checks which
+    /// are cached, and keeps until its last read of them. One open file per
+    /// entry, as for layer blobs.
+    pub fn use_entries<'k>(
+        &self,
+        bucket: Bucket,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Vec<EntryLock>> {
+        let keys: std::collections::BTreeSet<&str> = keys.into_iter().collect();
+        keys.into_iter()
+            .map(|key| self.use_entry(bucket, key))
+            .collect()
+    }
+
     /// [`Store::use_entry`] for the layer blob `digest` (`sha256:<hex>` or
     /// hex), which lives in `layers-v1/blobs/sha256/`.
     pub fn use_layer_blob(&self, digest: &str) -> Result<EntryLock> {
@@ -215,6 +233,20 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(|source| StoreError::Lock { path, source })
+    }
+}
+
+/// Records that the cache file at `path` was just used, for
+/// [`collect_garbage`]'s least-recently-used order and its age limit on
+/// archive indices: the access time is set to now explicitly, because
+/// `noatime` mounts never update it and `relatime` ones at most daily. Best
+/// effort: a failure only makes the entry look older than it is.
+pub fn mark_used(path: &Path) {
+    let now = std::time::SystemTime::now();
+    let marked = File::open(path)
+        .and_then(|file| file.set_times(std::fs::FileTimes::new().set_accessed(now)));
+    if let Err(e) = marked {
+        tracing::debug!(path = %path.display(), "cannot mark used: {e}");
     }
 }
 

@@ -56,6 +56,14 @@ pub fn assemble_locked(
 ) -> Result<Assembled> {
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let packages: Vec<_> = lock.packages_for(system).collect();
+    // Held through assembly (taken before looking): `cache gc` skips these
+    // `.deb`s until their trees are unpacked and configured.
+    let _debs_in_use = store
+        .use_entries(
+            cairn_store::Bucket::Debs,
+            packages.iter().map(|p| p.sha256.as_str()),
+        )
+        .diagnose()?;
     let missing: Vec<_> = packages
         .iter()
         .copied()

@@ -4,12 +4,17 @@
 use crate::cli::{CacheCommand, CacheGcArgs, CacheVerifyArgs};
 use crate::diagnostic::Diagnose;
 use crate::{locking, output};
+use cairn_store::Bucket;
 use miette::Result;
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Temp entries younger than this may belong to a cairn that is still running.
 const TEMP_MIN_AGE: Duration = Duration::from_secs(3600);
+/// Archive indices unused this long are superseded (Debian's security and
+/// updates suites publish a new InRelease every few days; every resolve marks
+/// the current ones used), so every gc removes them.
+const INDEX_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub fn run(cmd: CacheCommand) -> Result<ExitCode> {
     match cmd {
@@ -20,7 +25,22 @@ pub fn run(cmd: CacheCommand) -> Result<ExitCode> {
 
 fn verify(args: CacheVerifyArgs) -> Result<ExitCode> {
     let store = locking::open_store()?;
-    let report = cairn_store::verify_cache(&store).diagnose()?;
+    let mut report = cairn_store::verify_cache(&store).diagnose()?;
+    // Derived entries carry their own checksum, in formats cairn-debian owns.
+    cairn_store::verify_bucket(
+        &store,
+        Bucket::Indices,
+        &mut report,
+        cairn_debian::index_cache::check_entry,
+    )
+    .diagnose()?;
+    cairn_store::verify_bucket(
+        &store,
+        Bucket::Facts,
+        &mut report,
+        cairn_debian::deb::facts::check_entry,
+    )
+    .diagnose()?;
     if args.json {
         output::print_json(&report)?;
     } else {
@@ -37,16 +57,24 @@ fn verify(args: CacheVerifyArgs) -> Result<ExitCode> {
                 bad.expected
             );
         }
+        for bad in &report.damaged {
+            let what = if bad.evicted {
+                "evicted"
+            } else {
+                "in use, kept"
+            };
+            println!("damaged: {} ({}) — {what}", bad.path.display(), bad.reason);
+        }
         output::status(format!(
             "checked {} entries ({}), {} corrupt",
             report.checked,
             human_size(report.bytes),
-            report.corrupt.len()
+            report.corrupt.len() + report.damaged.len()
         ));
     }
     // Corruption was found (and repaired by eviction): say so in the exit code
     // for scripts, as `nix store verify` does.
-    Ok(if report.corrupt.is_empty() {
+    Ok(if report.corrupt.is_empty() && report.damaged.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -58,20 +86,40 @@ fn gc(args: CacheGcArgs) -> Result<ExitCode> {
     let options = cairn_store::GcOptions {
         max_size: args.max_size,
         temp_min_age: TEMP_MIN_AGE,
+        index_max_age: Some(INDEX_MAX_AGE),
     };
     let report = cairn_store::collect_garbage(&store, &options).diagnose()?;
+    // A record only points at its blobs: once one is gone, the record goes too.
+    let records_dropped = cairn_registry::drop_dangling_records(&store).diagnose()?;
     if args.json {
-        output::print_json(&report)?;
+        output::print_json(&GcOutput {
+            report: &report,
+            records_dropped: &records_dropped,
+        })?;
     } else {
         output::status(format!(
             "removed {} orphaned temp entries and {} cache entries, freed {}; {} cached",
             report.temps_removed.len(),
-            report.evicted.len(),
+            report.evicted.len() + report.stale.len(),
             human_size(report.freed),
             human_size(report.remaining)
         ));
+        if !records_dropped.is_empty() {
+            output::status(format!(
+                "dropped {} image records whose layers were evicted (`cairn push` needs a new `cairn containerize`)",
+                records_dropped.len()
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cache gc --json`: the store's report and the image records dropped.
+#[derive(serde::Serialize)]
+struct GcOutput<'a> {
+    #[serde(flatten)]
+    report: &'a cairn_store::GcReport,
+    records_dropped: &'a [std::path::PathBuf],
 }
 
 pub(crate) fn human_size(bytes: u64) -> String {

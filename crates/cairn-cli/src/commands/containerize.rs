@@ -50,8 +50,10 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let plans = plans(&args, &env)?;
     let store = locking::open_store()?;
+    // Held until the image is written: `cache gc` skips these `.deb`s.
+    let mut debs_in_use = Vec::new();
     for plan in &plans {
-        ensure_debs(&store, &plan.packages)?;
+        debs_in_use.extend(ensure_debs(&store, &plan.packages)?);
     }
     let image = cairn_image::build_all(&store, &plans, &LayerLog).diagnose()?;
     report_built(&plans, &image);
@@ -80,6 +82,7 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
         (Some(path), _) => write_to_file(&image, path, &args)?,
         (None, runtime) => load_or_write(&image, runtime, plan, &args)?,
     }
+    drop(debs_in_use);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -262,8 +265,22 @@ fn entrypoints() -> Result<Entrypoints> {
     Ok(Entrypoints { host, foreign })
 }
 
-/// Downloads the `.deb`s of `packages` that are not in the store yet.
-pub(super) fn ensure_debs(store: &Store, packages: &[LockedPackage]) -> Result<()> {
+/// Downloads the `.deb`s of `packages` that are not in the store yet, and
+/// marks all of them in use ([`Store::use_entries`]) for as long as the
+/// caller keeps the returned guards: a `cairn cache gc` running meanwhile
+/// must not evict a `.deb` between this check and the layer or
+/// configuration that reads it.
+pub(super) fn ensure_debs(
+    store: &Store,
+    packages: &[LockedPackage],
+) -> Result<Vec<cairn_store::EntryLock>> {
+    // Taken before looking, so what is found cannot vanish before it is used.
+    let in_use = store
+        .use_entries(
+            cairn_store::Bucket::Debs,
+            packages.iter().map(|p| p.sha256.as_str()),
+        )
+        .diagnose()?;
     let missing: Vec<&LockedPackage> = packages
         .iter()
         .filter(|p| {
@@ -276,7 +293,7 @@ pub(super) fn ensure_debs(store: &Store, packages: &[LockedPackage]) -> Result<(
     if !missing.is_empty() {
         locking::fetch_debs(store, &missing)?;
     }
-    Ok(())
+    Ok(in_use)
 }
 
 fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {

@@ -45,7 +45,7 @@ fn generate_kubernetes(args: KubernetesArgs) -> Result<ExitCode> {
     let account = match &plan.manifest.containerize.config.user {
         Some(_) => {
             let store = crate::locking::open_store()?;
-            super::containerize::ensure_debs(&store, &plan.packages)?;
+            let _debs_in_use = super::containerize::ensure_debs(&store, &plan.packages)?;
             cairn_image::build::image_account(&store, plan).diagnose()?
         }
         None => None,

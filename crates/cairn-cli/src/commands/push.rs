@@ -48,6 +48,15 @@ fn last_image(
 ) -> Result<PushImage> {
     let key = copy::image_key(env, container);
     let loaded = PushImage::load(store, &key).diagnose()?;
+    if let Some(gone) = loaded.as_ref().and_then(PushImage::missing_blob) {
+        return Err(miette!(
+            help = "run `cairn containerize` again, then push",
+            "the image last built for {} is no longer in the cache: its layer {} ({}) was evicted",
+            env.root.display(),
+            gone.digest,
+            gone.path.display()
+        ));
+    }
     loaded.ok_or_else(|| {
         let command = match container {
             Some(name) => format!("cairn containerize --container {name}"),

@@ -37,7 +37,7 @@ pub fn run(args: SbomArgs) -> Result<ExitCode> {
     let env = Environment::find(&dir)?;
     let plan = plan_for(&env, args.system.as_deref())?;
     let store = locking::open_store()?;
-    super::containerize::ensure_debs(&store, &plan.packages)?;
+    let _debs_in_use = super::containerize::ensure_debs(&store, &plan.packages)?;
     let format = format_of(args.format);
     let sbom = cairn_image::sbom::sbom_for_plan(&store, &plan).diagnose()?;
     let bytes = cairn_image::sbom::render(&sbom, format).diagnose()?;

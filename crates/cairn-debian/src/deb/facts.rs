@@ -152,6 +152,36 @@ pub fn load_facts(store: &Store, sha256: &str, request: &FactsRequest) -> Option
     postcard::from_bytes(payload).ok()
 }
 
+/// Checks a stored facts entry as [`load_facts`] does before trusting it
+/// (magic, CRC-32, decoding), for `cairn cache verify`. `None` when `path`
+/// is not named as a facts entry (`<sha256>.<selection>`).
+pub fn check_entry(path: &Path) -> Option<Result<(), String>> {
+    let name = path.file_name()?.to_str()?;
+    let (sha256, selection) = name.split_once('.')?;
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !(hex(sha256, 64) && hex(selection, 16)) {
+        return None;
+    }
+    let bytes = match fs_err::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let Some((crc, payload)) = bytes
+        .strip_prefix(MAGIC)
+        .and_then(|rest| rest.split_at_checked(4))
+    else {
+        return Some(Err("not a package facts entry (bad magic)".into()));
+    };
+    if crc32fast::hash(payload).to_le_bytes() != crc {
+        return Some(Err("payload checksum mismatch".into()));
+    }
+    Some(
+        postcard::from_bytes::<DebFacts>(payload)
+            .map(drop)
+            .map_err(|e| format!("cannot decode: {e}")),
+    )
+}
+
 /// The facts of one `.deb`: from the store, or read from the file once
 /// (checked against `sha256` as it is read) and stored.
 pub fn read_facts<E: From<DebError> + From<StoreError>>(
