@@ -763,6 +763,55 @@ fn gc_during_a_build_keeps_the_debs_it_fetched() {
     assert!(!cached("hello").exists());
 }
 
+/// `cairn manpages DIR` under a 1 KiB file-size limit: every page it cannot
+/// write in full is left as it was (no truncated page, no temp file).
+#[test]
+fn manpages_that_fail_to_write_leave_the_old_pages() {
+    if !require_tool("bash") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let dir = ctx.root.path().join("man");
+    ctx.run_ok(&["manpages", dir.to_str().expect("UTF-8 temp path")]);
+    let pages = cairn_tests::images::dir_entries(&dir);
+    assert!(pages.contains(&"cairn.1".to_owned()), "{pages:?}");
+    let complete: Vec<Vec<u8>> = pages
+        .iter()
+        .map(|p| fs_err::read(dir.join(p)).expect("read page"))
+        .collect();
+    assert!(
+        complete.iter().any(|page| page.len() > 1024),
+        "some page must outgrow the limit"
+    );
+    for page in &pages {
+        fs_err::write(dir.join(page), b"old\n").expect("write old page");
+    }
+    // SIGXFSZ ignored, so the write past 1 KiB fails with EFBIG instead.
+    let template = ctx.cairn();
+    let line = format!(
+        "trap '' XFSZ; ulimit -f 1; exec {} manpages {}",
+        cairn_tests::images::shell_quote(&template.get_program().to_string_lossy()),
+        cairn_tests::images::shell_quote(&dir.to_string_lossy())
+    );
+    let mut cmd = cairn_tests::images::command_like(&template, "bash");
+    cmd.args(["-c", &line]);
+    let out = expect_failure(&mut cmd);
+    assert_eq!(
+        cairn_tests::images::dir_entries(&dir),
+        pages,
+        "{}",
+        stderr_of(&out)
+    );
+    for (page, whole) in pages.iter().zip(&complete) {
+        let now = fs_err::read(dir.join(page)).expect("read page");
+        assert!(
+            now == b"old\n" || now == *whole,
+            "{page} is neither the old page nor a whole new one ({} bytes)",
+            now.len()
+        );
+    }
+}
+
 /// Copies a directory tree (a snapshot of an archive's `dists/`).
 fn copy_tree(from: &Path, to: &Path) {
     fs_err::create_dir_all(to).expect("create snapshot dir");

@@ -72,6 +72,26 @@ pub fn completions(args: CompletionsArgs) -> Result<ExitCode> {
 
 pub fn manpages(args: ManpagesArgs) -> Result<ExitCode> {
     fs_err::create_dir_all(&args.dir).into_diagnostic()?;
-    clap_mangen::generate_to(Cli::command(), &args.dir).into_diagnostic()?;
+    // As `clap_mangen::generate_to` prepares it, which then writes in place.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    write_manpages(cmd, &args.dir)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One page per command and visible subcommand, the same pages
+/// `clap_mangen::generate_to` writes, but each through [`AtomicFile`]: a
+/// kill or a full disk leaves the previous page (or none), never half of one.
+///
+/// [`AtomicFile`]: cairn_store::AtomicFile
+fn write_manpages(cmd: clap::Command, dir: &std::path::Path) -> Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+        write_manpages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(cmd);
+    let mut file =
+        cairn_store::AtomicFile::create(dir.join(man.get_filename())).into_diagnostic()?;
+    man.render(&mut file).into_diagnostic()?;
+    file.commit().into_diagnostic()?;
+    Ok(())
 }

@@ -17,6 +17,7 @@ use crate::output;
 use cairn_registry::environment::{self, EnvironmentRef, FetchedEnvironment, Published};
 use cairn_registry::{PulledEnvironment, Reference, RegistryClient, RegistryError};
 use miette::{IntoDiagnostic, Result, miette};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The pulled environment, written where containerize can read it.
@@ -105,8 +106,9 @@ pub fn fetch(
     };
     let env_dir = root.join(".cairn").join("env");
     fs_err::create_dir_all(&env_dir).into_diagnostic()?;
-    fs_err::write(env_dir.join("manifest.toml"), manifest_toml).into_diagnostic()?;
-    fs_err::write(env_dir.join("manifest.lock"), lock).into_diagnostic()?;
+    for (name, bytes) in [("manifest.toml", manifest_toml), ("manifest.lock", lock)] {
+        cairn_store::write_atomic(env_dir.join(name), |f| f.write_all(bytes)).into_diagnostic()?;
+    }
     Ok(RemoteEnvironment {
         _dir: dir,
         root,
