@@ -2,7 +2,7 @@
 //! `max-layers`), cairn's own layers beside them, and the image config, all
 //! through cairn-oci's cached, deterministic layer writer.
 
-use cairn_oci::{BuiltLayer, LayerInput, LayerOptions};
+use cairn_oci::{BuiltLayer, CustomEntry, LayerInput, LayerOptions};
 use cairn_store::Store;
 
 use crate::{BuildPlan, ImageError, Result, root_copy, top_layer};
@@ -91,9 +91,11 @@ pub fn build_image(
         (layers, binary)
     });
     let mut layers = layers?;
-    let configured = crate::configured::build_configured_layer(store, plan, &inputs)?;
+    let (binary, copied) = binary?;
+    let local = crate::local_files::copied_certificates(&copied)?;
+    let configured = crate::configured::build_configured_layer(store, plan, &inputs, &local)?;
     layers.push(configured.layer);
-    layers.extend(binary?);
+    layers.extend(binary);
     layers.push(top_layer::build(store, plan, &inputs, configured.account)?);
     let spec = top_layer::image_spec(plan)?;
     Ok(cairn_oci::build_image(&spec, &layers)?)
@@ -107,7 +109,9 @@ pub fn image_account(
     plan: &BuildPlan,
 ) -> Result<Option<crate::configured::AccountIds>> {
     let inputs = layer_inputs(store, plan)?;
-    Ok(crate::configured::build_configured_layer(store, plan, &inputs)?.account)
+    let copied = root_copy::entries(plan, &plan.overrides.copy_to_root)?;
+    let local = crate::local_files::copied_certificates(&copied)?;
+    Ok(crate::configured::build_configured_layer(store, plan, &inputs, &local)?.account)
 }
 
 /// The layer inputs of the plan's packages, from the store's `.deb`s.
@@ -126,16 +130,19 @@ fn layer_inputs(store: &Store, plan: &BuildPlan) -> Result<Vec<LayerInput>> {
 }
 
 /// cairn's entrypoint layer and copy-to-root (if any): the layers between
-/// package configuration and the environment's top layer.
-fn binary_layers(store: &Store, plan: &BuildPlan) -> Result<Vec<BuiltLayer>> {
+/// package configuration and the environment's top layer; and the
+/// copy-to-root entries, whose CA certificates configuration adds.
+fn binary_layers(store: &Store, plan: &BuildPlan) -> Result<(Vec<BuiltLayer>, Vec<CustomEntry>)> {
     let mut layers = vec![top_layer::build_binary_layer(store, plan)?];
+    let mut copied = Vec::new();
     if !plan.overrides.copy_to_root.is_empty() {
-        let entries = root_copy::entries(plan, &plan.overrides.copy_to_root)?;
-        let mut layer = cairn_oci::build_custom_layer(store, entries, &top_layer::options(plan))?;
+        copied = root_copy::entries(plan, &plan.overrides.copy_to_root)?;
+        let mut layer =
+            cairn_oci::build_custom_layer(store, copied.clone(), &top_layer::options(plan))?;
         layer.created_by = "cairn: copy-to-root".to_string();
         layers.push(layer);
     }
-    Ok(layers)
+    Ok((layers, copied))
 }
 
 /// Groups packages into the layers `max-layers` leaves once cairn's own are

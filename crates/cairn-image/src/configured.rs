@@ -26,7 +26,7 @@ use crate::users::Account;
 use crate::{BuildPlan, Result};
 
 /// Bumped whenever the configuration of the same packages would change.
-pub const CONFIGURE_FORMAT: &str = "cairn-configure-v4";
+pub const CONFIGURE_FORMAT: &str = "cairn-configure-v5";
 
 /// The configuration layer and the image user as its accounts resolved it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,13 +44,16 @@ pub struct AccountIds {
     pub gid: u32,
 }
 
-/// Builds (or reuses) the configuration layer of `plan`'s packages.
+/// Builds (or reuses) the configuration layer of `plan`'s packages, plus
+/// `local` files the image adds that configuration reads (private CA
+/// certificates from `copy-to-root`, see [`crate::local_files`]).
 pub fn build_configured_layer(
     store: &Store,
     plan: &BuildPlan,
     inputs: &[LayerInput],
+    local: &[DataFile],
 ) -> Result<Configured> {
-    let key = cache_key(plan, inputs);
+    let key = cache_key(plan, inputs, local);
     let record = store
         .bucket(Bucket::Layers)?
         .join(format!("configured-{key}.json"));
@@ -71,8 +74,10 @@ pub fn build_configured_layer(
         .zip(&facts)
         .map(|(input, facts)| package_from_facts(facts, &input.name, &input.version))
         .collect();
-    let configuration = configure::configure(&packages, &[]);
+    let configuration = configure::configure(&packages, local);
+    let overrides = configuration.overrides.clone();
     let (mut entries, account) = layer_entries(plan, &packages, configuration);
+    apply_stat_overrides(&mut entries, &overrides, inputs, &packages)?;
     // status.d/ (the distroless layout scanners read) depends on the
     // packages alone too, so it lives here, cached, not in the top layer.
     let controls: Vec<(&str, &ControlFiles)> = inputs
@@ -93,7 +98,7 @@ pub fn build_configured_layer(
     Ok(configured)
 }
 
-fn cache_key(plan: &BuildPlan, inputs: &[LayerInput]) -> String {
+fn cache_key(plan: &BuildPlan, inputs: &[LayerInput], local: &[DataFile]) -> String {
     let mut text = format!(
         "{CONFIGURE_FORMAT}\n{}\n{}\n",
         plan.epoch,
@@ -105,6 +110,7 @@ fn cache_key(plan: &BuildPlan, inputs: &[LayerInput]) -> String {
     if let Some(user) = &plan.manifest.containerize.config.user {
         text.push_str(&format!("user {user}\n"));
     }
+    text.push_str(&crate::local_files::key_text(local));
     sha256_hex(text.as_bytes())
 }
 
@@ -264,6 +270,64 @@ fn layer_entries(
     (entries, account)
 }
 
+/// Applies `dpkg-statoverride --add` results: a path this layer already
+/// holds takes the owner and mode; a package's own directory is re-emitted
+/// with them; a package's own file is re-emitted with its bytes, read from
+/// the `.deb` (checked against the lock's sha256, like every read). The
+/// package layers keep their shared digests; the override lands above them,
+/// as the file would be after dpkg ran the postinst. Symlinks have no mode
+/// to override and are left alone.
+fn apply_stat_overrides(
+    entries: &mut Vec<CustomEntry>,
+    overrides: &[configure::StatOverride],
+    inputs: &[LayerInput],
+    packages: &[PackageInput],
+) -> Result<()> {
+    use crate::configure::DataKind;
+    use std::collections::BTreeMap;
+    // package index -> (relative path -> override) of files to re-read.
+    let mut files: BTreeMap<usize, BTreeMap<String, &configure::StatOverride>> = BTreeMap::new();
+    for o in overrides {
+        let rel = o.path.trim_start_matches('/');
+        if let Some(entry) = entries.iter_mut().find(|e| e.path.trim_start_matches('/') == rel) {
+            *entry = entry.clone().owned_by(o.uid, o.gid);
+            entry.mode = o.mode;
+            continue;
+        }
+        let owner = packages.iter().enumerate().find_map(|(i, p)| {
+            p.files.iter().find(|f| f.path == o.path).map(|f| (i, &f.kind))
+        });
+        match owner {
+            Some((_, DataKind::Dir)) => {
+                entries.push(CustomEntry::dir(rel, o.mode).owned_by(o.uid, o.gid));
+            }
+            Some((i, DataKind::File)) => {
+                files.entry(i).or_default().insert(rel.to_string(), o);
+            }
+            Some((_, DataKind::Symlink { .. })) | None => {}
+        }
+    }
+    for (i, wanted) in files {
+        let input = &inputs[i];
+        let mut found = Vec::new();
+        cairn_debian::deb::read_deb_verified(&input.deb_path, &input.deb_sha256, |entry, reader| {
+            let path = entry.path.trim_start_matches('/');
+            if let Some(o) = wanted.get(path) {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(reader, &mut bytes)
+                    .map_err(|e| cairn_debian::deb::read_error(&input.deb_path, e))?;
+                found.push(
+                    CustomEntry::file(path, o.mode, FileContent::Bytes(bytes))
+                        .owned_by(o.uid, o.gid),
+                );
+            }
+            Ok::<(), crate::ImageError>(())
+        })?;
+        entries.extend(found);
+    }
+    Ok(())
+}
+
 /// Adds the image's user unless a package already created it (then its ids
 /// win, so `user = "postgres"` runs as the package's postgres).
 fn merge_user(
@@ -339,5 +403,55 @@ mod tests {
         assert_eq!(from_facts, direct);
         assert!(from_facts.postinst.is_some());
         assert!(from_facts.files.iter().any(|f| f.path == "/usr/bin/tool"));
+    }
+
+    /// `dpkg-statoverride --add` results land in the layer: a package's file
+    /// re-emitted with its bytes (read through the sha256 check), its
+    /// directory re-emitted, an entry already here changed in place.
+    #[test]
+    fn stat_overrides_change_owner_and_mode_above_the_package_layer() {
+        let (_tmp, deb) = sample_deb("xz");
+        let input = LayerInput {
+            name: "sample".into(),
+            version: "1.0".into(),
+            deb_path: deb.clone(),
+            deb_sha256: cairn_store::sha256_file(&deb).unwrap(),
+        };
+        let package = package_input(&deb, "sample", "1.0").unwrap();
+        let so = |path: &str, uid, gid, mode| configure::StatOverride {
+            path: path.into(),
+            uid,
+            gid,
+            mode,
+        };
+        let overrides = [
+            so("/usr/bin/suid", 0, 42, 0o2755),
+            so("/usr/share/doc/sample", 7, 7, 0o750),
+            so("/etc/ssl/private", 0, 9, 0o710),
+            so("/not/shipped", 1, 1, 0o600),
+        ];
+        let mut entries = vec![CustomEntry::dir("etc/ssl/private", 0o700)];
+        apply_stat_overrides(&mut entries, &overrides, std::slice::from_ref(&input), &[package.clone()])
+            .unwrap();
+        let find = |p: &str| entries.iter().find(|e| e.path.trim_start_matches('/') == p).cloned();
+        let suid = find("usr/bin/suid").expect("file re-emitted");
+        assert_eq!((suid.uid, suid.gid, suid.mode), (0, 42, 0o2755));
+        assert_eq!(suid.kind, cairn_oci::CustomKind::File(FileContent::Bytes(b"suid".to_vec())));
+        let doc = find("usr/share/doc/sample").expect("dir re-emitted");
+        assert_eq!((doc.uid, doc.gid, doc.mode, doc.kind), (7, 7, 0o750, cairn_oci::CustomKind::Dir));
+        let private = find("etc/ssl/private").unwrap();
+        assert_eq!((private.gid, private.mode), (9, 0o710));
+        assert!(find("not/shipped").is_none());
+        assert_eq!(entries.len(), 3);
+
+        // A substituted .deb is refused, not read.
+        let wrong = LayerInput {
+            deb_sha256: "0".repeat(64),
+            ..input
+        };
+        let mut entries = Vec::new();
+        let err = apply_stat_overrides(&mut entries, &overrides[..1], &[wrong], &[package])
+            .unwrap_err();
+        assert!(err.to_string().contains("sha256") || err.to_string().contains("digest"), "{err}");
     }
 }

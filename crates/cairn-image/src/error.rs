@@ -33,6 +33,8 @@ pub enum ImageError {
     },
     #[error("no known ELF machine for CPU '{cpu}'")]
     UnknownCpu { cpu: String },
+    #[error("cannot read the local file {}: {reason}", path.display())]
+    LocalFile { path: PathBuf, reason: String },
     #[error("copy-to-root: {} does not exist", path.display())]
     CopySourceMissing { path: PathBuf },
     #[error("copy-to-root: {path}: {reason}")]
@@ -102,6 +104,7 @@ impl ImageError {
             | ImageError::CopySourceWalk { .. }
             | ImageError::CopySourceOutside(_) => "cairn::image::copy_to_root",
             ImageError::BuildOutputMissing { .. } => "cairn::image::build_output",
+            ImageError::LocalFile { .. } => "cairn::image::local_file",
             ImageError::Json { .. } => "cairn::image::json",
         }
     }

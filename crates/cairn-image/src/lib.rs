@@ -15,6 +15,7 @@ mod elf;
 mod error;
 pub mod foreign;
 pub mod kubernetes;
+pub mod local_files;
 pub mod named;
 pub mod plan;
 pub mod report;

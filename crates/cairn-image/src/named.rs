@@ -26,13 +26,10 @@ pub fn overrides_for(
     name: Option<&str>,
     packages: &[LockedPackage],
 ) -> Result<Overrides> {
-    // The default image, `shell` and `processes` carry every build's output.
-    let builds: Vec<CopySource> = manifest
-        .build
-        .keys()
-        .cloned()
-        .map(CopySource::Build)
-        .collect();
+    // The default image, `shell` and `processes` carry `[containerize]
+    // copy-to-root` and every build's output.
+    let mut builds: Vec<CopySource> = manifest.containerize.copy_to_root.clone();
+    builds.extend(manifest.build.keys().cloned().map(CopySource::Build));
     let Some(name) = name else {
         return Ok(Overrides {
             copy_to_root: builds,

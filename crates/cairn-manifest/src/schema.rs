@@ -222,6 +222,10 @@ pub struct Containerize {
     pub max_layers: u32,
     /// Layer compression.
     pub compression: Compression,
+    /// Paths (relative to the environment directory) or build outputs copied
+    /// to the default image's root, e.g. a private CA under
+    /// `usr/local/share/ca-certificates/`.
+    pub copy_to_root: Vec<CopySource>,
     /// `[containerize.config]`.
     pub config: ContainerConfig,
 }
@@ -233,6 +237,7 @@ impl Default for Containerize {
             tag: None,
             max_layers: DEFAULT_MAX_LAYERS,
             compression: Compression::default(),
+            copy_to_root: Vec::new(),
             config: ContainerConfig::default(),
         }
     }

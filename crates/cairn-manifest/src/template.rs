@@ -80,6 +80,9 @@ release = @RELEASE_VALUE@
 # tag = "latest"
 # max-layers = 100
 # compression = "gzip"
+## Project paths copied to the image root (a private CA as
+## ./root/usr/local/share/ca-certificates/corp.crt joins the CA bundle).
+# copy-to-root = ["./root"]
 
 ## Its OCI config.
 # [containerize.config]

@@ -29,7 +29,11 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let manifest = env.load_manifest()?;
     let lock = crate::locking::current_lock(&env, &manifest)?;
     let store = locking::open_store()?;
-    let rootfs = assemble_locked(&store, &lock)?.rootfs;
+    let local = cairn_image::local_files::host_certificates(std::path::Path::new(
+        HOST_LOCAL_CERTIFICATES,
+    ))
+    .diagnose()?;
+    let rootfs = assemble_locked_with(&store, &lock, &local)?.rootfs;
     let activation = host_activation(&manifest, &env, None);
     Ok(Prepared {
         env,
@@ -47,12 +51,27 @@ pub struct Assembled {
     pub assembled: bool,
 }
 
+/// Where the host keeps the CA certificates its administrator added, the
+/// Debian way; host activation's CA bundle includes them, as the host's does.
+const HOST_LOCAL_CERTIFICATES: &str = "/usr/local/share/ca-certificates";
+
 /// Fetches the host system's locked packages that the store lacks (each
 /// verified against the lock's sha256) and assembles, or reuses, their rootfs
 /// of hardlinks: shared by host activation and the Kubernetes handler.
 pub fn assemble_locked(
     store: &cairn_store::Store,
     lock: &cairn_manifest::Lock,
+) -> Result<Assembled> {
+    assemble_locked_with(store, lock, &[])
+}
+
+/// [`assemble_locked`], with `local` files that configuration reads (the
+/// host's private CA certificates): they are written into the rootfs and
+/// join its CA bundle, and they key it.
+pub fn assemble_locked_with(
+    store: &cairn_store::Store,
+    lock: &cairn_manifest::Lock,
+    local: &[cairn_image::configure::DataFile],
 ) -> Result<Assembled> {
     let system = cairn_manifest::host_system().ok_or_else(|| miette!("unsupported host"))?;
     let packages: Vec<_> = lock.packages_for(system).collect();
@@ -95,11 +114,12 @@ pub fn assemble_locked(
     for p in &packages {
         text.push_str(&format!("{} {}\n", p.name, p.sha256));
     }
+    text.push_str(&cairn_image::local_files::key_text(local));
     let key = cairn_store::sha256_hex(text.as_bytes());
     let (rootfs, assembled) = match cairn_runtime::assembled_rootfs(store, &key).diagnose()? {
         Some(rootfs) => (rootfs, false),
         None => {
-            let extra = configuration_entries(&packages, &debs)?;
+            let extra = configuration_entries(store, &packages, &debs, local)?;
             let rootfs = cairn_runtime::assemble_rootfs(store, &debs, &extra, &key).diagnose()?;
             (rootfs, true)
         }
@@ -117,19 +137,29 @@ const CONFIGURED_ROOTFS: &str = "cairn-rootfs-configured-v3";
 /// What maintainer scripts would have done (alternatives, the CA store,
 /// accounts, dpkg status), as entries for the host rootfs: the same
 /// configuration as an image's layer, minus the image's own user.
+///
+/// Each package is read through its facts, checked against the lock's sha256
+/// (a `.deb` substituted in the cache is evicted and refused, never
+/// configured from), and cached by it, as image builds do.
 fn configuration_entries(
+    store: &cairn_store::Store,
     packages: &[&cairn_manifest::LockedPackage],
     debs: &[(String, std::path::PathBuf)],
+    local: &[cairn_image::configure::DataFile],
 ) -> Result<Vec<cairn_runtime::RootfsEntry>> {
     use cairn_image::configure::EntryKind;
+    use cairn_image::configured::{FACTS, package_from_facts};
     use cairn_runtime::RootfsEntry;
     let inputs = packages
         .iter()
         .zip(debs)
-        .map(|(p, (_, deb))| cairn_image::configured::package_input(deb, &p.name, &p.version))
+        .map(|(p, (sha, deb))| {
+            cairn_debian::deb::facts::read_facts::<cairn_image::ImageError>(store, deb, sha, &FACTS)
+                .map(|facts| package_from_facts(&facts, &p.name, &p.version))
+        })
         .collect::<std::result::Result<Vec<_>, _>>()
         .diagnose()?;
-    let configuration = cairn_image::configure::configure(&inputs, &[]);
+    let configuration = cairn_image::configure::configure(&inputs, local);
     let mut entries: Vec<RootfsEntry> = configuration
         .entries
         .into_iter()
@@ -149,6 +179,13 @@ fn configuration_entries(
             }
         })
         .collect();
+    // The certificates themselves, so the bundle's `.pem` links resolve in
+    // run mode too (dev mode binds the host's /usr/local over them).
+    entries.extend(local.iter().map(|f| RootfsEntry::File {
+        path: std::path::PathBuf::from(&f.path),
+        contents: f.contents.clone().unwrap_or_default(),
+        mode: 0o644,
+    }));
     entries.push(RootfsEntry::File {
         path: "/var/lib/dpkg/status".into(),
         contents: cairn_image::configure::status::dpkg_status(&inputs),

@@ -13,7 +13,14 @@ pub(super) fn read_containerize(root: &Table) -> Result<Containerize, Problem> {
     let Some(table) = root.opt_table("containerize")? else {
         return Ok(Containerize::default());
     };
-    table.deny_unknown(&["name", "tag", "max-layers", "compression", "config"])?;
+    table.deny_unknown(&[
+        "name",
+        "tag",
+        "max-layers",
+        "compression",
+        "copy-to-root",
+        "config",
+    ])?;
     let compression = match table.get("compression") {
         Some(field) => match field.str()? {
             "gzip" => Compression::Gzip,
@@ -35,6 +42,7 @@ pub(super) fn read_containerize(root: &Table) -> Result<Containerize, Problem> {
             None => DEFAULT_MAX_LAYERS,
         },
         compression,
+        copy_to_root: read_copy_to_root(&table)?,
         config: match table.opt_table("config")? {
             Some(config) => read_container_config(&config)?,
             None => ContainerConfig::default(),
@@ -271,16 +279,7 @@ pub(super) fn read_container(table: &Table) -> Result<NamedContainer, Problem> {
         Some(f) => Some(StartupCommand::Shell(f.string()?)),
         None => None,
     };
-    let copy_to_root = match table.get("copy-to-root") {
-        Some(f) => string_or_list(&f)?
-            .into_iter()
-            .map(|i| {
-                validate::check_copy_source(&i.text).map_err(|b| f.problem_at(i.span, b))?;
-                Ok(copy_source(i.text))
-            })
-            .collect::<Result<_, Problem>>()?,
-        None => Vec::new(),
-    };
+    let copy_to_root = read_copy_to_root(table)?;
     Ok(NamedContainer {
         name: opt_checked(table, "name", validate::check_image_name)?,
         version: opt_checked(table, "version", validate::check_tag)?,
@@ -298,6 +297,21 @@ pub(super) fn read_container(table: &Table) -> Result<NamedContainer, Problem> {
     })
 }
 
+/// `copy-to-root`: a path or a list of them, each inside the project or a
+/// `build:NAME`.
+fn read_copy_to_root(table: &Table) -> Result<Vec<CopySource>, Problem> {
+    let Some(f) = table.get("copy-to-root") else {
+        return Ok(Vec::new());
+    };
+    string_or_list(&f)?
+        .into_iter()
+        .map(|i| {
+            validate::check_copy_source(&i.text).map_err(|b| f.problem_at(i.span, b))?;
+            Ok(copy_source(i.text))
+        })
+        .collect()
+}
+
 fn copy_source(text: String) -> CopySource {
     match text.strip_prefix("build:") {
         Some(name) => CopySource::Build(name.to_string()),
@@ -311,6 +325,9 @@ pub(super) fn check_container_refs(
     install: &BTreeMap<String, InstallEntry>,
     build: &BTreeMap<String, BuildSpec>,
 ) -> Result<(), Problem> {
+    if let Some(containerize) = root.opt_table("containerize")? {
+        check_build_refs(&containerize, build)?;
+    }
     let Some(containers) = root.opt_table("containers")? else {
         return Ok(());
     };
@@ -322,21 +339,27 @@ pub(super) fn check_container_refs(
         if let Some(field) = table.get("artifacts") {
             check_refs(&field, field.string_list()?, build, "a [build] name")?;
         }
-        if let Some(field) = table.get("copy-to-root") {
-            let builds: Vec<Item> = string_or_list(&field)?
-                .into_iter()
-                .filter_map(|i| {
-                    let name = i.text.strip_prefix("build:")?.to_string();
-                    Some(Item {
-                        text: name,
-                        span: i.span,
-                    })
-                })
-                .collect();
-            check_refs(&field, builds, build, "a [build] name")?;
-        }
+        check_build_refs(&table, build)?;
     }
     Ok(())
+}
+
+/// Every `build:NAME` in `table`'s `copy-to-root` must name a `[build]`.
+fn check_build_refs(table: &Table, build: &BTreeMap<String, BuildSpec>) -> Result<(), Problem> {
+    let Some(field) = table.get("copy-to-root") else {
+        return Ok(());
+    };
+    let builds: Vec<Item> = string_or_list(&field)?
+        .into_iter()
+        .filter_map(|i| {
+            let name = i.text.strip_prefix("build:")?.to_string();
+            Some(Item {
+                text: name,
+                span: i.span,
+            })
+        })
+        .collect();
+    check_refs(&field, builds, build, "a [build] name")
 }
 
 /// Every item must be a key of `known`.

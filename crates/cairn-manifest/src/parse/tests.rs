@@ -267,6 +267,13 @@ fn bad_names_and_references() {
         (3, 16),
     );
     assert_error(
+        "version = 1\n[containerize]\ncopy-to-root = [\"./root\", \"build:app\"]\n",
+        "containerize.copy-to-root: 'app' is not a [build] name",
+        "none is defined yet",
+        "\"build:app\"",
+        (3, 27),
+    );
+    assert_error(
         "version = 1\n[containerize]\nname = \"MyImage\"\n",
         "containerize.name: 'MyImage' is not a valid image name",
         "lowercase",
@@ -596,4 +603,15 @@ fn healthcheck_needs_a_command() {
         "0",
         (3, 45),
     );
+}
+
+#[test]
+fn the_default_image_takes_copy_to_root() {
+    let m = parse("version = 1\n[containerize]\ncopy-to-root = \"./root\"\n").unwrap();
+    assert_eq!(
+        m.containerize.copy_to_root,
+        vec![crate::CopySource::Path("./root".into())]
+    );
+    let e = error("version = 1\n[containerize]\ncopy-to-root = [\"/etc\"]\n");
+    assert!(e.to_string().contains("containerize.copy-to-root"), "{e}");
 }
