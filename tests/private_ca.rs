@@ -32,21 +32,71 @@ fn make_pki(dir: &Path, name: &str) -> Pki {
     fs_err::create_dir_all(dir).expect("pki dir");
     let ca_key = format!("{name}-ca.key");
     let ca_crt = format!("{name}-ca.crt");
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-keyout", &ca_key, "-out", &ca_crt, "-subj", &format!("/CN=cairn test {name} CA"),
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_crt,
+            "-subj",
+            &format!("/CN=cairn test {name} CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
     let key = format!("{name}-server.key");
     let csr = format!("{name}-server.csr");
     let crt = format!("{name}-server.crt");
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr,
-        "-subj", "/CN=localhost"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
     fs_err::write(
         dir.join("ext.cnf"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     )
     .expect("ext");
-    openssl(dir, &["x509", "-req", "-in", &csr, "-CA", &ca_crt, "-CAkey", &ca_key,
-        "-CAcreateserial", "-days", "2", "-out", &crt, "-extfile", "ext.cnf"]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &crt,
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
     Pki {
         ca_crt: dir.join(ca_crt),
         server_crt: dir.join(crt),
@@ -80,7 +130,10 @@ impl TlsServer {
             .expect("start openssl s_server");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "s_server did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         TlsServer { child, port }
@@ -127,7 +180,10 @@ fn assert_checks(where_: &str, out: &Output) {
         "python-unknown=3",
         "CERTIFICATE_VERIFY_FAILED",
     ] {
-        assert!(text.contains(expected), "{where_}: no '{expected}' in\n{text}");
+        assert!(
+            text.contains(expected),
+            "{where_}: no '{expected}' in\n{text}"
+        );
     }
     assert!(
         stdout_of(out).lines().any(|l| l == "200"),
@@ -189,7 +245,16 @@ fn a_private_ca_is_trusted_in_images_and_host_activation_and_an_unknown_one_is_n
     let loaded = Engine::Docker.load_file(&archive_of(&p, &image));
     let script = checks(&trusted, &unknown);
     let out = Engine::Docker
-        .command(&["run", "--rm", "--network", "host", &loaded.reference, "sh", "-c", &script])
+        .command(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            &loaded.reference,
+            "sh",
+            "-c",
+            &script,
+        ])
         .output()
         .expect("docker run");
     assert_checks("image", &out);
@@ -238,6 +303,12 @@ fn a_private_ca_is_trusted_in_images_and_host_activation_and_an_unknown_one_is_n
 /// Builds `image` into an archive file and returns its path.
 fn archive_of(p: &Project, image: &str) -> PathBuf {
     let path = p.ctx.root.path().join(format!("{image}.tar"));
-    p.cairn(&["containerize", "--tag", &format!("{image}:test"), "-f", path.to_str().expect("utf-8 path")]);
+    p.cairn(&[
+        "containerize",
+        "--tag",
+        &format!("{image}:test"),
+        "-f",
+        path.to_str().expect("utf-8 path"),
+    ]);
     path
 }

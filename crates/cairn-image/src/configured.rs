@@ -289,13 +289,19 @@ fn apply_stat_overrides(
     let mut files: BTreeMap<usize, BTreeMap<String, &configure::StatOverride>> = BTreeMap::new();
     for o in overrides {
         let rel = o.path.trim_start_matches('/');
-        if let Some(entry) = entries.iter_mut().find(|e| e.path.trim_start_matches('/') == rel) {
+        if let Some(entry) = entries
+            .iter_mut()
+            .find(|e| e.path.trim_start_matches('/') == rel)
+        {
             *entry = entry.clone().owned_by(o.uid, o.gid);
             entry.mode = o.mode;
             continue;
         }
         let owner = packages.iter().enumerate().find_map(|(i, p)| {
-            p.files.iter().find(|f| f.path == o.path).map(|f| (i, &f.kind))
+            p.files
+                .iter()
+                .find(|f| f.path == o.path)
+                .map(|f| (i, &f.kind))
         });
         match owner {
             Some((_, DataKind::Dir)) => {
@@ -310,19 +316,23 @@ fn apply_stat_overrides(
     for (i, wanted) in files {
         let input = &inputs[i];
         let mut found = Vec::new();
-        cairn_debian::deb::read_deb_verified(&input.deb_path, &input.deb_sha256, |entry, reader| {
-            let path = entry.path.trim_start_matches('/');
-            if let Some(o) = wanted.get(path) {
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(reader, &mut bytes)
-                    .map_err(|e| cairn_debian::deb::read_error(&input.deb_path, e))?;
-                found.push(
-                    CustomEntry::file(path, o.mode, FileContent::Bytes(bytes))
-                        .owned_by(o.uid, o.gid),
-                );
-            }
-            Ok::<(), crate::ImageError>(())
-        })?;
+        cairn_debian::deb::read_deb_verified(
+            &input.deb_path,
+            &input.deb_sha256,
+            |entry, reader| {
+                let path = entry.path.trim_start_matches('/');
+                if let Some(o) = wanted.get(path) {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(reader, &mut bytes)
+                        .map_err(|e| cairn_debian::deb::read_error(&input.deb_path, e))?;
+                    found.push(
+                        CustomEntry::file(path, o.mode, FileContent::Bytes(bytes))
+                            .owned_by(o.uid, o.gid),
+                    );
+                }
+                Ok::<(), crate::ImageError>(())
+            },
+        )?;
         entries.extend(found);
     }
     Ok(())
@@ -431,14 +441,30 @@ mod tests {
             so("/not/shipped", 1, 1, 0o600),
         ];
         let mut entries = vec![CustomEntry::dir("etc/ssl/private", 0o700)];
-        apply_stat_overrides(&mut entries, &overrides, std::slice::from_ref(&input), &[package.clone()])
-            .unwrap();
-        let find = |p: &str| entries.iter().find(|e| e.path.trim_start_matches('/') == p).cloned();
+        apply_stat_overrides(
+            &mut entries,
+            &overrides,
+            std::slice::from_ref(&input),
+            std::slice::from_ref(&package),
+        )
+        .unwrap();
+        let find = |p: &str| {
+            entries
+                .iter()
+                .find(|e| e.path.trim_start_matches('/') == p)
+                .cloned()
+        };
         let suid = find("usr/bin/suid").expect("file re-emitted");
         assert_eq!((suid.uid, suid.gid, suid.mode), (0, 42, 0o2755));
-        assert_eq!(suid.kind, cairn_oci::CustomKind::File(FileContent::Bytes(b"suid".to_vec())));
+        assert_eq!(
+            suid.kind,
+            cairn_oci::CustomKind::File(FileContent::Bytes(b"suid".to_vec()))
+        );
         let doc = find("usr/share/doc/sample").expect("dir re-emitted");
-        assert_eq!((doc.uid, doc.gid, doc.mode, doc.kind), (7, 7, 0o750, cairn_oci::CustomKind::Dir));
+        assert_eq!(
+            (doc.uid, doc.gid, doc.mode, doc.kind),
+            (7, 7, 0o750, cairn_oci::CustomKind::Dir)
+        );
         let private = find("etc/ssl/private").unwrap();
         assert_eq!((private.gid, private.mode), (9, 0o710));
         assert!(find("not/shipped").is_none());
@@ -450,8 +476,11 @@ mod tests {
             ..input
         };
         let mut entries = Vec::new();
-        let err = apply_stat_overrides(&mut entries, &overrides[..1], &[wrong], &[package])
-            .unwrap_err();
-        assert!(err.to_string().contains("sha256") || err.to_string().contains("digest"), "{err}");
+        let err =
+            apply_stat_overrides(&mut entries, &overrides[..1], &[wrong], &[package]).unwrap_err();
+        assert!(
+            err.to_string().contains("sha256") || err.to_string().contains("digest"),
+            "{err}"
+        );
     }
 }

@@ -94,7 +94,7 @@ pub fn key_text(files: &[DataFile]) -> String {
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let file = fs_err::File::open(path).map_err(|e| local_error(path, e.into()))?;
+    let file = fs_err::File::open(path).map_err(|e| local_error(path, e))?;
     let mut bytes = Vec::new();
     file.take(MAX_CERTIFICATE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -152,9 +152,17 @@ mod tests {
     #[test]
     fn copied_certificates_keep_only_crt_files_under_the_local_dir() {
         let entries = vec![
-            CustomEntry::file("usr/local/share/ca-certificates/corp.crt", 0o644, bytes(b"C")),
+            CustomEntry::file(
+                "usr/local/share/ca-certificates/corp.crt",
+                0o644,
+                bytes(b"C"),
+            ),
             CustomEntry::file("usr/local/share/doc/x.crt", 0o644, bytes(b"no")),
-            CustomEntry::file("usr/local/share/ca-certificates/notes.txt", 0o644, bytes(b"no")),
+            CustomEntry::file(
+                "usr/local/share/ca-certificates/notes.txt",
+                0o644,
+                bytes(b"no"),
+            ),
             CustomEntry::dir("usr/local/share/ca-certificates", 0o755),
         ];
         let files = copied_certificates(&entries).unwrap();

@@ -29,10 +29,9 @@ pub fn prepare(dir: &DirArg) -> Result<Prepared> {
     let manifest = env.load_manifest()?;
     let lock = crate::locking::current_lock(&env, &manifest)?;
     let store = locking::open_store()?;
-    let local = cairn_image::local_files::host_certificates(std::path::Path::new(
-        HOST_LOCAL_CERTIFICATES,
-    ))
-    .diagnose()?;
+    let local =
+        cairn_image::local_files::host_certificates(std::path::Path::new(HOST_LOCAL_CERTIFICATES))
+            .diagnose()?;
     let rootfs = assemble_locked_with(&store, &lock, &local)?.rootfs;
     let activation = host_activation(&manifest, &env, None);
     Ok(Prepared {
