@@ -84,6 +84,12 @@ pub enum ArchiveError {
     },
 
     #[error(
+        "{url} lists no Contents index for {arch} (the archive does not say which package ships \
+         which file, so cairn cannot name the package of a command)"
+    )]
+    ContentsNotListed { url: String, arch: String },
+
+    #[error(
         "{name}: digest mismatch for {url}: expected sha256 {expected_sha256} ({expected_size} bytes), \
          got {actual_sha256} ({actual_size} bytes); the mirror may be syncing or tampered with"
     )]

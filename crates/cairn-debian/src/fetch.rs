@@ -6,6 +6,7 @@
 //! index) and where verified files land in the store. Signature checking is
 //! [`crate::release`]; parsing is [`crate::index`].
 
+use crate::contents::{self, CommandTable, CommandsKey};
 use crate::error::{ArchiveError, Result};
 use crate::index::{DetailsPart, IndexPart, PackageIndex, parse_packages_with_details};
 use crate::index_cache::{self, CacheKey};
@@ -595,6 +596,267 @@ impl ArchiveClient {
     }
 }
 
+/// The `Contents` side of the client: which package ships a command.
+impl ArchiveClient {
+    /// The command table last built for `source` and `arch`, from the cache
+    /// alone (no network): `None` when there is none or it cannot be trusted.
+    pub fn cached_commands(&self, source: &Source, arch: &str) -> Result<Option<CommandTable>> {
+        let indices = self.store.bucket(Bucket::Indices)?;
+        let pointer = indices.join(commands_pointer_name(source, arch));
+        let Ok(sha256) = fs_err::read_to_string(&pointer) else {
+            return Ok(None);
+        };
+        let key = CommandsKey {
+            inrelease_sha256: sha256.trim().to_string(),
+            arch: arch.to_string(),
+            components: source.components.clone(),
+        };
+        let Some(name) = key.file_name().filter(|_| is_sha256(&key.inrelease_sha256)) else {
+            return Ok(None);
+        };
+        match contents::load(&indices.join(name), &key) {
+            Ok(table) => Ok(table),
+            Err(e) => {
+                tracing::warn!("ignoring the cached command table: {e}; it will be rebuilt");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The command table of `source`'s current release for `arch`: every
+    /// command in its components' `Contents-ARCH` and `Contents-all` indices,
+    /// each checked against the sha256 in the verified InRelease. Built once
+    /// per release and cached (keyed by the InRelease's sha256); the
+    /// `Contents` files themselves are not kept.
+    pub fn fetch_commands(
+        &self,
+        source: &Source,
+        arch: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<CommandTable> {
+        let release = self.fetch_release(source)?;
+        let indices = self.store.bucket(Bucket::Indices)?;
+        let key = CommandsKey {
+            inrelease_sha256: release.inrelease_sha256.clone(),
+            arch: arch.to_string(),
+            components: source.components.clone(),
+        };
+        let entry = key.file_name().map(|name| indices.join(name));
+        if let Some(entry) = &entry {
+            match contents::load(entry, &key) {
+                Ok(Some(table)) => {
+                    self.point_commands_at(source, arch, &key);
+                    return Ok(table);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("ignoring the cached command table: {e}; rebuilding it"),
+            }
+        }
+        let dists = format!("{}/dists/{}", source.url, source.suite);
+        let listed = contents_indices(&release, &source.components, arch);
+        if listed.is_empty() {
+            return Err(ArchiveError::ContentsNotListed {
+                url: format!("{dists}/InRelease"),
+                arch: arch.to_string(),
+            });
+        }
+        let mut table = CommandTable::default();
+        for (path, digest) in listed {
+            let name = format!("{}/{path}", source.suite);
+            reporter.on_download_start(&name, digest.size);
+            let part = self
+                .with_retries(|| self.read_contents_file(&release, &dists, path, digest, &name))?;
+            reporter.on_download_progress(&name, digest.size);
+            reporter.on_download_done(&name);
+            table.merge(part);
+        }
+        if let Some(entry) = &entry {
+            match contents::store(entry, &key, &table) {
+                Ok(()) => self.point_commands_at(source, arch, &key),
+                // Only a lost speed-up: the table in hand is good either way.
+                Err(e) => tracing::warn!("cannot cache the command table: {e}"),
+            }
+        }
+        Ok(table)
+    }
+
+    /// Records which entry is `source`'s newest, so a lookup without network
+    /// ([`ArchiveClient::cached_commands`]) finds it.
+    fn point_commands_at(&self, source: &Source, arch: &str, key: &CommandsKey) {
+        let write = || -> Result<()> {
+            let pointer = self
+                .store
+                .bucket(Bucket::Indices)?
+                .join(commands_pointer_name(source, arch));
+            if fs_err::read_to_string(&pointer).ok().as_deref() != Some(&key.inrelease_sha256) {
+                write_atomic(&pointer, |f| f.write_all(key.inrelease_sha256.as_bytes()))?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            tracing::warn!("cannot record the newest command table: {e}");
+        }
+    }
+
+    /// One attempt at one `Contents` file: downloaded, decompressed and
+    /// reduced to its commands in a single pass (bookworm's are 670 MB of
+    /// text; neither they nor the 45 MB download are held or stored), while
+    /// its bytes are hashed. The table is returned only once the whole file
+    /// matched the listed size and sha256; until then nothing built from it
+    /// is used, and lines are bounded ([`contents::MAX_LINE_BYTES`]).
+    fn read_contents_file(
+        &self,
+        release: &Release,
+        dists: &str,
+        path: &str,
+        digest: &FileDigest,
+        name: &str,
+    ) -> Result<CommandTable> {
+        let (url, body) = self.open_index(release, dists, path, digest)?;
+        let mut hashing = HashingReader::new(body.take(digest.size + 1));
+        let mut table = CommandTable::default();
+        let parsed = {
+            let decoder: Box<dyn Read + '_> = if path.ends_with(".gz") {
+                Box::new(flate2::read::MultiGzDecoder::new(&mut hashing))
+            } else if path.ends_with(".xz") {
+                Box::new(liblzma::read::XzDecoder::new_multi_decoder(&mut hashing))
+            } else {
+                Box::new(&mut hashing)
+            };
+            let mut lines = std::io::BufReader::with_capacity(256 * 1024, decoder);
+            contents::read_contents(&mut lines, &mut table, &url)
+        };
+        // Whatever the parse said, the digest decides first: a tampered or
+        // truncated file is a digest mismatch, not a decompression error.
+        let drained = std::io::copy(&mut hashing, &mut std::io::sink());
+        if let Some(source) = hashing.failure.take() {
+            return Err(ArchiveError::Transfer { url, source });
+        }
+        drained?;
+        let (sha256, size) = hashing.finish();
+        check_digest(name, &url, digest, &sha256, size)?;
+        parsed.map_err(|e| ArchiveError::Decompress {
+            url: url.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        })?;
+        Ok(table)
+    }
+
+    /// Opens an index file for streaming, by hash when the release offers it
+    /// (see [`ArchiveClient::get_index_bytes`]); returns the URL opened too.
+    fn open_index(
+        &self,
+        release: &Release,
+        dists: &str,
+        path: &str,
+        d: &FileDigest,
+    ) -> Result<(String, Box<dyn Read + Send>)> {
+        if release.acquire_by_hash {
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let url = format!("{dists}/{dir}/by-hash/SHA256/{}", d.sha256);
+            match self.open(&url) {
+                Err(ArchiveError::NotFound { .. }) => {}
+                other => return other.map(|body| (url, body)),
+            }
+        }
+        let url = format!("{dists}/{path}");
+        self.open(&url).map(|body| (url, body))
+    }
+}
+
+/// The `Contents` files to read for `components` and `arch`, in the best
+/// compression listed: `COMPONENT/Contents-ARCH` and `COMPONENT/Contents-all`
+/// (Debian since stretch), else the suite-wide `Contents-ARCH` of older
+/// archives and of `apt-ftparchive`'s default layout.
+pub fn contents_indices<'r>(
+    release: &'r Release,
+    components: &[String],
+    arch: &str,
+) -> Vec<(&'r str, &'r FileDigest)> {
+    let pick = |base: String| {
+        [".xz", ".gz", ""].iter().find_map(|ext| {
+            release
+                .sha256
+                .get_key_value(&format!("{base}{ext}"))
+                .map(|(p, d)| (p.as_str(), d))
+        })
+    };
+    let per_component: Vec<_> = components
+        .iter()
+        .flat_map(|c| [format!("{c}/Contents-{arch}"), format!("{c}/Contents-all")])
+        .filter_map(pick)
+        .collect();
+    if !per_component.is_empty() {
+        return per_component;
+    }
+    [format!("Contents-{arch}"), "Contents-all".to_string()]
+        .into_iter()
+        .filter_map(pick)
+        .collect()
+}
+
+/// Where the newest command table of a source is named: one small file per
+/// source URL, suite, components and architecture.
+fn commands_pointer_name(source: &Source, arch: &str) -> String {
+    let identity = format!(
+        "{}\n{}\n{}\n{arch}",
+        source.url,
+        source.suite,
+        source.components.join(",")
+    );
+    format!(
+        "{}.latest-commands-v{}",
+        sha256_hex(identity.as_bytes()),
+        contents::FORMAT_VERSION
+    )
+}
+
+/// Hashes what passes through, and remembers a read error of the source (a
+/// transfer failure, worth a retry) apart from what the decoder makes of it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    size: u64,
+    failure: Option<std::io::Error>,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        use sha2::Digest;
+        HashingReader {
+            inner,
+            hasher: sha2::Sha256::new(),
+            size: 0,
+            failure: None,
+        }
+    }
+
+    /// Lowercase hex sha256 and size of everything read.
+    fn finish(self) -> (String, u64) {
+        use sha2::Digest;
+        (hex::encode(self.hasher.finalize()), self.size)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.size += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let copy = std::io::Error::new(e.kind(), e.to_string());
+                self.failure = Some(e);
+                Err(copy)
+            }
+        }
+    }
+}
+
 /// Copies `reader` into `writer`, stopping once more than `limit - 1` bytes
 /// arrived (the caller then sees a size mismatch). Read errors are transfer
 /// failures (retried); write errors are local I/O errors (not retried).
@@ -915,6 +1177,121 @@ mod tests {
         let rebuilt_records: Vec<PackageRecord> = rebuilt.records.iter().cloned().collect();
         assert_eq!(rebuilt_records, cold_records);
         assert_eq!(fs_err::read(&entries[0]).unwrap(), good);
+    }
+
+    /// The command-table files in the store.
+    fn command_entries(client: &ArchiveClient) -> Vec<PathBuf> {
+        let dir = client.store().bucket(Bucket::Indices).unwrap();
+        let mut found: Vec<PathBuf> = fs_err::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".commands-v1"))
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn commands_come_from_verified_contents_and_are_cached_compactly() {
+        let Some(fx) = Fixture::new() else { return };
+        let source = fx.source(file_url(&fx.archive()));
+        assert!(
+            fx.client
+                .cached_commands(&source, "amd64")
+                .unwrap()
+                .is_none()
+        );
+        let reporter = CountingReporter::default();
+        let table = fx
+            .client
+            .fetch_commands(&source, "amd64", &reporter)
+            .unwrap();
+        assert_eq!(table.packages("hello"), ["hello"]);
+        assert_eq!(table.packages("greet"), ["hello", "libhello"]);
+        assert_eq!(table.packages("hello-admin tool"), ["libhello"]);
+        assert!(table.packages("copyright").is_empty());
+        assert_eq!(table.len(), 3);
+        assert_eq!(
+            reporter.done.load(Ordering::Relaxed),
+            2,
+            "both Contents files"
+        );
+        // Only the compact entry and its pointer are kept, not the Contents files.
+        let indices = fx.client.store().bucket(Bucket::Indices).unwrap();
+        let kept: Vec<String> = fs_err::read_dir(&indices)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("ommands") || n.contains("Contents"))
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+
+        // Offline (no archive at all), the cache alone answers.
+        let offline = fx.source("file:///nonexistent-archive".into());
+        assert!(
+            fx.client
+                .cached_commands(&offline, "amd64")
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            fx.client.cached_commands(&source, "amd64").unwrap(),
+            Some(table.clone())
+        );
+
+        // A corrupt entry is not trusted: nothing offline, rebuilt whole online.
+        let entries = command_entries(&fx.client);
+        let good = fs_err::read(&entries[0]).unwrap();
+        fs_err::write(&entries[0], &good[..good.len() / 2]).unwrap();
+        assert!(
+            fx.client
+                .cached_commands(&source, "amd64")
+                .unwrap()
+                .is_none()
+        );
+        let rebuilt = fx
+            .client
+            .fetch_commands(&source, "amd64", &NoReporter)
+            .unwrap();
+        assert_eq!(rebuilt, table);
+        assert_eq!(fs_err::read(&entries[0]).unwrap(), good);
+    }
+
+    #[test]
+    fn tampered_contents_is_a_digest_mismatch_and_caches_nothing() {
+        let Some(fx) = Fixture::new() else { return };
+        let path = fx.archive().join("dists/bookworm/main/Contents-all.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"usr/bin/sudo evil/backdoor\n").unwrap();
+        fs_err::write(&path, gz.finish().unwrap()).unwrap();
+        let source = fx.source(file_url(&fx.archive()));
+        let err = fx
+            .client
+            .fetch_commands(&source, "amd64", &NoReporter)
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::DigestMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("Contents-all.gz"), "{err}");
+        assert!(command_entries(&fx.client).is_empty());
+        assert!(
+            fx.client
+                .cached_commands(&source, "amd64")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_release_without_contents_says_so() {
+        let Some(fx) = Fixture::new() else { return };
+        let mut source = fx.source(file_url(&fx.archive()));
+        source.components = vec!["contrib".into()];
+        let err = fx
+            .client
+            .fetch_commands(&source, "amd64", &NoReporter)
+            .unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::ContentsNotListed { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! store: version ordering ([`version`]), relationship fields ([`relation`]),
 //! deb822 paragraphs ([`deb822`]), archive keys ([`keyring`]), signed
 //! `InRelease` files ([`release`]),
-//! `Packages` indices ([`index`]), dependency resolution ([`resolve`]),
+//! `Packages` indices ([`index`]), `Contents` indices reduced to which package
+//! ships which command ([`contents`]), dependency resolution ([`resolve`]),
 //! downloading ([`fetch`]), and reading and safely unpacking the `.deb` files
 //! themselves ([`deb`], as rattler_package_streaming does for conda packages).
 //! It never prints; progress goes through [`Reporter`].
 
+pub mod contents;
 pub mod deb;
 pub mod deb822;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod version;
 #[cfg(test)]
 mod testing;
 
+pub use contents::CommandTable;
 pub use deb::{
     ControlFiles, DebEntry, DebError, EntryKind, MERGED_USR_DIRS, read_control, read_deb_verified,
     unpack_deb, visit_data,

@@ -157,15 +157,41 @@ Filename: {file}\nSize: {size}\nSHA256: {sha}\nDescription: the {name} tool\n lo
     xz.write_all(packages.as_bytes()).expect("xz");
     let xz = xz.finish().expect("xz");
     std::fs::write(index_dir.join("Packages.xz"), &xz).expect("write");
-    let release = format!(
-        "Origin: Test\nSuite: stable\nCodename: bookworm\nDate: Sat, 10 Aug 2024 09:13:17 UTC\n\
-Architectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages.xz\n",
+    let mut listed = format!(
+        " {} {} main/binary-amd64/Packages.xz\n",
         sha256_hex(&xz),
         xz.len()
+    );
+    // What `Contents` lists for the packages' commands (in the format of
+    // Debian's `main/Contents-ARCH.gz`), one per package plus one shared.
+    for (file, text) in CONTENTS {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        std::fs::write(dists.join(file), &gz).expect("write");
+        listed += &format!(" {} {} {file}\n", sha256_hex(&gz), gz.len());
+    }
+    let release = format!(
+        "Origin: Test\nSuite: stable\nCodename: bookworm\nDate: Sat, 10 Aug 2024 09:13:17 UTC\n\
+Architectures: amd64\nComponents: main\nSHA256:\n{listed}"
     );
     std::fs::write(dists.join("InRelease"), key.clearsign(&release, &[])).expect("write");
     packages
 }
+
+/// The `Contents` files [`write_archive`] publishes, relative to `dists/bookworm`.
+pub const CONTENTS: [(&str, &str); 2] = [
+    (
+        "main/Contents-amd64.gz",
+        "usr/bin/hello                     devel/hello\n\
+         usr/share/doc/hello/copyright     devel/hello\n\
+         usr/bin/greet                     devel/hello,libs/libhello\n",
+    ),
+    (
+        "main/Contents-all.gz",
+        "usr/sbin/hello-admin tool         admin/libhello\n",
+    ),
+];
 
 /// The `file://` URL of a local directory.
 pub fn file_url(dir: &Path) -> String {
