@@ -1076,3 +1076,75 @@ fn install_warns_once_per_new_package_about_what_it_does_not_apply() {
         "notes are in the JSON"
     );
 }
+
+/// `cairn provides` and the hint a missing command gets in a host
+/// activation (both modes), from the archive's signed `Contents` index; and
+/// offline with nothing cached, the plain `command not found`, promptly.
+#[test]
+fn a_missing_command_names_the_package_that_ships_it() {
+    let mut specs = base_specs();
+    specs.push(DebSpec::with_program("fortunes", "1.0-1").file(
+        "/usr/games/fortune-teller",
+        b"#!/bin/sh\necho soon\n",
+        0o755,
+    ));
+    let Some((ctx, _archive, server)) = env_with_archive(&specs) else {
+        return;
+    };
+    ctx.run_ok(&["install", "hello"]);
+
+    let out = ctx.run_ok(&["provides", "hello"]);
+    assert_eq!(stdout_of(&out), "hello  (in the environment)\n");
+    let out = ctx.run_ok(&["provides", "--json", "fortune-teller"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({"command": "fortune-teller",
+            "packages": [{"package": "fortunes", "installed": false}]})
+    );
+    let out = ctx.run_err(&["provides", "nothing-ships-this"]);
+    assert!(
+        stderr_of(&out).contains("no package ships a command named 'nothing-ships-this'"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = ctx.run_err(&["provides", "/usr/bin/hello"]);
+    assert!(
+        stderr_of(&out).contains("is not a command name"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    for mode in ["dev", "run"] {
+        let out =
+            expect_failure(
+                ctx.cairn()
+                    .args(["activate", "--mode", mode, "--", "fortune-teller"]),
+            );
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(127), "{mode}: {err}");
+        assert!(
+            err.contains("cairn: command not found: fortune-teller\n")
+                && err.contains(
+                    "cairn: fortune-teller is in package fortunes: cairn install fortunes"
+                ),
+            "{mode}: {err}"
+        );
+    }
+
+    // Offline, with no table cached: the plain message, without waiting on
+    // the network (bounded by the run's timeout).
+    drop(server);
+    let indices = ctx.cache.join("indices-v1");
+    for entry in fs_err::read_dir(&indices).expect("indices") {
+        let path = entry.expect("entry").path();
+        if path.to_string_lossy().contains("commands-v") {
+            fs_err::remove_file(path).expect("remove entry");
+        }
+    }
+    let out = expect_failure(ctx.cairn().args(["activate", "--", "fortune-teller"]));
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert!(err.contains("command not found: fortune-teller"), "{err}");
+    assert!(!err.contains("is in package"), "{err}");
+}

@@ -384,6 +384,7 @@ impl LocalArchive {
         if self.split_descriptions {
             self.write_translation(&packages);
         }
+        self.write_contents();
     }
 
     /// One paragraph per distinct description, keyed by the md5 that
@@ -423,6 +424,27 @@ impl LocalArchive {
                 .stdin(Stdio::from(std::fs::File::from(input)))
                 .stdout(Stdio::from(std::fs::File::from(output))),
         );
+    }
+
+    /// `dists/<suite>/main/Contents-amd64.gz`, as Debian publishes it (which
+    /// package ships which file), for `cairn provides` and the hints.
+    fn write_contents(&self) {
+        let output = run_checked(
+            Command::new("apt-ftparchive")
+                .args(["contents", "pool"])
+                .current_dir(&self.root),
+        );
+        let path = self.dists().join(COMPONENT).join("Contents-amd64.gz");
+        let output_file = fs_err::File::create(&path).expect("create Contents");
+        let mut gzip = Command::new("gzip")
+            .args(["-9n", "-c"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(std::fs::File::from(output_file)))
+            .spawn()
+            .expect("run gzip");
+        std::io::Write::write_all(&mut gzip.stdin.take().expect("stdin"), &output.stdout)
+            .expect("write to gzip");
+        assert!(gzip.wait().expect("gzip").success(), "gzip failed");
     }
 
     fn write_release(&self) {

@@ -72,6 +72,8 @@ pub enum Command {
     /// Show a package as `apt show` does, what cairn applies in place of its
     /// maintainer scripts, and every version available
     Show(ShowArgs),
+    /// Which packages ship a command (from the archive's Contents index)
+    Provides(ProvidesArgs),
     /// Re-resolve against the current archive and print what changed
     Upgrade(UpgradeArgs),
     /// Edit the manifest in $EDITOR (or apply a file), validating before saving
@@ -121,10 +123,29 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct ProvidesArgs {
+    /// The command's name, e.g. `rg` or `convert`
+    pub command: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Fetch the current release's Contents even when a cached table exists
+    #[arg(long)]
+    pub refresh: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
+}
+
+#[derive(Debug, Args)]
 pub struct HostSpawnArgs {
     /// Serve requests on the listening socket given as stdin (started by `activate`)
     #[arg(long)]
     pub serve: bool,
+    /// With --serve: only answer which package provides a missing command (run mode)
+    #[arg(long, requires = "serve")]
+    pub hints_only: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

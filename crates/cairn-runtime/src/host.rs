@@ -499,9 +499,11 @@ pub fn mount_plan(inputs: &PlanInputs) -> Vec<MountOp> {
 /// while this process has a single thread (the kernel refuses a new user
 /// namespace otherwise). Returns only on failure.
 ///
-/// In dev mode (`activation.mode`) the host's world stays ([`host_world`])
-/// and a host-spawn server ([`crate::host_spawn`]) is started first, outside
-/// the namespace, so commands the environment lacks run on the host.
+/// A host-spawn server ([`crate::host_spawn`]) is started first, outside the
+/// namespace: in dev mode (`activation.mode`) the host's world stays
+/// ([`host_world`]) and commands the environment lacks run on the host; in
+/// both modes a command found nowhere gets the hint of the package that
+/// ships it, when the activation names its environment (`env_dir`).
 pub fn run_in_rootfs(
     rootfs: &Path,
     activation: &Activation,
@@ -509,18 +511,25 @@ pub fn run_in_rootfs(
     binds: &[Bind],
 ) -> Result<Infallible> {
     let mut activation = activation.clone();
-    let host_dirs = match activation.mode {
-        Mode::Dev => {
-            let socket = crate::host_spawn::bind_socket()?;
-            activation.host_spawn = Some(socket.path.clone());
-            let exe = std::env::current_exe()?;
-            crate::host_spawn::start_server(
-                &exe,
-                &["_host-spawn".into(), "--serve".into()],
-                socket,
-            )?;
-            host_world()
+    let mut server_args: Vec<OsString> = vec!["_host-spawn".into(), "--serve".into()];
+    if let Some(dir) = &activation.env_dir {
+        server_args.extend(["-d".into(), dir.clone().into_os_string()]);
+    }
+    let serve = match activation.mode {
+        Mode::Dev => true,
+        Mode::Run => {
+            server_args.push("--hints-only".into());
+            activation.env_dir.is_some()
         }
+    };
+    if serve {
+        let socket = crate::host_spawn::bind_socket()?;
+        activation.host_spawn = Some(socket.path.clone());
+        let exe = std::env::current_exe()?;
+        crate::host_spawn::start_server(&exe, &server_args, socket)?;
+    }
+    let host_dirs = match activation.mode {
+        Mode::Dev => host_world(),
         Mode::Run => Vec::new(),
     };
     enter_rootfs(rootfs, binds, &host_dirs)?;
@@ -535,7 +544,8 @@ pub fn run_in_rootfs(
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            let code = crate::host_spawn::run_on_host(socket, &argv, &env)?;
+            let style = crate::host_spawn::NotFoundStyle::Cairn;
+            let code = crate::host_spawn::run_on_host(socket, &argv, &env, style)?;
             std::process::exit(code)
         }
         other => other,

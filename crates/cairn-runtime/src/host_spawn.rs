@@ -19,10 +19,27 @@
 //! `exit CODE` (`notfound` when the host lacks the command too). The server
 //! exits, removing its directory, when the activation it served is gone.
 //!
+//! A command found nowhere gets a hint naming the packages that ship it
+//! (Ubuntu's command-not-found, from the archive's `Contents`): the server
+//! answers `hint LINE`s before `notfound`. The server computes them because
+//! it lives outside the namespace, where the cache and the network are; the
+//! CLI supplies them ([`ServeOptions::hints`]). In run mode the server is
+//! started too, but only answers hints: it never runs host commands.
+//!
+//! Only the activation's own user may use the server: the socket's directory
+//! is `0700`, and each connection's peer credentials (`SO_PEERCRED`) are
+//! checked, so root or a process that was handed the path cannot make the
+//! server run commands either; refusals are logged on the activation's stderr.
+//!
 //! On a terminal the host command is put in the terminal's foreground (its
 //! own process group, as a shell does for a job), so Ctrl-C and full-screen
 //! programs reach it; the previous foreground group is restored afterwards.
-//! Not handled: stopping a host command with Ctrl-Z.
+//! Not handled: stopping a host command with Ctrl-Z. The job bash sees is
+//! the client, not the host command (a child of the server, outside bash's
+//! session's job table), so a stop would have to be relayed both ways
+//! (stopped → client stops itself; `fg` → SIGCONT relayed back, terminal
+//! handed over again); a Ctrl-Z'd host command stays stopped until
+//! `kill -CONT` from another shell.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
@@ -32,10 +49,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
-use nix::unistd::{Pid, getpgrp, getppid, isatty, setpgid, tcgetpgrp, tcsetpgrp};
+use nix::unistd::{Pid, getpgrp, getppid, getuid, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -47,6 +65,36 @@ pub const SOCKET_VAR: &str = "CAIRN_HOST_SPAWN";
 pub const CLIENT_COMMAND: &str = "/opt/cairn/bin/cairn _host-spawn";
 /// Exit code of a command found nowhere, as bash uses it.
 pub const NOT_FOUND: i32 = 127;
+
+/// What a server offers besides hints, and where the hints come from.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Dev mode: run commands the environment lacks on the host. Run mode:
+    /// answer hints only.
+    pub host_commands: bool,
+    /// The hint lines for a command found nowhere (empty when there is none).
+    /// Called on the server's request threads; it must answer in about a
+    /// second, whatever the network does.
+    pub hints: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("host_commands", &self.host_commands)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the client says a command was found nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFoundStyle {
+    /// As bash does, since bash's `command_not_found_handle` called us:
+    /// `bash: CMD: command not found`.
+    Bash,
+    /// As `cairn activate -- CMD` reports errors: `cairn: command not found: CMD`.
+    Cairn,
+}
 
 /// What the client asks the server to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,14 +126,15 @@ pub fn bind_socket() -> Result<HostSocket> {
 }
 
 /// Starts `program ARGS…` (the server command) with the listener as its
-/// stdin and no output. It stays in this process's namespaces and session.
+/// stdin and no output but its warnings (a refused peer) on our stderr. It
+/// stays in this process's namespaces and session.
 pub fn start_server(program: &Path, args: &[OsString], socket: HostSocket) -> Result<()> {
     let listener: OwnedFd = socket.listener.into();
     Command::new(program)
         .args(args)
         .stdin(Stdio::from(listener))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()?;
     Ok(())
 }
@@ -93,7 +142,7 @@ pub fn start_server(program: &Path, args: &[OsString], socket: HostSocket) -> Re
 /// The server loop: the listener is stdin. Serves each connection on a
 /// thread until its parent (the activation) exits, then removes the socket's
 /// directory.
-pub fn serve() -> Result<()> {
+pub fn serve(options: ServeOptions) -> Result<()> {
     let listener = UnixListener::from(std::io::stdin().as_fd().try_clone_to_owned()?);
     let socket = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
     let parent = getppid();
@@ -114,8 +163,9 @@ pub fn serve() -> Result<()> {
         match listener.accept() {
             Ok((stream, _)) => {
                 let host_path = host_path.clone();
+                let options = options.clone();
                 std::thread::spawn(move || {
-                    if let Err(e) = serve_one(stream, &host_path) {
+                    if let Err(e) = serve_one(stream, &host_path, &options) {
                         tracing::debug!("host-spawn request failed: {e}");
                     }
                 });
@@ -141,11 +191,34 @@ pub fn serve() -> Result<()> {
     Ok(())
 }
 
-/// One request: receive stdio and the request, run it, report pid and exit.
-fn serve_one(stream: UnixStream, host_path: &str) -> Result<()> {
+/// The uid of the process at the other end of `stream`, as the kernel saw
+/// it connect (not what it claims).
+fn peer_uid(stream: &UnixStream) -> Result<u32> {
+    let credentials =
+        nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+            .map_err(std::io::Error::from)?;
+    Ok(credentials.uid() as u32)
+}
+
+/// One request: check the peer, receive stdio and the request, run it (or
+/// give the hint), report pid and exit.
+fn serve_one(stream: UnixStream, host_path: &str, options: &ServeOptions) -> Result<()> {
     // An accepted socket inherits the listener's one-second timeout.
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(None)?;
+    let (peer, ours) = (peer_uid(&stream)?, getuid().as_raw());
+    if peer != ours {
+        tracing::warn!(
+            "host-spawn: refused a request from uid {peer}: only uid {ours}, whose activation \
+             this is, may run host commands"
+        );
+        let mut answer = stream;
+        writeln!(
+            answer,
+            "refused uid {peer} is not the activation's user ({ours})"
+        )?;
+        return Ok(());
+    }
     let fds = receive_fds(&stream)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -166,6 +239,9 @@ fn serve_one(stream: UnixStream, host_path: &str) -> Result<()> {
         writeln!(answer, "notfound")?;
         return Ok(());
     };
+    if !options.host_commands {
+        return answer_not_found(&mut answer, program, options);
+    }
     let cwd = if request.cwd.is_dir() {
         request.cwd.clone()
     } else {
@@ -200,8 +276,7 @@ fn serve_one(stream: UnixStream, host_path: &str) -> Result<()> {
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            writeln!(answer, "notfound")?;
-            return Ok(());
+            return answer_not_found(&mut answer, program, options);
         }
         Err(e) => {
             writeln!(answer, "error {e}")?;
@@ -217,6 +292,18 @@ fn serve_one(stream: UnixStream, host_path: &str) -> Result<()> {
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     writeln!(answer, "exit {code}")?;
+    Ok(())
+}
+
+/// `hint LINE`s for `program`, then `notfound`. A name with a slash is a
+/// path the user typed, not a command a package could provide.
+fn answer_not_found(answer: &mut UnixStream, program: &str, options: &ServeOptions) -> Result<()> {
+    if !program.contains('/') {
+        for line in (options.hints)(program) {
+            writeln!(answer, "hint {line}")?;
+        }
+    }
+    writeln!(answer, "notfound")?;
     Ok(())
 }
 
@@ -250,21 +337,46 @@ fn receive_fds(stream: &UnixStream) -> Result<[OwnedFd; 3]> {
     Err(std::io::Error::other("a host-spawn request came without its stdio").into())
 }
 
+/// Prints that `name` was found nowhere, in `style`, then the hint lines.
+pub fn report_not_found(name: &str, style: NotFoundStyle, hints: &[String]) {
+    match style {
+        NotFoundStyle::Bash => eprintln!("bash: {name}: command not found"),
+        NotFoundStyle::Cairn => eprintln!("cairn: command not found: {name}"),
+    }
+    for line in hints {
+        eprintln!("{line}");
+    }
+}
+
 /// Runs `argv` on the host through the server at `socket`, with this
 /// process's stdio and working directory and `env`, and returns its exit
-/// code ([`NOT_FOUND`] when the host lacks it too, after saying so).
-pub fn run_on_host(socket: &Path, argv: &[String], env: &Env) -> Result<i32> {
+/// code ([`NOT_FOUND`] when the host lacks it too, or the server only gives
+/// hints, after saying so in `style` with the server's hint).
+pub fn run_on_host(socket: &Path, argv: &[String], env: &Env, style: NotFoundStyle) -> Result<i32> {
     let name = argv.first().cloned().unwrap_or_default();
-    let stream = UnixStream::connect(socket)?;
+    let stream = match UnixStream::connect(socket) {
+        Ok(stream) => stream,
+        Err(e) => {
+            // The server is gone (its activation ended, or it was never
+            // started): the command is still not found, which is the news.
+            tracing::debug!(
+                "cannot reach the host-spawn server at {}: {e}",
+                socket.display()
+            );
+            report_not_found(&name, style, &[]);
+            return Ok(NOT_FOUND);
+        }
+    };
     let fds = [0, 1, 2];
-    sendmsg::<()>(
+    // A server that refuses us answers and closes without reading, so a
+    // failed send is not the end: its answer says why.
+    let sent = sendmsg::<()>(
         stream.as_raw_fd(),
         &[IoSlice::new(b"r")],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::empty(),
         None,
-    )
-    .map_err(std::io::Error::from)?;
+    );
     let request = SpawnRequest {
         argv: argv.to_vec(),
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
@@ -280,7 +392,12 @@ pub fn run_on_host(socket: &Path, argv: &[String], env: &Env) -> Result<i32> {
     };
     let mut writer = stream.try_clone()?;
     let json = serde_json::to_string(&request).map_err(|e| std::io::Error::other(e.to_string()))?;
-    writeln!(writer, "{json}")?;
+    if let Err(e) = sent
+        .map_err(std::io::Error::from)
+        .and_then(|_| writeln!(writer, "{json}"))
+    {
+        tracing::debug!("sending the request to the host-spawn server: {e}");
+    }
     // Like system(3): a Ctrl-C meant for the host command must not kill us
     // first and leave it running without anyone reporting its exit.
     // SAFETY: installing SIG_IGN runs no handler code.
@@ -288,14 +405,23 @@ pub fn run_on_host(socket: &Path, argv: &[String], env: &Env) -> Result<i32> {
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
     }
+    let mut hints = Vec::new();
     for line in BufReader::new(stream).lines() {
         let line = line?;
         if let Some(code) = line.strip_prefix("exit ") {
             return Ok(code.trim().parse().unwrap_or(1));
         }
+        if let Some(hint) = line.strip_prefix("hint ") {
+            hints.push(hint.to_string());
+            continue;
+        }
         if line == "notfound" {
-            eprintln!("cairn: command not found: {name} (not in the environment, nor on the host)");
+            report_not_found(&name, style, &hints);
             return Ok(NOT_FOUND);
+        }
+        if let Some(reason) = line.strip_prefix("refused ") {
+            eprintln!("cairn: the host-spawn server refused to run {name}: {reason}");
+            return Ok(126);
         }
         if let Some(error) = line.strip_prefix("error ") {
             eprintln!("cairn: cannot run {name} on the host: {error}");
@@ -309,7 +435,7 @@ pub fn run_on_host(socket: &Path, argv: &[String], env: &Env) -> Result<i32> {
 }
 
 /// The `command_not_found_handle` bash imports from the environment
-/// (`BASH_FUNC_command_not_found_handle%%`) in dev mode.
+/// (`BASH_FUNC_command_not_found_handle%%`) in a host activation.
 pub fn bash_handler() -> String {
     format!("() {{ {CLIENT_COMMAND} \"$@\"\n}}")
 }
@@ -318,24 +444,126 @@ pub fn bash_handler() -> String {
 mod tests {
     use super::*;
 
+    /// Options whose hints name `pkg-of-CMD` and record what was asked.
+    fn options(host_commands: bool) -> (ServeOptions, Arc<std::sync::Mutex<Vec<String>>>) {
+        let asked: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let log = asked.clone();
+        let hints = Arc::new(move |cmd: &str| {
+            log.lock().unwrap().push(cmd.to_string());
+            vec![format!("cairn: {cmd} is in package pkg-of-{cmd}")]
+        });
+        (
+            ServeOptions {
+                host_commands,
+                hints,
+            },
+            asked,
+        )
+    }
+
+    /// Serves `requests` connections on a thread.
+    fn serve_n(
+        listener: UnixListener,
+        requests: usize,
+        options: ServeOptions,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            for _ in 0..requests {
+                let (stream, _) = listener.accept().unwrap();
+                serve_one(stream, "/usr/bin:/bin", &options).unwrap();
+            }
+        })
+    }
+
     #[test]
     fn a_host_command_runs_with_our_stdio_cwd_and_exit_code() {
         let socket = bind_socket().unwrap();
         let path = socket.path.clone();
-        let listener = socket.listener;
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            serve_one(stream, "/usr/bin:/bin").unwrap();
-            let (stream, _) = listener.accept().unwrap();
-            serve_one(stream, "/usr/bin:/bin").unwrap();
-        });
+        let (options, asked) = options(true);
+        let server = serve_n(socket.listener, 2, options);
         let env = crate::activate::current_env();
-        let code = run_on_host(&path, &["sh".into(), "-c".into(), "exit 7".into()], &env).unwrap();
-        assert_eq!(code, 7);
-        let code = run_on_host(&path, &["cairn-no-such-host-command".into()], &env).unwrap();
+        let style = NotFoundStyle::Cairn;
+        let argv = ["sh".into(), "-c".into(), "exit 7".into()];
+        assert_eq!(run_on_host(&path, &argv, &env, style).unwrap(), 7);
+        let argv = ["cairn-no-such-host-command".into()];
+        assert_eq!(run_on_host(&path, &argv, &env, style).unwrap(), NOT_FOUND);
+        server.join().unwrap();
+        // Only the command found nowhere was looked up.
+        assert_eq!(*asked.lock().unwrap(), ["cairn-no-such-host-command"]);
+        fs_err::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_hints_only_server_never_runs_host_commands() {
+        let socket = bind_socket().unwrap();
+        let path = socket.path.clone();
+        let (options, asked) = options(false);
+        let server = serve_n(socket.listener, 2, options);
+        let marker = path.parent().unwrap().join("ran");
+        let script = format!("touch {}", marker.display());
+        let env = crate::activate::current_env();
+        let argv = ["sh".into(), "-c".into(), script];
+        let code = run_on_host(&path, &argv, &env, NotFoundStyle::Bash).unwrap();
+        assert_eq!(code, NOT_FOUND);
+        assert!(!marker.exists(), "run mode ran a host command");
+        // A path is not a command a package could provide: no lookup.
+        let argv = ["./script".into()];
+        let code = run_on_host(&path, &argv, &env, NotFoundStyle::Bash).unwrap();
         assert_eq!(code, NOT_FOUND);
         server.join().unwrap();
+        assert_eq!(*asked.lock().unwrap(), ["sh"]);
         fs_err::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn without_a_server_a_missing_command_is_plainly_not_found() {
+        let env = crate::activate::current_env();
+        let argv = ["anything".into()];
+        let gone = Path::new("/nonexistent/cairn-host/socket");
+        assert_eq!(
+            run_on_host(gone, &argv, &env, NotFoundStyle::Bash).unwrap(),
+            NOT_FOUND
+        );
+    }
+
+    /// Another user connecting (root, or anyone handed the socket through a
+    /// directory they can enter) is refused and runs nothing. The client is a
+    /// thread that changed only its own credentials (the raw syscall, not
+    /// glibc's process-wide wrapper), which is what `SO_PEERCRED` records.
+    #[test]
+    fn another_users_request_is_refused() {
+        if !getuid().is_root() {
+            eprintln!("skipped: needs root to connect as another user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("socket");
+        let listener = UnixListener::bind(&path).unwrap();
+        // Connecting needs write permission on the socket file.
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let (options, asked) = options(true);
+        let server = serve_n(listener, 1, options);
+        let marker = dir.path().join("ran");
+        let script = format!("touch {}", marker.display());
+        let client_path = path.clone();
+        let code = std::thread::spawn(move || {
+            let nobody = 65534 as nix::libc::c_long;
+            // SAFETY: setresuid on this thread alone; it only changes our
+            // credentials, and the thread ends after this request.
+            let changed =
+                unsafe { nix::libc::syscall(nix::libc::SYS_setresuid, nobody, nobody, nobody) };
+            assert_eq!(changed, 0, "setresuid");
+            let env = crate::activate::current_env();
+            let argv = ["sh".into(), "-c".into(), script];
+            run_on_host(&client_path, &argv, &env, NotFoundStyle::Cairn).unwrap()
+        })
+        .join()
+        .unwrap();
+        server.join().unwrap();
+        assert_eq!(code, 126);
+        assert!(!marker.exists(), "a refused request ran");
+        assert!(asked.lock().unwrap().is_empty());
     }
 
     #[test]

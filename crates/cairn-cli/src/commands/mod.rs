@@ -13,6 +13,7 @@ mod init;
 pub(crate) mod install;
 pub mod kubernetes;
 pub(crate) mod list;
+mod provides;
 mod push;
 mod sbom;
 mod search;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::List(args) => list::run(args),
         Command::Search(args) => search::run(args),
         Command::Show(args) => show::run(args),
+        Command::Provides(args) => provides::run(args),
         Command::Upgrade(args) => upgrade::run(args),
         Command::Edit(args) => edit::run(args),
         Command::Containerize(args) => containerize::run(args),
