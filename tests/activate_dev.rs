@@ -4,8 +4,9 @@
 //! `~/.bashrc` runs cleanly, host directories (a project tree outside
 //! `$HOME`, `/usr/local`, `/run`'s sockets) stay, commands the environment
 //! lacks run on the host (`docker`, a tool in `/usr/local/bin`), and the
-//! environment's own packages win on PATH. `--mode run` keeps the isolated
-//! rootfs.
+//! environment's own packages win on PATH, and a command found nowhere
+//! names the package that ships it (bookworm's `Contents`). `--mode run`
+//! keeps the isolated rootfs.
 //!
 //! Needs Debian's archive and tmux (skipped locally with a message, a
 //! failure under CI=true); the `/usr/local/bin` tool needs root (CI is).
@@ -124,6 +125,13 @@ fn dev_mode_shell_in_tmux_keeps_the_users_world() {
     fs_err::create_dir_all(&user_bin).expect("mkdir ~/bin");
     write_script(&user_bin.join("hello"), "echo host-hello");
     let tool = host_tool();
+    // Which package ships a command, from bookworm's Contents (built once
+    // here, a 45 MB download; the shell's hint then reads the cached table).
+    let hint = cairn_tests::tools::find_on_path("cowsay").is_none();
+    if hint {
+        let out = env.cairn_ok(&["provides", "cowsay"]);
+        assert_eq!(stdout_of(&out), "cowsay\n", "{}", stderr_of(&out));
+    }
     // A project tree outside $HOME and /tmp: this crate's own directory.
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("activate_dev.rs");
 
@@ -176,12 +184,31 @@ fn dev_mode_shell_in_tmux_keeps_the_users_world() {
     if docker {
         tmux.type_line("docker version --format 'docker-client={{.Client.Version}}'");
     }
+    if hint {
+        // Found neither in the environment nor on the host.
+        tmux.type_line("cowsay hi; echo \"cowsay-exit=$?\"");
+    }
     tmux.type_line("exit 0");
     let pane = tmux.wait_for("activation-ended-0", Duration::from_secs(60));
 
     assert!(pane.contains("hook-says-hi"), "the hook's output:\n{pane}");
     assert!(pane.contains("bashrc=x b "), "~/.bashrc ran:\n{pane}");
-    assert!(!pane.contains("command not found"), "{pane}");
+    let not_found = usize::from(hint);
+    assert_eq!(
+        pane.matches("command not found").count(),
+        not_found,
+        "only the missing cowsay is not found:\n{pane}"
+    );
+    if hint {
+        assert!(
+            pane.contains(
+                "bash: cowsay: command not found\n\
+                 cairn: cowsay is in package cowsay: cairn install cowsay\n\
+                 cowsay-exit=127"
+            ),
+            "the package hint:\n{pane}"
+        );
+    }
     assert!(
         pane.contains("Hello, world!") && !pane.contains("host-hello"),
         "{pane}"

@@ -66,6 +66,9 @@ pub const CLIENT_COMMAND: &str = "/opt/cairn/bin/cairn _host-spawn";
 /// Exit code of a command found nowhere, as bash uses it.
 pub const NOT_FOUND: i32 = 127;
 
+/// Gives the hint lines for a command found nowhere.
+pub type HintFn = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+
 /// What a server offers besides hints, and where the hints come from.
 #[derive(Clone)]
 pub struct ServeOptions {
@@ -75,7 +78,7 @@ pub struct ServeOptions {
     /// The hint lines for a command found nowhere (empty when there is none).
     /// Called on the server's request threads; it must answer in about a
     /// second, whatever the network does.
-    pub hints: Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>,
+    pub hints: HintFn,
 }
 
 impl std::fmt::Debug for ServeOptions {
