@@ -342,6 +342,27 @@ pub fn load(path: &Path, key: &CommandsKey) -> Result<Option<CommandTable>, Cont
     Ok(Some(CommandTable { commands }))
 }
 
+/// Checks a command-table entry as [`load`] does before trusting it (magic,
+/// format version, length, CRC), for `cairn cache verify`. `None` when
+/// `path` is not one, in this format version.
+pub fn check_entry(path: &Path) -> Option<Result<(), String>> {
+    let name = path.file_name()?.to_str()?;
+    if !name.ends_with(&format!(".commands-v{FORMAT_VERSION}")) {
+        return None;
+    }
+    let checked = fs_err::metadata(path)
+        .map_err(ContentsError::from)
+        .and_then(|m| match m.len() > MAX_ENTRY_BYTES {
+            true => Err(ContentsError::TooLarge {
+                path: path.to_path_buf(),
+                size: m.len(),
+            }),
+            false => Ok(fs_err::read(path)?),
+        })
+        .and_then(|bytes| checked_payload(&bytes, path).map(drop));
+    Some(checked.map_err(|e| e.to_string()))
+}
+
 /// The payload of an entry whose header, length and CRC check out.
 fn checked_payload<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b [u8], ContentsError> {
     let path_buf = || path.to_path_buf();

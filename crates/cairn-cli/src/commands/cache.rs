@@ -36,6 +36,13 @@ fn verify(args: CacheVerifyArgs) -> Result<ExitCode> {
     .diagnose()?;
     cairn_store::verify_bucket(
         &store,
+        Bucket::Indices,
+        &mut report,
+        cairn_debian::contents::check_entry,
+    )
+    .diagnose()?;
+    cairn_store::verify_bucket(
+        &store,
         Bucket::Facts,
         &mut report,
         cairn_debian::deb::facts::check_entry,
