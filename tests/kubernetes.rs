@@ -185,6 +185,27 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     let (code, out, err) = node.exec_sync(&svc, &["bash", "-c", "echo \"exec=$GREETING\""]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("exec=hello from cairn"), "{out}{err}");
+    // Streaming Exec (kubectl exec): the same activation, over containerd's
+    // streaming server, with the exit code in the v4 status channel.
+    let streamed = node.exec_stream(
+        &svc,
+        &[
+            "bash",
+            "-c",
+            "echo \"stream=$GREETING hooked=$HOOKED\"; command -v bash; echo oops >&2; exit 3",
+        ],
+    );
+    assert!(
+        streamed
+            .stdout
+            .contains("stream=hello from cairn hooked=yes"),
+        "{streamed:?}"
+    );
+    assert!(streamed.stdout.contains("/usr/bin/bash"), "{streamed:?}");
+    assert_eq!(streamed.stderr, "oops\n", "{streamed:?}");
+    assert_eq!(streamed.exit_code, 3, "{streamed:?}");
+    let streamed = node.exec_stream(&svc, &["bash", "-c", "true"]);
+    assert_eq!(streamed.exit_code, 0, "{streamed:?}");
     let first_events = node.handler_events();
     node.remove_pod(&pod);
     assert!(
@@ -227,6 +248,12 @@ fn a_pod_runs_its_command_in_the_published_environment() {
     );
     let (code, out, _) = node.exec_sync(&svc2, &["/bin/busybox", "true"]);
     assert_eq!(code, 0, "the base image's busybox must stay visible: {out}");
+    let streamed = node.exec_stream(&svc2, &["/usr/bin/env"]);
+    assert_eq!(streamed.exit_code, 0, "{streamed:?}");
+    assert!(
+        streamed.stdout.contains("PATH=") && !streamed.stdout.contains("GREETING"),
+        "skip-containers-exec: a streamed exec must run outside the activation:\n{streamed:?}"
+    );
     node.remove_pod(&pod2);
 
     // mutable: writes under /usr succeed, in this container only.
@@ -313,9 +340,18 @@ fn failures_fail_the_container_with_the_reference_and_leave_nothing() {
         let mut annotations = vec![(ENVIRONMENT, reference.as_str())];
         annotations.extend(extra.iter().copied());
         let pod = node.run_pod(&format!("fail{i}"), &annotations);
-        let outcome = node.create_and_start(&pod, &container("app", &empty, &["true"]));
-        let err = outcome.expect_err(what);
+        // containerd 1.6 creates the task, and so calls the runtime, only at
+        // StartContainer: CreateContainer succeeds, StartContainer fails with
+        // "failed to create containerd task: … cairn: …", the pod's event.
+        let id = node
+            .create_container(&pod, &container("app", &empty, &["true"]))
+            .unwrap_or_else(|e| panic!("{what}: CreateContainer must succeed: {e}"));
+        let err = node.start_container(&id).expect_err(what);
         eprintln!("{what}: {err}");
+        assert!(
+            err.contains("failed to create containerd task") && err.contains("cairn: "),
+            "{what}: {err}"
+        );
         let shown = reference.split('@').next().unwrap_or(reference);
         assert!(
             err.contains(shown),
@@ -663,4 +699,160 @@ fn podman_kube_play_runs_the_pod_in_the_environment() {
     );
     assert!(logs.contains("greeting=hello from cairn"), "{logs}");
     assert!(logs.contains("Read-only file system"), "{logs}");
+}
+
+/// `cairn kubernetes gc --store STORE ARGS`, parsed from `--json`.
+fn node_gc(node: &Node, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(cairn_tests::TestContext::cairn_bin())
+        .args(["kubernetes", "gc", "--json", "--store"])
+        .arg(&node.store)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run cairn kubernetes gc");
+    assert!(output.status.success(), "gc failed: {output:?}");
+    serde_json::from_slice(&output.stdout).expect("gc --json prints JSON")
+}
+
+/// Entries of a store bucket, without lock and temp entries.
+fn bucket_entries(store: &Path, bucket: &str) -> Vec<String> {
+    fs_err::read_dir(store.join(bucket))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// GETs `url` until it answers (a server in a fresh pod takes a moment).
+fn http_get(url: &str) -> String {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match ureq::get(url).call() {
+            Ok(mut response) => {
+                return response
+                    .body_mut()
+                    .read_to_string()
+                    .expect("read the response body");
+            }
+            Err(e) if std::time::Instant::now() > end => panic!("GET {url}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// A pod on the pod network (CNI bridge) gets an address of its own and
+/// serves from inside the environment; `cairn kubernetes gc` keeps what that
+/// running pod uses, collects it once the pod is gone, and a pod started
+/// afterwards fetches and assembles the environment again.
+#[test]
+fn a_pod_network_pod_serves_and_gc_collects_only_what_no_pod_uses() {
+    let Some(mut cluster) = cluster("k8s-gc", &[]) else {
+        return;
+    };
+    let Some((_env, reference)) = publish("k8s-gc", &cluster.registry, "--tls-verify=false") else {
+        return;
+    };
+    let empty = cluster.empty_image.clone();
+    let base = cluster.base_image.clone();
+    let node = &mut cluster.node;
+
+    let pod = node.run_pod_network("web", &[(ENVIRONMENT, &reference)]);
+    let ip = node.pod_ip(&pod);
+    let prefix = node.subnet.trim_end_matches("0/24").to_owned();
+    assert!(
+        ip.starts_with(&prefix),
+        "the pod's IP {ip:?} is not from the node's CNI subnet {}",
+        node.subnet
+    );
+    let serve = "mkdir -p /var/www && echo \"greeting=$GREETING\" > /var/www/index.html \
+                 && exec /bin/busybox httpd -f -p 8080 -h /var/www";
+    let web = node
+        .create_and_start(&pod, &container("web", &base, &["bash", "-c", serve]))
+        .unwrap_or_else(|e| panic!("the web pod did not start: {e}\n{}", node.log_tail()));
+    let url = format!("http://{ip}:8080/");
+    assert!(
+        http_get(&url).contains("greeting=hello from cairn"),
+        "the pod's service must answer at its own IP from inside the environment"
+    );
+
+    // gc while the pod runs: its environment and rootfs stay, and it keeps serving.
+    let rootfs_before = bucket_entries(&node.store, "rootfs-v1");
+    assert_eq!(rootfs_before.len(), 1, "{rootfs_before:?}");
+    let report = node_gc(node, &[]);
+    assert_eq!(report["rootfs_removed"], serde_json::json!([]), "{report}");
+    assert_eq!(report["rootfs_in_use"], 1, "{report}");
+    assert_eq!(report["environments_in_use"], 1, "{report}");
+    assert_eq!(report["debs_removed"], 0, "{report}");
+    assert!(report["packages_kept"].as_u64() > Some(0), "{report}");
+    assert_eq!(bucket_entries(&node.store, "rootfs-v1"), rootfs_before);
+    assert!(http_get(&url).contains("greeting=hello from cairn"));
+    let (code, out, err) = node.exec_sync(&web, &["bash", "-c", "echo \"still=$GREETING\""]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("still=hello from cairn"), "{out}");
+    node.remove_pod(&pod);
+
+    // Gone with the pod: a dry run names it and removes nothing, gc removes it.
+    let report = node_gc(node, &["--dry-run"]);
+    assert_eq!(
+        report["rootfs_removed"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(bucket_entries(&node.store, "rootfs-v1"), rootfs_before);
+    let report = node_gc(node, &[]);
+    assert_eq!(
+        report["rootfs_removed"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(
+        report["environments_removed"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert!(report["debs_removed"].as_u64() > Some(0), "{report}");
+    assert!(report["freed"].as_u64() > Some(0), "{report}");
+    assert!(bucket_entries(&node.store, "rootfs-v1").is_empty());
+    assert!(
+        !bucket_entries(&node.store, "debs-v1")
+            .iter()
+            .any(|n| n.ends_with(".deb")),
+        "{:?}",
+        bucket_entries(&node.store, "debs-v1")
+    );
+
+    // A pod after gc fetches and assembles again, and runs as before.
+    let pod = node.run_pod("after-gc", &[(ENVIRONMENT, &reference)]);
+    let app = node
+        .create_and_start(
+            &pod,
+            &container(
+                "app",
+                &empty,
+                &["bash", "-c", "echo \"greeting=$GREETING\""],
+            ),
+        )
+        .unwrap_or_else(|e| panic!("the pod after gc did not start: {e}"));
+    assert_eq!(node.wait_exited(&app, WAIT), 0, "{}", node.logs(&app));
+    assert!(node.logs(&app).contains("greeting=hello from cairn"));
+    let events = node.handler_events();
+    let last = events.last().expect("an event for the pod after gc");
+    assert!(last["debs_fetched"].as_u64() > Some(0), "{events:?}");
+    assert_eq!(last["rootfs_assembled"], true, "{events:?}");
+    node.remove_pod(&pod);
+
+    // gc refuses a directory that is not a node store.
+    let not_a_store = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(cairn_tests::TestContext::cairn_bin())
+        .args(["kubernetes", "gc", "--store"])
+        .arg(not_a_store.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run cairn kubernetes gc");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a node store"), "{stderr}");
 }

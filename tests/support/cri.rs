@@ -5,8 +5,14 @@
 //! `cairn kubernetes node-setup`, and a node store of its own, then talks to
 //! it with the `k8s-cri` client over the unix socket: RunPodSandbox,
 //! CreateContainer, StartContainer, ExecSync, ContainerStatus, the container
-//! log file, StopPodSandbox, RemovePodSandbox. Pods use the host network, so
-//! no CNI is needed; images are `ctr images import`ed, never pulled.
+//! log file, StopPodSandbox, RemovePodSandbox, and Exec, whose URL on
+//! containerd's streaming server [`Node::exec_stream`] speaks the Kubernetes
+//! remotecommand protocol to (WebSocket, `v4.channel.k8s.io`), as kubectl does
+//! through the API server. Pods use the host network unless
+//! [`Node::run_pod_network`] asks for the pod network: each node has a CNI
+//! bridge of its own (Debian's containernetworking-plugins, a unique bridge
+//! name and /24), removed with the node. Images are `ctr images import`ed,
+//! never pulled.
 //!
 //! It asserts nothing about cairn; `tests/kubernetes.rs` does.
 
@@ -16,7 +22,7 @@ use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
     ContainerConfig, ContainerMetadata, ContainerState, ContainerStatus, ContainerStatusRequest,
-    CreateContainerRequest, ExecSyncRequest, ImageSpec, LinuxPodSandboxConfig,
+    CreateContainerRequest, ExecRequest, ExecSyncRequest, ImageSpec, LinuxPodSandboxConfig,
     LinuxSandboxSecurityContext, ListPodSandboxRequest, Mount, NamespaceMode, NamespaceOption,
     PodSandboxConfig, PodSandboxMetadata, RemovePodSandboxRequest, RunPodSandboxRequest,
     StartContainerRequest, StopPodSandboxRequest,
@@ -39,6 +45,9 @@ pub struct Node {
     /// `CAIRN_NODE_STORE` of the handler.
     pub store: PathBuf,
     pub log: PathBuf,
+    /// The node's CNI bridge interface and its subnet (`10.X.Y.0/24`).
+    pub bridge: String,
+    pub subnet: String,
     rt: tokio::runtime::Runtime,
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
@@ -89,7 +98,7 @@ impl Node {
             .tempdir()
             .expect("create node dir");
         let path = |name: &str| dir.path().join(name);
-        for sub in ["root", "state", "cni-bin", "cni-conf", "opt", "pods"] {
+        for sub in ["root", "state", "cni-conf", "opt", "pods"] {
             fs_err::create_dir_all(path(sub)).expect("create node subdir");
         }
         let socket = path("containerd.sock");
@@ -120,6 +129,7 @@ impl Node {
                 )
             })
             .collect();
+        let (bridge, subnet) = cni_network(dir.path());
         let config = node_config(dir.path(), &socket, sandbox_image, &snippet) + &mirrors;
         fs_err::write(path("config.toml"), config).expect("write containerd config");
         let log = path("containerd.log");
@@ -150,6 +160,8 @@ impl Node {
             socket,
             store,
             log,
+            bridge,
+            subnet,
             rt,
             pods: HashMap::new(),
         }
@@ -190,6 +202,38 @@ impl Node {
 
     /// RunPodSandbox with the host network and the `cairn` runtime handler.
     pub fn run_pod(&mut self, name: &str, annotations: &[(&str, &str)]) -> String {
+        self.run_pod_in(name, annotations, NamespaceMode::Node)
+    }
+
+    /// RunPodSandbox on the pod network (the node's CNI bridge): the pod
+    /// gets a network namespace and an address of its own.
+    pub fn run_pod_network(&mut self, name: &str, annotations: &[(&str, &str)]) -> String {
+        self.run_pod_in(name, annotations, NamespaceMode::Pod)
+    }
+
+    /// The pod's IP address, from PodSandboxStatus.
+    pub fn pod_ip(&self, pod: &str) -> String {
+        let mut client = self.runtime.clone();
+        let request = k8s_cri::v1::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.to_owned(),
+            verbose: false,
+        };
+        self.rt
+            .block_on(client.pod_sandbox_status(request))
+            .unwrap_or_else(|e| panic!("PodSandboxStatus {pod}: {e}"))
+            .into_inner()
+            .status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .unwrap_or_default()
+    }
+
+    fn run_pod_in(
+        &mut self,
+        name: &str,
+        annotations: &[(&str, &str)],
+        network: NamespaceMode,
+    ) -> String {
         let log_dir = self.dir.path().join("pods").join(name);
         fs_err::create_dir_all(&log_dir).expect("create pod log dir");
         let config = PodSandboxConfig {
@@ -209,7 +253,7 @@ impl Node {
             linux: Some(LinuxPodSandboxConfig {
                 security_context: Some(LinuxSandboxSecurityContext {
                     namespace_options: Some(NamespaceOption {
-                        network: NamespaceMode::Node as i32,
+                        network: network as i32,
                         ..NamespaceOption::default()
                     }),
                     ..LinuxSandboxSecurityContext::default()
@@ -309,6 +353,29 @@ impl Node {
             String::from_utf8_lossy(&reply.stdout).into_owned(),
             String::from_utf8_lossy(&reply.stderr).into_owned(),
         )
+    }
+
+    /// CRI Exec, then the streaming session kubectl would run against the
+    /// returned URL: stdout, stderr and the exit code from the v4 error
+    /// channel's Status (`Success`, or `NonZeroExitCode` with an `ExitCode`
+    /// cause).
+    pub fn exec_stream(&self, id: &str, cmd: &[&str]) -> StreamedExec {
+        let mut client = self.runtime.clone();
+        let request = ExecRequest {
+            container_id: id.to_owned(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            tty: false,
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        };
+        let url = self
+            .rt
+            .block_on(client.exec(request))
+            .unwrap_or_else(|e| panic!("Exec {cmd:?} in {id}: {e}"))
+            .into_inner()
+            .url;
+        remotecommand(&url)
     }
 
     pub fn status(&self, id: &str) -> ContainerStatus {
@@ -439,7 +506,167 @@ impl Drop for Node {
         let _ = nix_kill(self.child.id());
         let _ = self.child.wait();
         unmount_below(self.dir.path());
+        // The bridge outlives containerd; the CNI plugin made it, so remove it.
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
     }
+}
+
+/// What a streamed exec printed, and its exit code.
+#[derive(Debug, Default)]
+pub struct StreamedExec {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+    /// The Status JSON of the error channel, as sent.
+    pub status: String,
+}
+
+/// Channels of the `v4.channel.k8s.io` protocol: each binary message starts
+/// with the channel's number.
+const STDOUT_CHANNEL: u8 = 1;
+const STDERR_CHANNEL: u8 = 2;
+const ERROR_CHANNEL: u8 = 3;
+
+/// Runs the client side of the Kubernetes remotecommand protocol against a
+/// streaming URL from Exec: a WebSocket upgrade with the
+/// `v4.channel.k8s.io` subprotocol, then reads until the server closes.
+fn remotecommand(url: &str) -> StreamedExec {
+    use tungstenite::client::IntoClientRequest;
+    let ws_url = url.replacen("http://", "ws://", 1);
+    let mut request = ws_url
+        .as_str()
+        .into_client_request()
+        .unwrap_or_else(|e| panic!("streaming URL {url}: {e}"));
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tungstenite::http::HeaderValue::from_static("v4.channel.k8s.io"),
+    );
+    let authority = request
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| panic!("no host in {url}"));
+    let tcp = std::net::TcpStream::connect(&authority)
+        .unwrap_or_else(|e| panic!("connect to the streaming server {authority}: {e}"));
+    tcp.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("set read timeout");
+    let (mut socket, response) = tungstenite::client(request, tcp)
+        .unwrap_or_else(|e| panic!("WebSocket upgrade at {url}: {e}"));
+    let protocol = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        protocol, "v4.channel.k8s.io",
+        "the server chose {protocol:?}"
+    );
+    let mut out = StreamedExec::default();
+    loop {
+        let message = match socket.read() {
+            Ok(message) => message,
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => break,
+            // The server may drop the connection right after the status.
+            Err(tungstenite::Error::Io(_) | tungstenite::Error::Protocol(_))
+                if !out.status.is_empty() =>
+            {
+                break;
+            }
+            Err(e) => panic!("reading the exec stream: {e}\nso far: {out:?}"),
+        };
+        let data = match message {
+            tungstenite::Message::Binary(data) => data.to_vec(),
+            tungstenite::Message::Text(text) => text.as_bytes().to_vec(),
+            tungstenite::Message::Close(_) => break,
+            _ => continue,
+        };
+        let Some((&channel, payload)) = data.split_first() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(payload);
+        match channel {
+            STDOUT_CHANNEL => out.stdout.push_str(&text),
+            STDERR_CHANNEL => out.stderr.push_str(&text),
+            ERROR_CHANNEL => out.status.push_str(&text),
+            _ => {}
+        }
+    }
+    out.exit_code = exit_code_of(&out.status);
+    out
+}
+
+/// The exit code a v4 Status reports: 0 for `Success`, the `ExitCode`
+/// cause for `NonZeroExitCode`; -1 for anything else (no status, or an
+/// error that is not the command's).
+fn exit_code_of(status: &str) -> i32 {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(status) else {
+        return -1;
+    };
+    if value["status"] == "Success" {
+        return 0;
+    }
+    value["details"]["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["reason"] == "ExitCode")
+        .and_then(|c| c["message"].as_str()?.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// Writes the node's CNI config: a bridge (`cairnXXXXXX`, unique per node)
+/// with host-local addresses from a /24 no route on this machine uses, its
+/// state in the node's directory; the bridge is the pods' gateway, so the
+/// host reaches a pod at its address. Returns the bridge and the subnet.
+fn cni_network(dir: &Path) -> (String, String) {
+    let routes = Command::new("ip")
+        .args(["-4", "route"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    // A different /24 per node: tests run in parallel, each with a node.
+    let seed = seed(dir);
+    let third = (0..250u32)
+        .map(|i| (seed + i) % 250 + 1)
+        .find(|n| !routes.contains(&format!("10.88.{n}.")))
+        .expect("a free 10.88.N.0/24");
+    let bridge = format!("cairn{:06x}", seed & 0xff_ffff);
+    let subnet = format!("10.88.{third}.0/24");
+    let conflist = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": bridge,
+        "plugins": [{
+            "type": "bridge",
+            "bridge": bridge,
+            "isGateway": true,
+            "ipMasq": false,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": subnet}]],
+                "dataDir": dir.join("cni-state").display().to_string(),
+            },
+        }],
+    });
+    fs_err::write(
+        dir.join("cni-conf").join("10-cairn.conflist"),
+        serde_json::to_string_pretty(&conflist).expect("CNI config as JSON"),
+    )
+    .expect("write the CNI config");
+    (bridge, subnet)
+}
+
+/// A number from the node's unique temp dir name.
+fn seed(dir: &Path) -> u32 {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    name.unwrap_or_default()
+        .bytes()
+        .fold(2166136261u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(16777619)
+        })
 }
 
 fn nix_is_root() -> bool {
@@ -555,7 +782,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         state = p("state"),
         socket = socket.display(),
         opt = p("opt"),
-        cni_bin = p("cni-bin"),
+        cni_bin = "/usr/lib/cni",
         cni_conf = p("cni-conf"),
     )
 }

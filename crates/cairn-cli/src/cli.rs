@@ -709,6 +709,21 @@ pub enum KubernetesCommand {
     NodeSetup(KubernetesNodeSetupArgs),
     /// Write the empty pod image (its entrypoint is the cairn the handler mounts)
     EmptyImage(KubernetesEmptyImageArgs),
+    /// Remove from the node store what no live container uses (environments, rootfs, .debs)
+    Gc(KubernetesGcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubernetesGcArgs {
+    /// The node store (default: $CAIRN_NODE_STORE, else /var/lib/cairn)
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Report what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -397,7 +397,7 @@ fn is_sha256(name: &str) -> bool {
 }
 
 /// Bytes of a file, or of every file under a directory (symlinks not followed).
-fn tree_size(path: &Path) -> Result<u64> {
+pub(crate) fn tree_size(path: &Path) -> Result<u64> {
     let meta = fs_err::symlink_metadata(path)?;
     if !meta.is_dir() {
         return Ok(meta.len());
@@ -409,7 +409,7 @@ fn tree_size(path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-fn remove(path: &Path) -> Result<()> {
+pub(crate) fn remove(path: &Path) -> Result<()> {
     let meta = fs_err::symlink_metadata(path)?;
     if meta.is_dir() {
         // Unpacked trees keep their directories read-only like the package.

@@ -7,6 +7,7 @@
 //! OCI: callers choose keys and contents.
 
 mod atomic;
+mod evict;
 mod gc;
 mod hash;
 mod lock;
@@ -16,6 +17,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
+pub use evict::evict_unused;
 pub use gc::{
     CorruptEntry, DamagedEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_bucket,
     verify_cache,
@@ -199,8 +201,9 @@ impl Store {
     }
 
     /// The exclusive side of [`Store::use_entry`], without waiting: `None`
-    /// while anyone uses the entry.
-    pub(crate) fn try_evict_lock(&self, bucket: Bucket, key: &str) -> Result<Option<EntryLock>> {
+    /// while anyone uses the entry. Held while removing an entry, so no one
+    /// starts using it half-removed.
+    pub fn try_evict_lock(&self, bucket: Bucket, key: &str) -> Result<Option<EntryLock>> {
         let file = self.entry_lock_file(bucket, key, "use")?;
         match file.try_lock() {
             Ok(()) => Ok(Some(EntryLock { _file: file })),
@@ -255,6 +258,16 @@ pub fn mark_used(path: &Path) {
 #[derive(Debug)]
 pub struct EntryLock {
     _file: File,
+}
+
+/// The lock's open file: a process that inherits a duplicate of it (e.g. a
+/// container's init, through runc's `--preserve-fds`) holds the lock for as
+/// long as it keeps the descriptor open, since flock(2) locks belong to the
+/// open file description.
+impl std::os::fd::AsFd for EntryLock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self._file.as_fd()
+    }
 }
 
 /// The entry-lock key of a layer blob: apart from the layer records' keys

@@ -5,11 +5,13 @@
 //!   `BinaryName`, passing `cairn.dev/*` annotations) and the RuntimeClass.
 //! - `empty-image` writes the pod image for environments that need no base:
 //!   one near-empty layer whose entrypoint is the cairn the handler mounts.
+//! - `gc` removes from the node store what no live container uses ([`gc`]).
 //!
 //! The handler itself is [`runc`] (the `cairn-runc` binary), with [`node`]
 //! (the node store) and [`fetch`] (the published environment and the Secret).
 
 pub(crate) mod fetch;
+pub(crate) mod gc;
 pub(crate) mod node;
 pub mod runc;
 
@@ -30,6 +32,7 @@ pub fn run(cmd: KubernetesCommand) -> Result<ExitCode> {
     match cmd {
         KubernetesCommand::NodeSetup(args) => node_setup(&args),
         KubernetesCommand::EmptyImage(args) => empty_image(&args),
+        KubernetesCommand::Gc(args) => gc::run(&args),
     }
 }
 

@@ -8,6 +8,15 @@
 //! small artifact is read again, to resolve the live generation. Each handled
 //! container appends one line to `kubernetes-v1/events.jsonl` in the store
 //! (what was resolved and fetched; never a credential), for operators.
+//!
+//! What a container uses, its rootfs and its activation directory, is held
+//! with the store's use locks ([`Store::use_entry`]) from before it is
+//! checked until the container's init exits: the wrapper hands the locks'
+//! descriptors to the container (runc `--preserve-fds`), so they live exactly
+//! as long as it does, crash or not. `cairn kubernetes gc` ([`super::gc`])
+//! removes what no one holds; while a container is being prepared it holds
+//! [`STARTING`] shared, and gc waits for it, so a fetch in progress is never
+//! collected from under a pod.
 
 use super::fetch::{self, FetchedEnvironment};
 use crate::commands::activate::assemble_locked;
@@ -15,7 +24,7 @@ use crate::diagnostic::Diagnose;
 use cairn_manifest::activation::activation_for;
 use cairn_runtime::Mode;
 use cairn_runtime::kubernetes::ContainerRequest;
-use cairn_store::Store;
+use cairn_store::{Bucket, EntryLock, Store};
 use miette::{IntoDiagnostic, Result, miette};
 use std::path::{Path, PathBuf};
 
@@ -31,8 +40,13 @@ pub struct NodeConfig {
     pub entrypoint: PathBuf,
 }
 
-/// The store's own directory for the handler.
-const HANDLER_DIR: &str = "kubernetes-v1";
+/// The store's own directory for the handler; its presence marks a node store.
+pub const HANDLER_DIR: &str = "kubernetes-v1";
+/// The entry (in the rootfs bucket's use locks) that a container being
+/// prepared holds shared and gc exclusive.
+pub const STARTING: &str = "kubernetes-starting";
+/// Activation directories are `environments-v1/k8s-<key>` in the node store.
+pub const ENV_PREFIX: &str = "k8s-";
 
 impl NodeConfig {
     pub fn from_env() -> NodeConfig {
@@ -55,7 +69,7 @@ impl NodeConfig {
         }
     }
 
-    fn handler_dir(&self) -> PathBuf {
+    pub fn handler_dir(&self) -> PathBuf {
         self.store.join(HANDLER_DIR)
     }
 
@@ -98,6 +112,8 @@ pub struct Prepared {
     pub rootfs: PathBuf,
     /// `manifest.toml`, `manifest.lock`, `activation.json`.
     pub env_dir: PathBuf,
+    /// Use locks on both, for the container to hold while it lives.
+    pub in_use: Vec<EntryLock>,
 }
 
 /// Fetches the environment the request names and makes it ready in the store.
@@ -121,9 +137,18 @@ pub fn prepare(
     )
     .map_err(miette::Report::new)?;
     let store = Store::open(&config.store).diagnose()?;
+    fs_err::create_dir_all(config.handler_dir()).into_diagnostic()?;
+    // gc waits while any container is being prepared (see the module doc).
+    let _starting = store.use_entry(Bucket::Rootfs, STARTING).diagnose()?;
+    let (env_dir, env_in_use) = activation_dir(&store, &fetched, &manifest, request.mode)?;
     let assembled = assemble_locked(&store, &lock)?;
+    let rootfs_key = assembled
+        .rootfs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| miette!("{}: no rootfs key", assembled.rootfs.display()))?;
+    let rootfs_in_use = store.use_entry(Bucket::Rootfs, &rootfs_key).diagnose()?;
     cairn_runtime::kubernetes::ensure_mountpoints(&assembled.rootfs).map_err(|e| miette!("{e}"))?;
-    let env_dir = activation_dir(config, &fetched, &manifest, request.mode)?;
     record_event(
         config,
         request,
@@ -134,27 +159,32 @@ pub fn prepare(
     Ok(Prepared {
         rootfs: assembled.rootfs,
         env_dir,
+        in_use: vec![env_in_use, rootfs_in_use],
     })
 }
 
-/// `kubernetes-v1/envs/<key>`: the files the in-container cairn reads at
+/// `environments-v1/k8s-<key>`: the files the in-container cairn reads at
 /// `/opt/cairn/env`, written once per environment digest and mode
-/// (temp dir, then rename, so a pod never sees half of it).
+/// (temp dir, then rename, so a pod never sees half of it), and held in use.
 fn activation_dir(
-    config: &NodeConfig,
+    store: &Store,
     fetched: &FetchedEnvironment,
     manifest: &cairn_manifest::Manifest,
     mode: Mode,
-) -> Result<PathBuf> {
-    let key = cairn_store::sha256_hex(
-        format!("{}\n{}\n{mode:?}\n", fetched.digest, fetched.name).as_bytes(),
+) -> Result<(PathBuf, EntryLock)> {
+    let key = format!(
+        "{ENV_PREFIX}{}",
+        cairn_store::sha256_hex(
+            format!("{}\n{}\n{mode:?}\n", fetched.digest, fetched.name).as_bytes(),
+        )
     );
-    let envs = config.handler_dir().join("envs");
+    let envs = store.bucket(Bucket::Environments).diagnose()?;
+    // In use before it is checked, so gc cannot remove what was found.
+    let in_use = store.use_entry(Bucket::Environments, &key).diagnose()?;
     let dir = envs.join(&key);
     if dir.is_dir() {
-        return Ok(dir);
+        return Ok((dir, in_use));
     }
-    fs_err::create_dir_all(&envs).into_diagnostic()?;
     let staging = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(&envs)
@@ -182,7 +212,7 @@ fn activation_dir(
         Err(_) if dir.is_dir() => {}
         Err(e) => return Err(miette!("{e}")),
     }
-    Ok(dir)
+    Ok((dir, in_use))
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {

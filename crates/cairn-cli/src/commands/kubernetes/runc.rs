@@ -9,6 +9,11 @@
 //! alone, goes to the real runc unchanged (`exec`ed, so runc's exit code,
 //! output and signals are its own).
 //!
+//! The store entries a handled container uses stay locked in use for its
+//! whole life: `create` passes the locks' descriptors to runc with
+//! `--preserve-fds`, so the container's init inherits them (see
+//! [`super::node`]).
+//!
 //! A failure fails `runc create` with a message naming the REF: written to
 //! runc's `--log` file as a JSON error line (containerd's shim reports the last
 //! one as "OCI runtime create failed: …", which reaches the pod's events), and
@@ -17,9 +22,12 @@
 
 use super::node::{self, NodeConfig};
 use cairn_runtime::kubernetes::{self, ContainerRequest};
+use cairn_store::EntryLock;
 use miette::{IntoDiagnostic, Result, miette};
+use nix::fcntl::{FcntlArg, fcntl};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
+use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -108,19 +116,24 @@ pub fn main() -> ExitCode {
     let config = NodeConfig::from_env();
     let call = RuncCall::parse(&args);
     let outcome = match call.subcommand.as_deref() {
-        Some("create" | "run") => on_create(&config, &call),
-        Some("exec") => on_exec(&config, &call),
-        Some("delete") => return on_delete(&config, &call, &args),
-        _ => Ok(()),
-    };
-    if let Err(report) = outcome {
-        let message = format!("{report}");
-        eprintln!("cairn-runc: {report:?}");
-        if let Some(log) = &call.log {
-            append_runc_log(log, &message);
+        Some("create" | "run") => {
+            on_create(&config, &call).and_then(|in_use| hand_over(&args, &call, in_use))
         }
-        return ExitCode::FAILURE;
-    }
+        Some("exec") => on_exec(&config, &call).map(|()| args.clone()),
+        Some("delete") => return on_delete(&config, &call, &args),
+        _ => Ok(args.clone()),
+    };
+    let args = match outcome {
+        Ok(args) => args,
+        Err(report) => {
+            let message = format!("{report}");
+            eprintln!("cairn-runc: {report:?}");
+            if let Some(log) = &call.log {
+                append_runc_log(log, &message);
+            }
+            return ExitCode::FAILURE;
+        }
+    };
     let err = std::process::Command::new(&config.runc).args(&args).exec();
     eprintln!("cairn-runc: cannot run {}: {err}", config.runc.display());
     ExitCode::from(127)
@@ -148,8 +161,80 @@ fn append_runc_log(log: &Path, message: &str) {
     }
 }
 
-/// `runc create --bundle DIR ID`: edit `DIR/config.json` when the pod asks.
-fn on_create(config: &NodeConfig, call: &RuncCall) -> Result<()> {
+/// The arguments for runc with the `in_use` locks handed to the container:
+/// each lock's descriptor duplicated to the next free number after those the
+/// caller already preserves, and `--preserve-fds` counting them, so the
+/// container's init holds the locks until it exits. Nothing to hand over
+/// leaves the arguments as they are.
+fn hand_over(args: &[OsString], call: &RuncCall, in_use: Vec<EntryLock>) -> Result<Vec<OsString>> {
+    if in_use.is_empty() {
+        return Ok(args.to_vec());
+    }
+    let (rest, preserved) = without_preserve_fds(&call.rest)?;
+    let first = 3 + preserved;
+    let count = in_use.len() as i32;
+    // The locks' own descriptors may sit where they must go: move them above
+    // the range first (the duplicates share the flocks), then close them.
+    let moved: Vec<OwnedFd> = in_use
+        .iter()
+        .map(|lock| {
+            let raw = fcntl(lock, FcntlArg::F_DUPFD_CLOEXEC(first + count))
+                .map_err(|e| miette!("cannot pass a use lock to runc: {e}"))?;
+            // SAFETY: F_DUPFD_CLOEXEC just returned this new descriptor, owned by no one else.
+            Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+        })
+        .collect::<Result<_>>()?;
+    drop(in_use);
+    for (i, fd) in moved.iter().enumerate() {
+        let target = first + i as i32;
+        // SAFETY: only asks whether `target` is open; the borrow ends here.
+        let open = fcntl(unsafe { BorrowedFd::borrow_raw(target) }, FcntlArg::F_GETFD).is_ok();
+        if open {
+            return Err(miette!(
+                "cannot hand the node store's use locks to the container: descriptor {target} is already open in cairn-runc (runc would pass it on)"
+            ));
+        }
+        // SAFETY: `target` is not open (checked above), so dup2 takes no
+        // descriptor from anyone; the new one (without close-on-exec) is
+        // meant to outlive this process image, so it leaves Rust's ownership.
+        let dup = unsafe { nix::unistd::dup2_raw(fd, target) }
+            .map_err(|e| miette!("cannot pass a use lock to runc: {e}"))?;
+        let _ = dup.into_raw_fd();
+    }
+    let mut out = call.globals.clone();
+    out.push(call.subcommand.clone().unwrap_or_default().into());
+    out.push("--preserve-fds".into());
+    out.push((preserved + count).to_string().into());
+    out.extend(rest);
+    Ok(out)
+}
+
+/// The subcommand's arguments without `--preserve-fds N`, and N (0 if absent).
+fn without_preserve_fds(rest: &[OsString]) -> Result<(Vec<OsString>, i32)> {
+    let mut out = Vec::new();
+    let mut count = 0;
+    let mut iter = rest.iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy();
+        let value = if text == "--preserve-fds" {
+            iter.next().map(|v| v.to_string_lossy().into_owned())
+        } else if let Some(value) = text.strip_prefix("--preserve-fds=") {
+            Some(value.to_owned())
+        } else {
+            out.push(arg.clone());
+            continue;
+        };
+        let value = value.unwrap_or_default();
+        count = value
+            .parse()
+            .map_err(|_| miette!("runc --preserve-fds '{value}' is not a number"))?;
+    }
+    Ok((out, count))
+}
+
+/// `runc create --bundle DIR ID`: edit `DIR/config.json` when the pod asks;
+/// the use locks of what the container uses, to hand over to it.
+fn on_create(config: &NodeConfig, call: &RuncCall) -> Result<Vec<EntryLock>> {
     let bundle = match call.option("--bundle", "-b") {
         Some(dir) => dir,
         None => std::env::current_dir().into_diagnostic()?,
@@ -160,7 +245,7 @@ fn on_create(config: &NodeConfig, call: &RuncCall) -> Result<()> {
     let annotations = kubernetes::spec_annotations(&spec);
     let request = match kubernetes::container_request(&annotations) {
         Ok(Some(request)) => request,
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(Vec::new()),
         Err(e) => {
             let reference = annotations
                 .get(kubernetes::ENVIRONMENT)
@@ -174,18 +259,17 @@ fn on_create(config: &NodeConfig, call: &RuncCall) -> Result<()> {
         .ok_or_else(|| miette!("runc create without a container id"))?;
     let scratch = config.scratch_dir(&id);
     let outcome = prepare_container(config, &bundle, &mut spec, &request, &scratch);
-    let written = outcome.and_then(|()| write_json_atomic(&spec_path, &spec));
-    if let Err(e) = written {
+    let written = outcome.and_then(|in_use| write_json_atomic(&spec_path, &spec).map(|()| in_use));
+    written.map_err(|e| {
         // Nothing half-made stays on the node: the scratch directory is
         // this container's alone, and the spec was not replaced.
         let _ = fs_err::remove_dir_all(&scratch);
-        return Err(miette!(
+        miette!(
             "cannot run container '{}' in environment {}: {e}",
             request.container,
             request.environment
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 fn prepare_container(
@@ -194,7 +278,7 @@ fn prepare_container(
     spec: &mut Value,
     request: &ContainerRequest,
     scratch: &Path,
-) -> Result<()> {
+) -> Result<Vec<EntryLock>> {
     let secret = kubernetes::secret_source(spec);
     let prepared = node::prepare(config, request, secret.as_deref())?;
     let root = spec
@@ -218,7 +302,7 @@ fn prepare_container(
     }
     kubernetes::create_links(&image_rootfs, &plan.links).map_err(|e| miette!("{e}"))?;
     kubernetes::edit_spec(spec, &plan, request);
-    Ok(())
+    Ok(prepared.in_use)
 }
 
 /// `runc exec --process FILE ID`: run the command activated when the
@@ -321,5 +405,16 @@ mod tests {
         assert_eq!(call.globals, args("--root=/r --systemd-cgroup"));
         let call = RuncCall::parse(&args("--version"));
         assert_eq!(call.subcommand, None);
+    }
+
+    #[test]
+    fn preserve_fds_is_counted_and_removed() {
+        let (rest, n) = without_preserve_fds(&args("--bundle /b --preserve-fds 2 c1")).unwrap();
+        assert_eq!((rest, n), (args("--bundle /b c1"), 2));
+        let (rest, n) = without_preserve_fds(&args("--preserve-fds=1 c1")).unwrap();
+        assert_eq!((rest, n), (args("c1"), 1));
+        let (_, n) = without_preserve_fds(&args("--bundle /b c1")).unwrap();
+        assert_eq!(n, 0);
+        assert!(without_preserve_fds(&args("--preserve-fds x c1")).is_err());
     }
 }
