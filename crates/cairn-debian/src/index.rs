@@ -148,6 +148,21 @@ impl Records {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
+    /// Whether record `i` is `Essential: yes`, without decoding a cached
+    /// record that has not been decoded yet (see [`EncodedPart::is_essential`]).
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn is_essential(&self, i: usize) -> bool {
+        if let Some(record) = self.slots[i].get() {
+            return record.essential;
+        }
+        match self.part_of(i) {
+            Some((base, part)) => part.is_essential(i - base),
+            None => unreachable!("record {i} is neither in memory nor in a cached part"),
+        }
+    }
+
     /// Decodes every record not decoded yet, on all cores: for callers that
     /// are about to look at all of them (search).
     pub fn decode_all(&self) {
@@ -158,14 +173,18 @@ impl Records {
 
     /// Only called for an empty slot, and only encoded parts leave slots empty.
     fn decode(&self, i: usize) -> PackageRecord {
-        let found = self
-            .encoded
-            .iter()
-            .find(|(base, part)| (*base..base + part.len()).contains(&i));
-        match found {
+        match self.part_of(i) {
             Some((base, part)) => part.record(i - base),
             None => unreachable!("record {i} is neither in memory nor in a cached part"),
         }
+    }
+
+    /// The cached part holding position `i`, with the position of its first record.
+    fn part_of(&self, i: usize) -> Option<(usize, &EncodedPart)> {
+        self.encoded
+            .iter()
+            .find(|(base, part)| (*base..base + part.len()).contains(&i))
+            .map(|(base, part)| (*base, part.as_ref()))
     }
 }
 

@@ -214,11 +214,11 @@ const ESSENTIAL_COMPANIONS: &[&str] = &["usr-is-merged"];
 /// the Essential set's Depends see them, then Essential names in name order
 /// (the index's order would make the set depend on how sources are listed).
 fn essential_obligations<'a>(index: &'a PackageIndex, arch: &str) -> Vec<Obligation<'a>> {
-    let essential: BTreeSet<&str> = index
-        .records
-        .iter()
-        .filter(|r| r.essential)
-        .map(|r| r.name.as_str())
+    // The flag is read in place: only Essential records get decoded.
+    let records = &index.records;
+    let essential: BTreeSet<&str> = (0..records.len())
+        .filter(|&i| records.is_essential(i))
+        .map(|i| records[i].name.as_str())
         .collect();
     let companions = ESSENTIAL_COMPANIONS.iter().copied();
     companions

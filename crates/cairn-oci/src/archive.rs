@@ -29,6 +29,8 @@ use serde::Serialize;
 use crate::image::{Image, MultiImage, canonical_json};
 use crate::{OciError, Result};
 
+mod stream;
+
 /// The `oci-layout` file of image layout 1.0.0.
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -95,27 +97,51 @@ impl<'a> Archived<'a> {
 }
 
 /// Writes the image(s) as a tar archive to `out` (a pipe into `docker load`,
-/// or an `AtomicFile`). Layer blobs are read from the store as they are written.
+/// or an `AtomicFile`). Layer blobs are read from the store, hashed and
+/// written in large chunks on two threads (`stream.rs`), so `out` needs no
+/// buffering of its own.
 pub fn write_archive<'a>(
     image: impl Into<Archived<'a>>,
     format: ArchiveFormat,
-    out: impl Write,
+    mut out: impl Write,
 ) -> Result<()> {
-    let mut builder = tar::Builder::new(out);
-    append_dir(&mut builder, "blobs")?;
-    append_dir(&mut builder, "blobs/sha256")?;
-    for file in layout_files(image.into(), format)? {
+    let files = layout_files(image.into(), format)?;
+    stream::stream(&mut out, |chunks| write_entries(chunks, &files))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The tar stream of the layout: its two directories, `files`, and the two
+/// zero blocks that end an archive. Headers are those `tar::Builder` writes
+/// (ustar, fixed metadata), so the archive's bytes are as they always were.
+fn write_entries(out: &mut stream::Chunks, files: &[LayoutFile<'_>]) -> Result<()> {
+    append_dir(out, "blobs")?;
+    append_dir(out, "blobs/sha256")?;
+    for file in files {
         match file {
             LayoutFile::Bytes(path, bytes) => {
-                append_file(&mut builder, &path, bytes.len() as u64, bytes.as_slice())?;
+                let size = bytes.len() as u64;
+                append_header(
+                    out,
+                    path,
+                    fixed_header(0o644, size, tar::EntryType::Regular),
+                )?;
+                out.write_all(bytes)?;
+                pad(out, size)?;
             }
             LayoutFile::Blob(path, source, size, digest) => {
-                let blob = open_blob(source, size, digest)?;
-                append_file(&mut builder, &path, size, blob).map_err(from_blob_io)?;
+                let mut blob = open_blob(source, *size, digest)?;
+                append_header(
+                    out,
+                    path,
+                    fixed_header(0o644, *size, tar::EntryType::Regular),
+                )?;
+                out.copy_verified(&mut blob, *size).map_err(from_blob_io)?;
+                pad(out, *size)?;
             }
         }
     }
-    builder.into_inner()?.flush()?;
+    out.write_all(&[0; 1024])?;
     Ok(())
 }
 
@@ -137,8 +163,11 @@ pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<
             LayoutFile::Bytes(path, bytes) => fs_err::write(temp.path().join(path), bytes)?,
             LayoutFile::Blob(path, source, size, digest) => {
                 let mut blob = open_blob(source, size, digest)?;
-                let mut target = fs_err::File::create(temp.path().join(path))?;
+                let target = fs_err::File::create(temp.path().join(path))?;
+                // io::copy reads straight into a BufWriter's buffer: 1 MiB reads.
+                let mut target = io::BufWriter::with_capacity(1 << 20, target);
                 io::copy(&mut blob, &mut target).map_err(from_blob_io)?;
+                target.flush()?;
             }
         }
     }
@@ -341,19 +370,26 @@ fn fixed_header(mode: u32, size: u64, kind: tar::EntryType) -> tar::Header {
     header
 }
 
-fn append_dir<W: Write>(builder: &mut tar::Builder<W>, path: &str) -> io::Result<()> {
-    let mut header = fixed_header(0o755, 0, tar::EntryType::Directory);
-    builder.append_data(&mut header, format!("{path}/"), io::empty())
+fn append_dir(out: &mut impl Write, path: &str) -> io::Result<()> {
+    let header = fixed_header(0o755, 0, tar::EntryType::Directory);
+    append_header(out, &format!("{path}/"), header)
 }
 
-fn append_file<W: Write>(
-    builder: &mut tar::Builder<W>,
-    path: &str,
-    size: u64,
-    data: impl io::Read,
-) -> io::Result<()> {
-    let mut header = fixed_header(0o644, size, tar::EntryType::Regular);
-    builder.append_data(&mut header, path, data)
+/// Names the entry and writes its header, as `tar::Builder::append_data`
+/// would (every path of a layout fits a ustar header).
+fn append_header(out: &mut impl Write, path: &str, mut header: tar::Header) -> io::Result<()> {
+    header.set_path(path)?;
+    header.set_cksum();
+    out.write_all(header.as_bytes())
+}
+
+/// Zeros up to the next 512-byte block after `size` bytes of contents.
+fn pad(out: &mut impl Write, size: u64) -> io::Result<()> {
+    let partial = (size % 512) as usize;
+    if partial > 0 {
+        out.write_all(&[0; 512][partial..])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -433,6 +469,57 @@ mod tests {
         let mut again = Vec::new();
         write_archive(&image, ArchiveFormat::Hybrid, &mut again).unwrap();
         assert_eq!(bytes, again);
+    }
+
+    /// The archive as `tar::Builder` wrote it before the two-thread writer:
+    /// the bytes must not change (images built before and after compare equal).
+    fn archive_by_tar_builder(image: &Image, format: ArchiveFormat) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for dir in ["blobs/", "blobs/sha256/"] {
+            let mut header = fixed_header(0o755, 0, tar::EntryType::Directory);
+            builder.append_data(&mut header, dir, io::empty()).unwrap();
+        }
+        for file in layout_files(image.into(), format).unwrap() {
+            let (path, body) = match file {
+                LayoutFile::Bytes(path, bytes) => (path, bytes),
+                LayoutFile::Blob(path, source, ..) => (path, fs_err::read(source).unwrap()),
+            };
+            let mut header = fixed_header(0o644, body.len() as u64, tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, path, body.as_slice())
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn archive_bytes_are_those_of_tar_builder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = cairn_store::Store::open(tmp.path()).unwrap();
+        // Blobs of odd sizes, one spanning several of the writer's buffers.
+        let big: Vec<u8> = (0..700_001u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let entries = vec![
+            CustomEntry::file("big", 0o644, FileContent::Bytes(big)),
+            CustomEntry::file("small", 0o644, FileContent::Bytes(b"x".to_vec())),
+        ];
+        let opts = LayerOptions::default();
+        let layer = build_custom_layer(&store, entries, &opts).unwrap();
+        let mut image = sample_image(tmp.path());
+        image.layers.push(layer);
+        for format in [
+            ArchiveFormat::Hybrid,
+            ArchiveFormat::Oci,
+            ArchiveFormat::Docker,
+        ] {
+            let mut bytes = Vec::new();
+            write_archive(&image, format, &mut bytes).unwrap();
+            assert!(
+                bytes == archive_by_tar_builder(&image, format),
+                "{format:?}"
+            );
+        }
     }
 
     #[test]

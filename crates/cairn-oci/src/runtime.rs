@@ -155,7 +155,8 @@ fn load_with(
 
 /// Writes the archive, then closes stdin so the engine sees the end.
 fn feed(stdin: impl Write, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    let mut stdin = BufWriter::with_capacity(1 << 20, stdin);
+    // Archives come in large chunks (write_archive); small writes are few.
+    let mut stdin = BufWriter::with_capacity(64 * 1024, stdin);
     write(&mut stdin)?;
     stdin.flush()?;
     Ok(())
