@@ -289,12 +289,17 @@ pub enum CompressionArg {
     Zstd,
 }
 
+/// `-r REF` and how to read it, for the commands that work on an
+/// environment without a local directory (containerize, sbom, activate).
 #[derive(Debug, Args)]
-pub struct ContainerizeArgs {
-    #[command(flatten)]
-    pub dir: DirArg,
-    /// Build a published environment (HOST[:PORT]/REPO[:TAG][@N], see `cairn publish`), or rebuild the environment of an image cairn pushed
-    #[arg(short = 'r', long = "remote", value_name = "REF", conflicts_with_all = ["dir", "container"])]
+pub struct RemoteArgs {
+    /// A published environment, HOST[:PORT]/REPO[:TAG][@N] (see `cairn publish`), or the environment of an image cairn pushed, [docker://]HOST[:PORT]/PATH/NAME[:TAG]
+    #[arg(
+        short = 'r',
+        long = "remote",
+        value_name = "REF",
+        conflicts_with = "dir"
+    )]
     pub remote: Option<String>,
     /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
     #[arg(
@@ -304,6 +309,14 @@ pub struct ContainerizeArgs {
         requires = "remote"
     )]
     pub remote_args: Option<CopyArgsText>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerizeArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Write the image to FILE (`-` for stdout) instead of loading it into a runtime
     #[arg(short = 'f', long = "file", value_name = "FILE|-")]
     pub file: Option<PathBuf>,
@@ -314,7 +327,7 @@ pub struct ContainerizeArgs {
     #[arg(long)]
     pub tag: Option<String>,
     /// Build the named container from [containers.NAME]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remote")]
     pub container: Option<String>,
     /// Build for these systems only (repeatable; default: every one in [options] systems)
     #[arg(long = "system", value_name = "SYSTEM")]
@@ -366,22 +379,8 @@ pub enum SbomFormatArg {
 pub struct SbomArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// The environment of an image cairn pushed: [docker://]HOST[:PORT]/PATH/NAME[:TAG]
-    #[arg(
-        short = 'r',
-        long = "remote",
-        value_name = "REF",
-        conflicts_with = "dir"
-    )]
-    pub remote: Option<String>,
-    /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
-    #[arg(
-        long,
-        value_name = "ARGS",
-        allow_hyphen_values = true,
-        requires = "remote"
-    )]
-    pub remote_args: Option<CopyArgsText>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Document format
     #[arg(long, value_enum, default_value = "spdx-json")]
     pub format: SbomFormatArg,
@@ -459,22 +458,8 @@ pub struct PushArgs {
 pub struct ActivateArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// Activate a published environment, HOST[:PORT]/REPO[:TAG][@N], without a local directory
-    #[arg(
-        short = 'r',
-        long = "remote",
-        value_name = "REF",
-        conflicts_with = "dir"
-    )]
-    pub remote: Option<String>,
-    /// skopeo-style options for reading -r, one string: "--creds USER:PASS --tls-verify=false --cert-dir DIR --retry-times N"
-    #[arg(
-        long,
-        value_name = "ARGS",
-        allow_hyphen_values = true,
-        requires = "remote"
-    )]
-    pub remote_args: Option<CopyArgsText>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Also start the environment's services
     #[arg(long)]
     pub start_services: bool,

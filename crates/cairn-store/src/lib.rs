@@ -189,6 +189,8 @@ impl Store {
         keys: impl IntoIterator<Item = &'k str>,
     ) -> Result<Vec<EntryLock>> {
         let keys: std::collections::BTreeSet<&str> = keys.into_iter().collect();
+        // A build holds these and a lock per layer blob until it is written.
+        ensure_open_files(2 * keys.len() + 256);
         keys.into_iter()
             .map(|key| self.use_entry(bucket, key))
             .collect()
@@ -289,6 +291,27 @@ fn default_root() -> Result<PathBuf> {
     }
 }
 
+/// Raises the soft limit on open files towards the hard one when `wanted`
+/// files may be open at once.
+///
+/// A build holds a shared use-lock (an open file) on every `.deb` and layer
+/// blob it uses until the image is written, so gc cannot evict them: an
+/// image of several hundred packages passes the usual soft limit of 1024,
+/// while the hard limit is far higher (Go's runtime raises it the same way).
+/// Only processes that hold that many locks raise it, so activated shells
+/// and services of ordinary environments keep the user's limit. Failure is
+/// ignored: opening a file then fails with a clear EMFILE, as before.
+fn ensure_open_files(wanted: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let wanted = wanted as u64;
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < wanted
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, wanted.min(hard), hard);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +367,26 @@ mod tests {
         // Production locks are another file: building another entry or this
         // one is not blocked by its users.
         drop(store.lock_entry(Bucket::Unpacked, "k").unwrap());
+    }
+
+    /// A build's use-locks do not run into a low soft limit on open files:
+    /// taking many raises it (nextest runs each test in its own process).
+    #[test]
+    fn many_use_locks_raise_the_open_file_limit() {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        if hard < 2048 {
+            eprintln!("skipping: hard open-file limit {hard} too low to test");
+            return;
+        }
+        setrlimit(Resource::RLIMIT_NOFILE, 64, hard).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let keys: Vec<String> = (0..300).map(|i| format!("{i:064x}")).collect();
+        let held = store
+            .use_entries(Bucket::Debs, keys.iter().map(String::as_str))
+            .unwrap();
+        assert_eq!(held.len(), 300);
+        assert!(getrlimit(Resource::RLIMIT_NOFILE).unwrap().0 >= 856);
     }
 }

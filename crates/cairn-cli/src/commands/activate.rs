@@ -218,7 +218,7 @@ pub fn run(args: ActivateArgs) -> Result<ExitCode> {
     }
     // `-r REF[@N]`: the published generation, cached by digest, is the
     // environment directory; nothing is written where the user stands.
-    let dir = match &args.remote {
+    let dir = match &args.remote.remote {
         Some(text) => {
             if args.start_services {
                 return Err(miette!(
@@ -226,7 +226,7 @@ pub fn run(args: ActivateArgs) -> Result<ExitCode> {
                     "--start-services needs a local environment, not -r"
                 ));
             }
-            let cached = super::generations::cached(text, args.remote_args.as_ref())?;
+            let cached = super::generations::cached(text, args.remote.remote_args.as_ref())?;
             super::generations::check_lock_fresh(&cached)?;
             crate::output::status(format!(
                 "✓ {} generation {} of {} ({})",

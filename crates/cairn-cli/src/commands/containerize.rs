@@ -30,8 +30,8 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
             "refusing to write an image archive to a terminal"
         ));
     }
-    let remote = match &args.remote {
-        Some(reference) => Some(remote::fetch(reference, args.remote_args.as_ref())?),
+    let remote = match &args.remote.remote {
+        Some(reference) => Some(remote::fetch(reference, args.remote.remote_args.as_ref())?),
         None => None,
     };
     let args = match &remote {

@@ -21,10 +21,10 @@ use std::process::ExitCode;
 use super::containerize::copy::{CopyOptions, client_options};
 
 pub fn run(args: SbomArgs) -> Result<ExitCode> {
-    let remote = match &args.remote {
+    let remote = match &args.remote.remote {
         Some(reference) => Some(super::containerize::remote::fetch(
             reference,
-            args.remote_args.as_ref(),
+            args.remote.remote_args.as_ref(),
         )?),
         None => None,
     };
