@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of `cairn containerize` on a python3 + python3-flask environment
-# (49 Debian packages), against the limit for a cold build.
+# (139 packages on trixie with the Essential set and Recommends), against the limit for a cold build.
 #
 # Usage: bench/containerize.sh [RUNS]        (default RUNS=5; run from anywhere)
 #
