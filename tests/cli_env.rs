@@ -899,6 +899,12 @@ fn described_specs() -> Vec<DebSpec> {
     };
     let mut specs = vec![hello("0.9-1"), hello("1.0-1")];
     specs.extend(base_specs().into_iter().skip(2));
+    // Every environment gets the Essential set, scripts and all.
+    specs.push(
+        DebSpec::new("base-stones", "1.0")
+            .essential()
+            .script("postinst", "#!/bin/sh\nmkdir -p /var/lib/stones\n"),
+    );
     specs
 }
 
@@ -1033,6 +1039,12 @@ fn install_warns_once_per_new_package_about_what_it_does_not_apply() {
         "the locale note says how to get a locale:\n{err}"
     );
     assert!(warnings[1].contains("ssh-keygen"), "{err}");
+    assert!(
+        err.contains(
+            "note: 1 package of the Essential set has maintainer-script steps cairn does not apply (base-stones)"
+        ),
+        "the Essential set is summed up in one line, not warned about:\n{err}"
+    );
 
     // hello is in the lock now: adding another package, or re-locking after
     // a hand edit, does not warn about it again.

@@ -88,9 +88,12 @@ pub fn warn(notes: &[ScriptNote]) {
         .map(|n| n.package.as_str())
         .collect();
     if !essential.is_empty() {
+        let (count, have) = match essential.len() {
+            1 => ("1 package".to_string(), "has"),
+            n => (format!("{n} packages"), "have"),
+        };
         output::status(format!(
-            "note: {} packages of the Essential set have maintainer-script steps cairn does not apply ({})",
-            essential.len(),
+            "note: {count} of the Essential set {have} maintainer-script steps cairn does not apply ({})",
             essential.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }

@@ -155,6 +155,23 @@ pub(crate) fn prune_lock(old: &Lock, manifest: &Manifest) -> Lock {
                 }
             }
         }
+        // The Essential set belongs to every environment (unless
+        // `[options] essential = false`, and then none is locked): keep it
+        // and what it depends on, as a fresh resolve would.
+        let mut stack: Vec<&str> = by_name
+            .values()
+            .filter(|p| p.essential)
+            .map(|p| p.name.as_str())
+            .collect();
+        while let Some(name) = stack.pop() {
+            let Some(pkg) = by_name.get(name) else {
+                continue;
+            };
+            if !required_by.contains_key(name) {
+                required_by.insert(name, BTreeSet::new());
+                stack.extend(pkg.depends.iter().map(String::as_str));
+            }
+        }
         for (name, roots) in required_by {
             let mut pkg = by_name[name].clone();
             pkg.requested = requested.contains(name);
@@ -169,6 +186,43 @@ pub(crate) fn prune_lock(old: &Lock, manifest: &Manifest) -> Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn locked(name: &str, depends: &[&str], essential: bool) -> cairn_manifest::LockedPackage {
+        cairn_manifest::LockedPackage {
+            name: name.into(),
+            version: "1".into(),
+            system: "x86_64-linux".into(),
+            depends: depends.iter().map(|d| d.to_string()).collect(),
+            essential,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_the_essential_set_and_what_it_needs() {
+        let old = Lock {
+            packages: vec![
+                locked("hello", &["libc6"], false),
+                locked("libc6", &[], false),
+                locked("dash", &["libc6"], true),
+                locked("orphan", &[], false),
+            ],
+            ..Lock::default()
+        };
+        let manifest = Manifest::parse(
+            std::path::Path::new("manifest.toml"),
+            "version = 1\n[install]\n",
+        )
+        .unwrap();
+        let pruned = prune_lock(&old, &manifest);
+        let names: Vec<&str> = pruned.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["dash", "libc6"],
+            "hello and its orphan go, Essential stays"
+        );
+        assert!(pruned.packages.iter().all(|p| p.required_by.is_empty()));
+    }
 
     #[test]
     fn split_spec_keeps_operators() {
