@@ -1,9 +1,9 @@
 //! Property-based fuzzing of the parsers that read untrusted archive bytes:
 //! deb822 paragraphs, `Packages` records, versions, relations, `InRelease`
 //! text, and the ar/tar readers of `.deb` files. Each must return a value or
-//! an error for any input, never panic or hang. Coverage-guided cargo-fuzz
-//! needs a nightly toolchain, which cannot be installed here; proptest runs
-//! on stable, bounded in cases so CI time stays fixed. Crashers found are
+//! an error for any input, never panic or hang. These proptest properties run
+//! on stable in the normal suite; the coverage-guided targets in `fuzz/`
+//! (cargo-fuzz, run by `.ci/fuzz`) explore further. Crashers either finds are
 //! kept below as regression cases.
 
 use cairn_debian::Version;

@@ -1,6 +1,6 @@
 //! Property-based fuzzing of the manifest and lock parsers: any text gives a
-//! manifest or a located error, never a panic (see cairn-debian's fuzz.rs for
-//! why proptest rather than cargo-fuzz).
+//! manifest or a located error, never a panic (proptest in the
+//! suite; coverage-guided targets for the same entry points are in `fuzz/`).
 
 use proptest::prelude::*;
 use std::path::Path;

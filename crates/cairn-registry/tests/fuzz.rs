@@ -1,6 +1,6 @@
 //! Property-based fuzzing of what a registry sends back: `WWW-Authenticate`
-//! challenges, token answers and image references (see cairn-debian's
-//! fuzz.rs for why proptest rather than cargo-fuzz).
+//! challenges, token answers and image references (proptest in the
+//! suite; coverage-guided targets for the same entry points are in `fuzz/`).
 
 use proptest::prelude::*;
 
