@@ -9,6 +9,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let _ = cairn_manifest::Manifest::parse(Path::new("manifest.toml"), text);
-    let _ = cairn_manifest::edit::ManifestDoc::parse(Path::new("manifest.toml"), text);
+    let _ = cairn_manifest::ManifestDoc::parse(Path::new("manifest.toml"), text);
     let _ = cairn_manifest::Lock::parse(Path::new("manifest.lock"), text);
 });

@@ -174,7 +174,10 @@ fn digit_run(s: &[u8], start: usize) -> (&[u8], usize) {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.epoch > 0 {
+        // A zero epoch is implied, except when the upstream part has a colon of
+        // its own: without "0:" the text would parse back with that colon read
+        // as the epoch's (dpkg's non-ambiguous form does the same).
+        if self.epoch > 0 || self.upstream.contains(':') {
             write!(f, "{}:", self.epoch)?;
         }
         f.write_str(&self.upstream)?;

@@ -44,6 +44,10 @@ proptest! {
         if let (Ok(a), Ok(b)) = (Version::from_str(&a), Version::from_str(&b)) {
             prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
             prop_assert_eq!(a.cmp(&a), std::cmp::Ordering::Equal);
+            // The lock stores the printed form: it must read back as the same version.
+            let again = Version::from_str(&a.to_string());
+            prop_assert!(again.is_ok(), "{:?} prints as {}, which does not parse", a, a);
+            prop_assert_eq!(again.unwrap().cmp(&a), std::cmp::Ordering::Equal);
         }
     }
 
@@ -70,4 +74,18 @@ proptest! {
         let _ = cairn_debian::read_control(&path);
         let _ = cairn_debian::visit_data(&path, |_, _| Ok::<(), cairn_debian::DebError>(()));
     }
+}
+
+/// Found by the `version_relation` cargo-fuzz target: a zero epoch with a colon
+/// in the upstream part printed without "0:", so the text read back with
+/// "1.cr10" as an epoch and failed to parse.
+#[test]
+fn zero_epoch_with_colon_in_upstream_prints_back() {
+    let v = Version::from_str("0:1.cr10:1.cr~0+dfsg-0.1").unwrap();
+    assert_eq!(v.upstream, "1.cr10:1.cr~0+dfsg");
+    assert_eq!(v.to_string(), "0:1.cr10:1.cr~0+dfsg-0.1");
+    let again = Version::from_str(&v.to_string()).unwrap();
+    assert_eq!(again, v);
+    // The implied zero epoch stays implied when nothing is ambiguous.
+    assert_eq!(Version::from_str("0:1.0-1").unwrap().to_string(), "1.0-1");
 }
