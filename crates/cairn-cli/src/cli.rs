@@ -144,6 +144,9 @@ pub struct HostSpawnArgs {
     /// With --serve: only answer which package provides a missing command (run mode)
     #[arg(long, requires = "serve")]
     pub hints_only: bool,
+    /// With --serve: the activation's pid; the server exits when it does
+    #[arg(long, requires = "serve", value_name = "PID")]
+    pub parent: Option<u32>,
     #[command(flatten)]
     pub dir: DirArg,
     /// The command and its arguments

@@ -511,7 +511,13 @@ pub fn run_in_rootfs(
     binds: &[Bind],
 ) -> Result<Infallible> {
     let mut activation = activation.clone();
-    let mut server_args: Vec<OsString> = vec!["_host-spawn".into(), "--serve".into()];
+    // Our pid is the activation's for good: the command is exec'd in place.
+    let mut server_args: Vec<OsString> = vec![
+        "_host-spawn".into(),
+        "--serve".into(),
+        "--parent".into(),
+        std::process::id().to_string().into(),
+    ];
     if let Some(dir) = &activation.env_dir {
         server_args.extend(["-d".into(), dir.clone().into_os_string()]);
     }

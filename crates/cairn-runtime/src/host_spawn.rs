@@ -79,12 +79,16 @@ pub struct ServeOptions {
     /// Called on the server's request threads; it must answer in about a
     /// second, whatever the network does.
     pub hints: HintFn,
+    /// The activation's pid, which the server outlives by no more than a
+    /// moment (`--parent`); `None` takes the server's parent at start.
+    pub parent: Option<Pid>,
 }
 
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeOptions")
             .field("host_commands", &self.host_commands)
+            .field("parent", &self.parent)
             .finish_non_exhaustive()
     }
 }
@@ -143,28 +147,53 @@ pub fn start_server(program: &Path, args: &[OsString], socket: HostSocket) -> Re
 }
 
 /// The server loop: the listener is stdin. Serves each connection on a
-/// thread until its parent (the activation) exits, then removes the socket's
-/// directory.
+/// thread until the activation (`options.parent`, else our parent) exits,
+/// then removes the socket's directory.
 pub fn serve(options: ServeOptions) -> Result<()> {
     let listener = UnixListener::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    serve_on(listener, options)
+}
+
+/// [`serve`] on `listener`.
+///
+/// The activation's pid comes from the activation itself: a command as quick
+/// as `nano --version` can exit before this process first asks for its
+/// parent, and a parent read then (init) would never change, so the server
+/// would outlive the activation holding its stderr, and a caller reading
+/// the activation's output to EOF would wait forever. The exit is seen at
+/// once through a pidfd; a once-a-second `getppid` check covers kernels
+/// without pidfds.
+fn serve_on(listener: UnixListener, options: ServeOptions) -> Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let socket = listener.local_addr()?.as_pathname().map(Path::to_path_buf);
-    let parent = getppid();
+    let parent = options.parent.unwrap_or_else(getppid);
+    let exited = pidfd_open(parent).ok();
     // Handing the terminal's foreground back and forth must not stop us.
     // SAFETY: installing SIG_IGN runs no handler code.
     unsafe { signal(Signal::SIGTTOU, SigHandler::SigIgn) }.map_err(std::io::Error::from)?;
-    // accept() honours SO_RCVTIMEO on Linux: it waits for a request without
-    // polling, and wakes once a second to see whether the activation is gone.
-    let timeout = nix::sys::time::TimeVal::new(1, 0);
-    nix::sys::socket::setsockopt(
-        &listener,
-        nix::sys::socket::sockopt::ReceiveTimeout,
-        &timeout,
-    )
-    .map_err(std::io::Error::from)?;
+    // A peer that connects and goes away before accept() must not block us.
+    listener.set_nonblocking(true)?;
     let host_path = std::env::var("PATH").unwrap_or_else(|_| crate::ENV_PATH.to_string());
-    loop {
+    // Checked after the pidfd is open, so an exit in between is not missed.
+    while getppid() == parent {
+        let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = &exited {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::from(1000u16)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if fds.get(1).is_some_and(ready) {
+            break;
+        }
+        if !ready(&fds[0]) {
+            continue;
+        }
         match listener.accept() {
             Ok((stream, _)) => {
+                // The listener's O_NONBLOCK is not inherited by accept(2).
                 let host_path = host_path.clone();
                 let options = options.clone();
                 std::thread::spawn(move || {
@@ -176,15 +205,8 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                if getppid() != parent {
-                    break;
-                }
-            }
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -443,6 +465,19 @@ pub fn bash_handler() -> String {
     format!("() {{ {CLIENT_COMMAND} \"$@\"\n}}")
 }
 
+/// A pidfd for `pid`: readable once that process has exited. nix has no
+/// wrapper for pidfd_open(2) (Linux 5.3), hence the raw syscall.
+fn pidfd_open(pid: Pid) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // (or -1), which is owned by nobody else.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +494,7 @@ mod tests {
             ServeOptions {
                 host_commands,
                 hints,
+                parent: None,
             },
             asked,
         )
@@ -476,6 +512,41 @@ mod tests {
                 serve_one(stream, "/usr/bin:/bin", &options).unwrap();
             }
         })
+    }
+
+    /// The race that hung CI: the activation's command (`nano --version`)
+    /// exited before the server first looked at its parent. Given the
+    /// activation's pid, a server whose activation is gone stops at once
+    /// and removes its socket's directory.
+    #[test]
+    fn a_server_whose_activation_already_exited_stops_at_once() {
+        let socket = bind_socket().unwrap();
+        let dir = socket.path.parent().unwrap().to_owned();
+        let mut quick = Command::new("true").spawn().unwrap();
+        let gone = Pid::from_raw(quick.id() as i32);
+        quick.wait().unwrap();
+        let (mut options, _) = options(false);
+        options.parent = Some(gone);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(serve_on(socket.listener, options).is_ok()));
+        let stopped = finished.recv_timeout(std::time::Duration::from_secs(30));
+        assert_eq!(stopped, Ok(true), "the server outlived its activation");
+        assert!(!dir.exists(), "the socket's directory is left behind");
+    }
+
+    #[test]
+    fn a_pidfd_is_readable_once_its_process_exits() {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let fd = pidfd_open(Pid::from_raw(child.id() as i32)).unwrap();
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        assert_eq!(
+            poll(&mut fds, PollTimeout::ZERO).unwrap(),
+            0,
+            "still running"
+        );
+        child.wait().unwrap();
+        assert_eq!(poll(&mut fds, PollTimeout::from(5000u16)).unwrap(), 1);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub fn run(args: HostSpawnArgs) -> Result<ExitCode> {
         host_spawn::serve(ServeOptions {
             host_commands: !args.hints_only,
             hints: Arc::new(move |command: &str| hints.hint(command)),
+            parent: args
+                .parent
+                .map(|pid| nix::unistd::Pid::from_raw(pid as i32)),
         })
         .diagnose()?;
         return Ok(ExitCode::SUCCESS);
