@@ -9,9 +9,11 @@
 //! `HASH.N` links `openssl rehash` makes, and the bundle
 //! `/etc/ssl/certs/ca-certificates.crt` (listed certificates in the file's
 //! order, then `/usr/local/share/ca-certificates/**.crt`, byte-sorted,
-//! each with a trailing newline ensured). It does not run the
-//! `/etc/ca-certificates/update.d` hooks: `ca-certificates-java`'s keystore
-//! is named in a note.
+//! each with a trailing newline ensured). It runs no
+//! `/etc/ca-certificates/update.d` hook: the one that matters,
+//! `ca-certificates-java`'s, is reproduced by [`super::keystore`], which
+//! gets the same certificates as the `.pem` links when that package is
+//! installed.
 //!
 //! The subject hash is OpenSSL's `X509_NAME_hash` (SHA-1 of the subject's
 //! canonical encoding, first four bytes little-endian), computed here with a
@@ -316,12 +318,6 @@ pub(crate) fn configure(
             ..Default::default()
         };
     }
-    if packages.iter().any(|p| p.name == "ca-certificates-java") {
-        notes.push(Note {
-            package: "ca-certificates-java".into(),
-            message: "the Java keystore /etc/ssl/certs/java/cacerts is not generated (its update.d hook runs Java); point javax.net.ssl.trustStore at a keystore built in a setup step".into(),
-        });
-    }
     let mut entries = vec![
         Entry::file(CONF, 0o644, conf_text(shipped.keys().copied()).into_bytes()),
         Entry::dir(ETC_CERTS_DIR, 0o755, 0, 0),
@@ -358,6 +354,9 @@ pub(crate) fn configure(
         }
     }
     entries.extend(hash_links(&pems, &mut notes));
+    if packages.iter().any(|p| p.name == "ca-certificates-java") {
+        entries.extend(super::keystore::java_trust_store(&pems, &mut notes));
+    }
     entries.push(Entry::file(BUNDLE, 0o644, bundle));
     super::Configuration {
         entries,
@@ -401,9 +400,11 @@ fn hash_links(pems: &BTreeMap<String, Vec<u8>>, notes: &mut Vec<Note>) -> Vec<En
 
 #[cfg(test)]
 mod tests {
-    use super::super::{EntryKind, configure as configure_all, testing::package};
+    use super::super::keystore::{JAVA_CACERTS, JAVA_CERTS_DIR, alias};
+    use super::super::testing::{package, skip_or_fail_in_ci};
+    use super::super::{Configuration, EntryKind, PackageInput, configure as configure_all};
     use super::*;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn pem_names_follow_update_ca_certificates() {
@@ -575,5 +576,205 @@ mod tests {
         assert_eq!(ours.len(), real.len());
         assert_eq!(ours, real);
         assert!(config.notes.is_empty(), "{:?}", config.notes);
+    }
+
+    /// The bytes of the file configuration writes at `path`, if any.
+    fn written<'a>(config: &'a Configuration, path: &str) -> Option<&'a [u8]> {
+        config.entries.iter().find_map(|e| match &e.kind {
+            EntryKind::File(bytes) if e.path == path => Some(bytes.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// A PEM file holding `der` (not a real certificate: it is not hashed).
+    fn pem_file(path: &str, der: &[u8]) -> DataFile {
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        DataFile {
+            path: path.into(),
+            kind: DataKind::File,
+            contents: Some(
+                format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
+                    .into_bytes(),
+            ),
+        }
+    }
+
+    fn fake_ca_packages() -> (Vec<PackageInput>, Vec<DataFile>) {
+        let mut ca = package("ca-certificates", "", &[]);
+        ca.files = vec![
+            pem_file(
+                "/usr/share/ca-certificates/mozilla/B Root.crt",
+                b"\x30\x01b",
+            ),
+            pem_file("/usr/share/ca-certificates/mozilla/a.crt", b"\x30\x01a"),
+        ];
+        let local = vec![pem_file(
+            "/usr/local/share/ca-certificates/Corp.crt",
+            b"\x30\x01c",
+        )];
+        (vec![ca, package("ca-certificates-java", "", &[])], local)
+    }
+
+    #[test]
+    fn java_trust_store_is_reproducible() {
+        let (mut packages, mut local) = fake_ca_packages();
+        let config = configure_all(&packages, &local);
+        let keystore = written(&config, JAVA_CACERTS).unwrap_or_else(|| panic!("no keystore"));
+        assert!(
+            config
+                .entries
+                .iter()
+                .any(|e| e.path == JAVA_CERTS_DIR && e.kind == EntryKind::Dir && e.mode == 0o755)
+        );
+        assert!(
+            config
+                .entries
+                .iter()
+                .any(|e| e.path == JAVA_CACERTS && e.mode == 0o644)
+        );
+        assert_eq!(&keystore[..4], b"\xfe\xed\xfe\xed");
+        assert_eq!(&keystore[8..12], 3u32.to_be_bytes());
+        // Same certificates, listed in another order: the same bytes.
+        packages.reverse();
+        packages[1].files.reverse();
+        local.reverse();
+        let again = configure_all(&packages, &local);
+        assert_eq!(written(&again, JAVA_CACERTS), Some(keystore));
+    }
+
+    #[test]
+    fn no_java_trust_store_without_ca_certificates_java() {
+        let (mut packages, local) = fake_ca_packages();
+        packages.truncate(1);
+        let config = configure_all(&packages, &local);
+        assert!(written(&config, BUNDLE).is_some());
+        assert!(
+            config
+                .entries
+                .iter()
+                .all(|e| !e.path.starts_with(JAVA_CERTS_DIR))
+        );
+        assert!(config.notes.iter().all(|n| !n.message.contains("Java")));
+        // Nor with ca-certificates-java alone: there is no /etc/ssl/certs.
+        let (packages, local) = fake_ca_packages();
+        let config = configure_all(&packages[1..], &local);
+        assert!(
+            config
+                .entries
+                .iter()
+                .all(|e| !e.path.starts_with("/etc/ssl"))
+        );
+    }
+
+    /// The first executable `name` on PATH.
+    fn find_on_path(name: &str) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    }
+
+    /// Alias -> DER of every entry of `keytool -list -rfc` output, and the
+    /// count it announces.
+    fn keytool_entries(listing: &str) -> (usize, BTreeMap<String, Vec<u8>>) {
+        let count = listing
+            .lines()
+            .find_map(|l| l.strip_prefix("Your keystore contains "))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no entry count in:\n{listing}"));
+        let mut entries = BTreeMap::new();
+        for chunk in listing.split("Alias name: ").skip(1) {
+            let (alias, rest) = chunk.split_once('\n').unwrap_or((chunk, ""));
+            assert!(rest.contains("Entry type: trustedCertEntry"), "{chunk}");
+            let der = pem_to_der(rest.as_bytes()).unwrap_or_else(|e| panic!("{alias}: {e}"));
+            entries.insert(alias.to_string(), der);
+        }
+        (count, entries)
+    }
+
+    /// keytool opens the keystore (checking its integrity digest with the
+    /// password) as JKS and lists one trusted entry per `/etc/ssl/certs/*.pem`
+    /// link, named `debian:name.pem`, holding that file's certificate. Uses
+    /// this machine's CA certificates plus a local one; skips locally, naming
+    /// what is missing, and fails on CI.
+    #[test]
+    fn keytool_reads_the_java_trust_store() {
+        let Some(keytool) = find_on_path("keytool") else {
+            skip_or_fail_in_ci("keytool not installed (openjdk-17-jre-headless)");
+            return;
+        };
+        let certs = Path::new("/usr/share/ca-certificates");
+        if !certs.is_dir() {
+            skip_or_fail_in_ci("/usr/share/ca-certificates missing (ca-certificates)");
+            return;
+        }
+        let mut ca = package("ca-certificates", "", &[]);
+        ca.files = host_files(certs, CERTS_DIR);
+        let some_cert = ca.files.iter().find_map(|f| f.contents.clone());
+        let local = [DataFile {
+            path: "/usr/local/share/ca-certificates/corp/Corp Root (2).crt".into(),
+            kind: DataKind::File,
+            contents: some_cert,
+        }];
+        let packages = [ca, package("ca-certificates-java", "", &[])];
+        let config = configure_all(&packages, &local);
+        assert!(config.notes.is_empty(), "{:?}", config.notes);
+
+        // What Debian's hook is fed: every NAME.pem link, and its target's DER.
+        let sources: BTreeMap<&str, &[u8]> = packages
+            .iter()
+            .flat_map(|p| &p.files)
+            .chain(&local)
+            .filter_map(|f| Some((f.path.as_str(), f.contents.as_deref()?)))
+            .collect();
+        let expected: BTreeMap<String, Vec<u8>> = config
+            .entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Symlink(target) if e.path.ends_with(".pem") => {
+                    let name = e.path.strip_prefix("/etc/ssl/certs/")?;
+                    let der = pem_to_der(sources.get(target.as_str())?).ok()?;
+                    Some((alias(name), der))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(expected.contains_key("debian:corp_root_=2=.pem"));
+        assert!(expected.len() > 100, "{} certificates", expected.len());
+
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = tmp.path().join("cacerts");
+        let keystore = written(&config, JAVA_CACERTS).unwrap_or_else(|| panic!("no keystore"));
+        fs_err::write(&file, keystore).unwrap_or_else(|e| panic!("{e}"));
+        let out = std::process::Command::new(&keytool)
+            .args(["-J-Duser.language=en", "-J-Duser.country=US"])
+            .args([
+                "-list",
+                "-rfc",
+                "-storetype",
+                "JKS",
+                "-storepass",
+                "changeit",
+            ])
+            .arg("-keystore")
+            .arg(&file)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", keytool.display()));
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "keytool failed: {listing}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(listing.contains("Keystore type: JKS"), "{listing}");
+        let (count, listed) = keytool_entries(&listing);
+        assert_eq!(count, expected.len());
+        assert_eq!(
+            listed.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>()
+        );
+        assert!(listed == expected, "a certificate differs");
     }
 }

@@ -11,6 +11,7 @@
 use super::accounts::system_accounts;
 use super::alternatives::registrations;
 use super::certificates::{BUNDLE, CERTS_DIR};
+use super::keystore::JAVA_CACERTS;
 use super::{DataKind, Note, PackageInput, ParsedScripts};
 use std::collections::BTreeSet;
 
@@ -82,6 +83,11 @@ pub fn package_effects(package: &PackageInput) -> PackageEffects {
     if package.name == "ca-certificates" {
         applied.push(format!(
             "the CA store: /etc/ca-certificates.conf, {BUNDLE} and the hashed links in /etc/ssl/certs"
+        ));
+    }
+    if package.name == "ca-certificates-java" {
+        applied.push(format!(
+            "the Java trust store {JAVA_CACERTS}: every certificate in /etc/ssl/certs as a trusted JKS entry (with ca-certificates installed)"
         ));
     }
     if certificates > 0 {

@@ -4,14 +4,14 @@
 //!
 //! Owns turning, for each locked package, its control files and the list of
 //! its data files into a deterministic set of extra [`Entry`]s (alternatives
-//! links and their state, the CA bundle and its links, system users and
-//! groups with their homes; `/var/lib/dpkg/status` through
+//! links and their state, the CA bundle, its links and the Java trust store,
+//! system users and groups with their homes; `/var/lib/dpkg/status` through
 //! [`status::dpkg_status`]), the [`StatOverride`]s `dpkg-statoverride` would
 //! record, and per-package [`Note`]s naming what a maintainer script does
-//! that is not applied. It
-//! does not read `.deb`s or write layers: the caller fills [`PackageInput`]
-//! (see [`needs_contents`] for the few files whose bytes are needed) and
-//! writes the entries as one layer after the package layers, or into a rootfs.
+//! that is not applied. It does not read `.deb`s or write layers: the caller
+//! fills [`PackageInput`] (see [`needs_contents`] for the few files whose
+//! bytes are needed) and writes the entries as one layer after the package
+//! layers, or into a rootfs.
 //!
 //! # Why parse postinst text instead of running it
 //! The alternative is to run every postinst in a sandbox with recording
@@ -41,6 +41,7 @@ pub mod accounts;
 pub mod alternatives;
 pub mod certificates;
 pub mod effects;
+pub mod keystore;
 pub mod libraries;
 pub(crate) mod script;
 pub mod status;
@@ -478,6 +479,24 @@ pub(crate) mod testing {
             files: files.iter().map(|p| file(p)).collect(),
             ..PackageInput::default()
         }
+    }
+
+    /// Whether `CI=true` (or `CI=1`) is set: missing tools then fail the test.
+    pub(crate) fn in_ci() -> bool {
+        matches!(
+            std::env::var("CI").as_deref(),
+            Ok("true") | Ok("1") | Ok("TRUE") | Ok("True")
+        )
+    }
+
+    /// Says why the calling test skips (`problem`: what is missing), or
+    /// panics on CI, where a test that silently skips proves nothing.
+    pub(crate) fn skip_or_fail_in_ci(problem: &str) {
+        assert!(
+            !in_ci(),
+            "{problem}, but CI=true requires it (install it in .ci/setup)"
+        );
+        eprintln!("skipping: {problem}");
     }
 }
 
