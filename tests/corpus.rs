@@ -14,6 +14,10 @@
 //! `KNOWN_DIFFERENCES`, each printed with its reason, so a regression in the
 //! configuration (a lost alternative, account or status entry) fails.
 //!
+//! The host's own CA certificates (`/usr/local/share/ca-certificates`), which
+//! host activation adds to the environment's bundle, are added to the oracle
+//! as a Debian administrator adds them (`update-ca-certificates`).
+//!
 //! Needs root (mmdebstrap's root mode, chroot), mmdebstrap and Debian's
 //! archive: skipped locally without them, a failure under `CI=true`.
 
@@ -23,12 +27,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use cairn_tests::corpus::{self, ALTERNATIVES_SCRIPT, CORPUS, CommandResult, Difference, LEFT_OUT};
-use cairn_tests::images::shared_cache_dir;
+use cairn_tests::corpus::{
+    self, ALTERNATIVES_SCRIPT, CORPUS, CommandResult, CorpusEntry, Difference, LEFT_OUT,
+};
+use cairn_tests::images::{Engine, shared_cache_dir, shell_quote};
 use cairn_tests::tools::in_ci;
 use cairn_tests::{TestContext, require_tool, stdout_of};
 
 const RELEASE: &str = "bookworm";
+
+/// Lists the Java trust store ca-certificates-java keeps.
+const KEYTOOL_LIST: &[&str] = &[
+    "keytool",
+    "-list",
+    "-keystore",
+    "/etc/ssl/certs/java/cacerts",
+    "-storepass",
+    "changeit",
+];
 
 /// The share of corpus packages that must agree with dpkg.
 const REQUIRED_PASS_RATE: f64 = 0.97;
@@ -61,26 +77,34 @@ fn corpus_matches_real_dpkg() {
     // loader cannot resolve `$ORIGIN` (java's libjli.so). `cairn activate`
     // binds /proc, so the oracle gets one too.
     let _proc = ProcMount::new(&oracle.join("proc"));
+    corpus::add_host_local_certificates(&oracle);
     eprintln!("oracle ready after {:.0?}", started.elapsed());
     let oracle_status = corpus::installed_from_status(
         &fs_err::read_to_string(oracle.join("var/lib/dpkg/status")).expect("oracle dpkg status"),
     );
 
     let locked = env.locked_versions();
+    let in_image = env.run_in_image(CORPUS);
+    eprintln!(
+        "image built, loaded and run after {:.0?}",
+        started.elapsed()
+    );
     let mut commands = Category::new("corpus packages (command and version)");
-    for entry in CORPUS {
+    for (entry, image) in CORPUS.iter().zip(&in_image) {
         let ours = CommandResult::of(&env.run(entry.command));
         let theirs = CommandResult::of(&chroot_run(&oracle, entry.command));
         let mut reasons = Vec::new();
-        if ours != theirs {
-            reasons.push(format!(
-                "`{}`: cairn exit {:?} '{}', dpkg exit {:?} '{}'",
-                entry.command.join(" "),
-                ours.code,
-                ours.first_line,
-                theirs.code,
-                theirs.first_line
-            ));
+        for (place, result) in [("", &ours), (" in the image", image)] {
+            if *result != theirs {
+                reasons.push(format!(
+                    "`{}`{place}: cairn exit {:?} '{}', dpkg exit {:?} '{}'",
+                    entry.command.join(" "),
+                    result.code,
+                    result.first_line,
+                    theirs.code,
+                    theirs.first_line
+                ));
+            }
         }
         let versions = (locked.get(entry.package), oracle_status.get(entry.package));
         if versions.0 != versions.1 || versions.0.is_none() {
@@ -107,8 +131,22 @@ fn corpus_matches_real_dpkg() {
             )
         },
     );
+    // ca-certificates-java's trust store: the real hook ran java, cairn wrote
+    // it; each side's own keytool lists it (entry dates differ by design:
+    // cairn's are 0, for reproducible bytes).
+    let keystore = |out: Output| {
+        assert!(out.status.success(), "keytool -list failed: {out:?}");
+        corpus::keystore_entries(&stdout_of(&out))
+    };
+    let ours_keystore = keystore(env.run(KEYTOOL_LIST));
+    let theirs_keystore = keystore(chroot_run(&oracle, KEYTOOL_LIST));
     let categories = [
         commands,
+        Category::of_maps(
+            "Java trust store (alias: certificate)",
+            &ours_keystore,
+            &theirs_keystore,
+        ),
         Category::of_maps("alternatives", &ours.alternatives, &theirs.alternatives),
         ca,
         Category::of_sets("user names", &ours.users, &theirs.users),
@@ -155,6 +193,46 @@ fn corpus_matches_real_dpkg() {
         "{} differences from dpkg that are not in KNOWN_DIFFERENCES: {unknown:#?}",
         unknown.len()
     );
+}
+
+/// Marks the sections of the image's combined output.
+const MARK: &str = "@@cairn-corpus@@";
+
+/// The per-command results in `text`, the output of the script that
+/// [`CairnEnv::run_in_image`] runs: for command `i`, a `MARK i out` line, its
+/// stdout, a `MARK i err` line, its stderr, then `MARK i code N`. A command
+/// whose code line is missing ends the list.
+fn parse_marked(text: &str, count: usize) -> Vec<CommandResult> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut results = Vec::with_capacity(count);
+    let mut streams = [String::new(), String::new()];
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(MARK) else {
+            if let Some(stream) = current {
+                streams[stream].push_str(line);
+                streams[stream].push('\n');
+            }
+            continue;
+        };
+        let mut words = rest.split_whitespace().skip(1);
+        match (words.next(), words.next()) {
+            (Some("out"), _) => current = Some(0),
+            (Some("err"), _) => current = Some(1),
+            (Some("code"), Some(code)) => {
+                let code: i32 = code.parse().unwrap_or(-1);
+                let [stdout, stderr] = std::mem::take(&mut streams);
+                results.push(CommandResult::of(&Output {
+                    status: std::process::ExitStatus::from_raw((code & 0xff) << 8),
+                    stdout: stdout.into_bytes(),
+                    stderr: stderr.into_bytes(),
+                }));
+                current = None;
+            }
+            _ => panic!("a corpus marker line that is not ours: {line}"),
+        }
+    }
+    results
 }
 
 /// `/proc` mounted on a directory until dropped.
@@ -305,8 +383,7 @@ fn run_plain(cmd: &mut Command) -> Output {
         .env("LC_ALL", "C.UTF-8")
         .env_remove("TZ")
         .env_remove("LANG");
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cairn_tests::tools::describe(cmd)))
+    cairn_tests::context::run_with_timeout(cmd)
 }
 
 /// The cairn environment of the corpus: a test context whose cache is kept
@@ -359,6 +436,53 @@ impl CairnEnv {
         // Run mode: the environment alone is what is compared with the oracle.
         cmd.args(["activate", "--mode", "run", "--"]).args(argv);
         run_plain(&mut cmd)
+    }
+
+    /// Each entry's command run in the environment's image under Docker, as
+    /// `docker run IMAGE CMD` runs it (through the image's entrypoint: the
+    /// activation). One container runs them all in turn, each with no stdin
+    /// and its stdout and stderr kept apart: a container start per command
+    /// would cost minutes on this corpus.
+    fn run_in_image(&self, entries: &[CorpusEntry]) -> Vec<CommandResult> {
+        if !Engine::Docker.ready() {
+            panic!("the corpus runs its commands in the image too: Docker must answer");
+        }
+        let archive = self.ctx.work.join("corpus-image.tar");
+        let archive_text = archive.to_string_lossy();
+        self.cairn_ok(&["containerize", "-f", &archive_text, "--tag", "corpus"]);
+        let image = Engine::Docker.load_file(&archive);
+        let _ = fs_err::remove_file(&archive);
+        let mut script = String::from("d=$(mktemp -d) || exit 90\n");
+        for (i, entry) in entries.iter().enumerate() {
+            let command: Vec<String> = entry.command.iter().map(|w| shell_quote(w)).collect();
+            script.push_str(&format!(
+                "{} </dev/null >\"$d/o\" 2>\"$d/e\"; c=$?\n\
+                 printf '\\n{MARK} {i} out\\n'; cat \"$d/o\"\n\
+                 printf '\\n{MARK} {i} err\\n'; cat \"$d/e\"\n\
+                 printf '\\n{MARK} {i} code %s\\n' \"$c\"\n",
+                command.join(" ")
+            ));
+        }
+        let reference = image.reference.clone();
+        let out = run_plain(&mut Engine::Docker.command(&[
+            "run",
+            "--rm",
+            "-e",
+            "LC_ALL=C.UTF-8",
+            &reference,
+            "sh",
+            "-c",
+            &script,
+        ]));
+        let results = parse_marked(&stdout_of(&out), entries.len());
+        assert_eq!(
+            results.len(),
+            entries.len(),
+            "the image ran {} of {} corpus commands: {out:?}",
+            results.len(),
+            entries.len()
+        );
+        results
     }
 
     /// What the environment's assembled rootfs holds. Read from the rootfs

@@ -346,12 +346,26 @@ pub fn run_with_timeout(cmd: &mut Command) -> Output {
     let stderr = drain(child.stderr.take());
     let status = wait_until(&mut child, Instant::now() + timeout)
         .unwrap_or_else(|| panic!("`{shown}` did not finish within {timeout:?}; killed it"));
+    // A process it left behind (a server it started) may still hold its
+    // output open: say so, rather than wait for EOF until CI's timeout.
+    let closed_by = Instant::now() + OUTPUT_GRACE;
+    while !(stdout.is_finished() && stderr.is_finished()) {
+        assert!(
+            Instant::now() < closed_by,
+            "`{shown}` exited ({status}), but its stdout/stderr stayed open for \
+             {OUTPUT_GRACE:?}: a process it started outlived it holding them"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Output {
         status,
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
 }
+
+/// How long a command's output may stay open after it exits.
+const OUTPUT_GRACE: Duration = Duration::from_secs(30);
 
 fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {

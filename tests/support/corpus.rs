@@ -152,6 +152,13 @@ pub const LEFT_OUT: &[(&str, &str)] = &[
 /// `item: reason`, the reason). The test prints them and fails on any other.
 pub const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
+        "`sh -c ls /etc/ssl/certs/*.pem | wc -l` in the image",
+        "by design an image never takes the build host's CAs (only \
+         copy-to-root puts local ones in); the oracle has the host's \
+         /usr/local/share/ca-certificates, as host activation does (identical \
+         when the host has none)",
+    ),
+    (
         "sudo: `sudo --version`: cairn exit Some(1)",
         "host activation runs in a user namespace that maps only the caller's uid; \
          sudo's setresuid(-1, 1, -1) fails with EINVAL (it works in images)",
@@ -265,6 +272,56 @@ pub fn build_oracle(release: &str, packages: &[&str], dir: &Path, deb_cache: &Pa
         .arg(format!("deb {} {release}-updates main", DEBIAN))
         .arg(format!("deb {}-security {release}-security main", DEBIAN));
     crate::tools::run_checked(&mut cmd);
+}
+
+/// Gives the oracle the host's own CA certificates the way an administrator
+/// adds them on Debian: copied under `/usr/local/share/ca-certificates`, then
+/// `update-ca-certificates` (with its hooks: ca-certificates-java's keystore).
+/// cairn's host activation adds the host's, so both CA bundles are built from
+/// the same certificates. Idempotent: the directory is replaced on each run,
+/// and certificates the host no longer has are dropped from the bundle. Needs
+/// the oracle's `/proc` (the Java hook runs java).
+pub fn add_host_local_certificates(oracle: &Path) {
+    let host = Path::new(HOST_LOCAL_CERTIFICATES);
+    let target = oracle.join(HOST_LOCAL_CERTIFICATES.trim_start_matches('/'));
+    if target.exists() {
+        fs_err::remove_dir_all(&target).expect("clear the oracle's local certificates");
+    }
+    fs_err::create_dir_all(&target).expect("create the oracle's local certificates");
+    if host.is_dir() {
+        crate::tools::run_checked(
+            Command::new("cp")
+                .arg("-a")
+                .arg(host.join("."))
+                .arg(&target),
+        );
+    }
+    crate::tools::run_checked(
+        Command::new("chroot")
+            .arg(oracle)
+            .arg("update-ca-certificates")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+    );
+}
+
+/// Where a Debian host keeps the CA certificates its administrator added.
+const HOST_LOCAL_CERTIFICATES: &str = "/usr/local/share/ca-certificates";
+
+/// Alias → SHA-256 fingerprint of each entry `keytool -list` prints:
+/// `ALIAS, DATE, trustedCertEntry,` then `Certificate fingerprint (SHA-256): …`.
+pub fn keystore_entries(listing: &str) -> BTreeMap<String, String> {
+    let mut entries = BTreeMap::new();
+    let mut alias = None;
+    for line in listing.lines() {
+        if line.trim_end().ends_with(", trustedCertEntry,") {
+            alias = line.split(", ").next().map(str::to_owned);
+        } else if let Some(fingerprint) = line.strip_prefix("Certificate fingerprint (SHA-256): ")
+            && let Some(alias) = alias.take()
+        {
+            entries.insert(alias, fingerprint.trim().to_owned());
+        }
+    }
+    entries
 }
 
 /// What one run of a command showed: its exit code and first non-empty line
@@ -381,6 +438,24 @@ mod tests {
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
             [("a".into(), "1.0".into()), ("c".into(), "3:1.2-1".into())]
+        );
+    }
+
+    #[test]
+    fn keystore_entries_pair_each_alias_with_its_fingerprint() {
+        let listing = "Keystore type: JKS\nKeystore provider: SUN\n\n\
+                       Your keystore contains 2 entries\n\n\
+                       debian:a.pem, Jan 1, 1970, trustedCertEntry, \n\
+                       Certificate fingerprint (SHA-256): AA:BB\n\
+                       debian:b_=c=.pem, Jun 24, 2025, trustedCertEntry,\n\
+                       Certificate fingerprint (SHA-256): CC:DD\n";
+        let got = keystore_entries(listing);
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            [
+                ("debian:a.pem".into(), "AA:BB".into()),
+                ("debian:b_=c=.pem".into(), "CC:DD".into())
+            ]
         );
     }
 
