@@ -9,9 +9,10 @@
 #   (a) cold     every layer compressed again ($CAIRN_CACHE_DIR/layers-v1 removed)
 #   (b) warm     lock unchanged: every layer from the cache
 #   (b') warm to a pipe: `-f - | cat >/dev/null`, as into `docker load`
-#   (c) one pkg  one package's layer evicted from the cache (python3-flask, the
-#                package a developer bumps; found via layers-v1/*.json), so one
-#                layer is rebuilt, as after upgrading that one package
+#   (c) one pkg  the layer holding one package evicted from the cache
+#                (python3-flask, the package a developer bumps; small packages
+#                share a layer, so its whole group is rebuilt), as after
+#                upgrading that one package
 #   limit        decompress every package's data.tar and gzip it once at level 6,
 #                in parallel over all cores, with the crates cairn uses
 #                (crates/cairn-oci/examples/baseline.rs), run alternately with (a);
@@ -143,12 +144,15 @@ with tarfile.open(archive) as tar:
     manifest = blob(index["manifests"][0]["digest"])
     config = blob(manifest["config"]["digest"])
 history = [h for h in config["history"] if not h.get("empty_layer")]
+# A layer's history says "cairn: PKG VERSION[, PKG VERSION...]": small
+# packages share a layer, so the one holding the package is rebuilt.
 for layer, h in zip(manifest["layers"], history):
-    if h.get("created_by", "").startswith(f"cairn: {package} "):
+    listed = h.get("created_by", "").removeprefix("cairn: ").split(", ")
+    if any(item.startswith(f"{package} ") for item in listed):
         print(layer["digest"])
         break
 else:
-    sys.exit(f"no layer of its own for {package}")
+    sys.exit(f"no layer holds {package}")
 EOF
 }
 

@@ -10,7 +10,8 @@
 //!   replaced: a rename would turn `/dev/null` into a regular file for the
 //!   whole machine;
 //! - a directory or a socket is refused with an error naming it;
-//! - a replaced regular file keeps its permission bits.
+//! - a replaced regular file keeps its permission bits, and is replaced by
+//!   exchanging the two names and unlinking the old file (see [`exchange`]).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -35,6 +36,8 @@ enum Inner {
     Temp {
         temp: tempfile::NamedTempFile,
         mode: u32,
+        /// Whether a file was at the target when writing began.
+        replaces: bool,
     },
     /// A FIFO or device opened for writing: there is nothing to rename.
     Special(File),
@@ -72,6 +75,7 @@ impl AtomicFile {
                     Inner::Temp {
                         temp,
                         mode: mode.unwrap_or(0o644),
+                        replaces: mode.is_some(),
                     },
                 )
             }
@@ -108,15 +112,54 @@ impl AtomicFile {
         let target = self.target;
         match self.inner {
             Inner::Special(mut file) => file.flush()?,
-            Inner::Temp { temp, mode } => {
+            Inner::Temp {
+                temp,
+                mode,
+                replaces,
+            } => {
                 temp.as_file()
                     .set_permissions(std::fs::Permissions::from_mode(mode))?;
-                temp.persist(&target).map_err(|e| {
-                    io::Error::new(e.error.kind(), format!("{}: {}", target.display(), e.error))
-                })?;
+                if replaces && exchange(temp.path(), &target)? {
+                    // The temp path now names the replaced file: dropping
+                    // the temp file unlinks it.
+                    drop(temp);
+                } else {
+                    temp.persist(&target).map_err(|e| {
+                        io::Error::new(e.error.kind(), format!("{}: {}", target.display(), e.error))
+                    })?;
+                }
             }
         }
         Ok(target)
+    }
+}
+
+/// Swaps the names `new` and `target` in one step (renameat2's
+/// RENAME_EXCHANGE), so `target` is the new file at once, as with a rename,
+/// and `new` names the old one. Returns false, having changed nothing, where
+/// the filesystem cannot exchange (or `target` has gone): the caller renames.
+///
+/// Why not a plain rename over the old file: ext4 (auto_da_alloc) then
+/// writes the new file's delayed blocks out before the rename returns, to
+/// protect programs that skip fsync. A warm `containerize -f image.tar`
+/// spent 40-80 ms of its ~130 ms there replacing the last build's 80 MB
+/// archive; an exchange and an unlink of the old file cost about 20 ms.
+fn exchange(new: &Path, target: &Path) -> io::Result<bool> {
+    use nix::errno::Errno;
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    match renameat2(
+        AT_FDCWD,
+        new,
+        AT_FDCWD,
+        target,
+        RenameFlags::RENAME_EXCHANGE,
+    ) {
+        Ok(()) => Ok(true),
+        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP | Errno::ENOENT) => Ok(false),
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("{}: {e}", target.display()),
+        )),
     }
 }
 
@@ -261,6 +304,26 @@ mod tests {
         std::fs::write(&target, b"old").unwrap();
         write_atomic(&target, |f| f.write_all(b"new")).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // The old file, exchanged onto the temp file's name, is gone too.
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["out"]);
+    }
+
+    #[test]
+    fn a_reader_of_the_replaced_file_keeps_reading_the_old_bytes() {
+        use std::io::Read;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("image.tar");
+        std::fs::write(&target, b"old archive").unwrap();
+        let mut reader = File::open(&target).unwrap();
+        write_atomic(&target, |f| f.write_all(b"new archive")).unwrap();
+        let mut old = String::new();
+        reader.read_to_string(&mut old).unwrap();
+        assert_eq!(old, "old archive", "an open reader is not cut off");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new archive");
     }
 
     #[test]
