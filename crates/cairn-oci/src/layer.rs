@@ -203,7 +203,7 @@ pub fn build_group_layer(
 ) -> Result<BuiltLayer> {
     let layer = group_layer_unsynced(store, inputs, opts, None)?;
     if !layer.from_cache {
-        store.sync()?;
+        store.sync_later();
     }
     Ok(layer)
 }
@@ -301,8 +301,9 @@ pub fn build_layers_with_facts(
             Ok((index, layer))
         })
         .collect::<Result<_>>()?;
+    // Flushed while the caller builds the rest and writes the archive.
     if built.iter().any(|(_, layer)| !layer.from_cache) {
-        store.sync()?;
+        store.sync_later();
     }
     built.sort_by_key(|(index, _)| *index);
     Ok(built.into_iter().map(|(_, layer)| layer).collect())
@@ -486,7 +487,7 @@ pub fn build_custom_layer(
     let spool = Spool::new(store.bucket(Bucket::Layers)?, 0);
     let (record, held) = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
-    store.sync()?;
+    store.sync_later();
     built(store, record, held, created_by, false)
 }
 
@@ -642,7 +643,7 @@ fn write_cache(store: &Store, key: &str, record: &CacheRecord) -> Result<()> {
         what: "layer cache record",
         source,
     })?;
-    // Durable with the blob at the caller's `Store::sync`; until then a
+    // Durable with the blob at the caller's `Store::sync_later`; until then a
     // record whose blob did not survive a crash reads as a miss (size check).
     let mut file = cairn_store::AtomicFile::create(record_path(store, key)?)?;
     file.write_all(&json)?;

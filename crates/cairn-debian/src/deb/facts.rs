@@ -121,7 +121,8 @@ fn facts_path(store: &Store, sha256: &str, request: &FactsRequest) -> Result<Pat
 }
 
 /// Stores `facts` for the `.deb` with this sha256 (renamed into place; made
-/// durable by the caller's next [`Store::sync`], a loss only costs a re-read).
+/// durable by the caller's next [`Store::sync`] or [`Store::sync_later`], a
+/// loss only costs a re-read).
 pub fn store_facts(
     store: &Store,
     sha256: &str,
