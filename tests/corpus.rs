@@ -63,16 +63,25 @@ fn corpus_matches_real_dpkg() {
     let oracle = oracle_dir.join("rootfs");
     // The oracle and cairn's environment are independent and mostly wait on
     // the network and the disk: build them side by side.
-    let env = std::thread::scope(|scope| {
-        let oracle_build =
-            scope.spawn(|| build_oracle_once(&packages, &oracle, &oracle_dir.join("debs")));
+    let debs = oracle_dir.join("debs");
+    let (env, oracle_built) = std::thread::scope(|scope| {
+        let oracle_build = scope.spawn(|| build_oracle_once(&packages, &oracle, &debs));
         let env = CairnEnv::locked(&packages, &shared_cache_dir("corpus"));
         eprintln!("cairn environment locked after {:.0?}", started.elapsed());
-        if let Err(panic) = oracle_build.join() {
-            std::panic::resume_unwind(panic);
+        match oracle_build.join() {
+            Ok(built) => (env, built),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        env
     });
+    // A cached oracle predates the archive's latest updates when the fresh
+    // lock names newer versions of packages it has: build it again, so both
+    // sides are the archive of today (a fresh oracle and lock, as in CI,
+    // can only differ if an update lands between the two).
+    if !oracle_built && older_than_lock(&oracle, &env.locked_versions()) {
+        eprintln!("the cached oracle predates an archive update: building it again");
+        remove_oracle(&oracle);
+        build_oracle_once(&packages, &oracle, &debs);
+    }
     // dpkg's chroot has no /proc; without it `ps` refuses to run and the
     // loader cannot resolve `$ORIGIN` (java's libjli.so). `cairn activate`
     // binds /proc, so the oracle gets one too.
@@ -350,19 +359,45 @@ fn is_root() -> bool {
 
 /// Builds the oracle unless a complete one (its marker written last) for the
 /// same package list is already there: the oracle depends only on the list
-/// and the archive, and mmdebstrap takes minutes.
-fn build_oracle_once(packages: &[&str], oracle: &Path, debs: &Path) {
+/// and the archive, and mmdebstrap takes minutes. True if it built one.
+fn build_oracle_once(packages: &[&str], oracle: &Path, debs: &Path) -> bool {
     let marker = oracle.with_extension("packages");
     let wanted = packages.join("\n");
     if oracle.is_dir() && fs_err::read_to_string(&marker).is_ok_and(|text| text == wanted) {
-        return;
+        return false;
     }
     let _ = fs_err::remove_file(&marker);
     if oracle.exists() {
-        fs_err::remove_dir_all(oracle).expect("remove the stale oracle");
+        remove_oracle(oracle);
     }
     corpus::build_oracle(RELEASE, packages, oracle, debs);
     fs_err::write(&marker, wanted).expect("write the oracle marker");
+    true
+}
+
+/// Removes an oracle rootfs, first unmounting any `/proc` a killed run left
+/// on it: removing through a mounted /proc would walk the host's processes.
+fn remove_oracle(oracle: &Path) {
+    let proc = oracle.join("proc");
+    // Mounts stack: one per run that was killed before its guard unmounted.
+    while Command::new("umount")
+        .arg("-l")
+        .arg(&proc)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {}
+    fs_err::remove_dir_all(oracle).expect("remove the oracle");
+}
+
+/// Whether a package in the oracle has another version than the lock gives
+/// it (an archive update since the oracle was built).
+fn older_than_lock(oracle: &Path, locked: &BTreeMap<String, String>) -> bool {
+    let status = fs_err::read_to_string(oracle.join("var/lib/dpkg/status"))
+        .expect("the oracle's dpkg status");
+    corpus::installed_from_status(&status)
+        .iter()
+        .any(|(name, version)| locked.get(name).is_some_and(|v| v != version))
 }
 
 /// `chroot ORACLE ARGV...` with a clean, Debian-like environment.
