@@ -171,15 +171,6 @@ pub const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
          not follow sourced files (psql itself works through pg_wrapper)",
     ),
     (
-        "alternatives lz",
-        "xz-utils builds its --slave list with a shell function inside $(...); \
-         command substitution is not evaluated, so the lzma group is missing",
-    ),
-    (
-        "alternatives unlzma",
-        "xz-utils: as for lzma (slave of the same group)",
-    ),
-    (
         "x-terminal-emulator",
         "resolver: libfile-desktopentry-perl Recommends the virtual \
          x-terminal-emulator; apt picks zutty, cairn alacritty",

@@ -3,12 +3,16 @@
 //!
 //! Owns tokenising (quotes, comments, line continuations, `;`/`&&`/`||`/`|`
 //! separators), simple variable assignments and `$VAR`/`${VAR}`/
-//! `${VAR:-default}` expansion with field splitting, and `for NAME in WORDS;
-//! do ...; done` loops. It does not evaluate conditions: every branch is read,
+//! `${VAR:-default}` expansion with field splitting, `for NAME in WORDS;
+//! do ...; done` loops, the script's own functions (read where they are
+//! called, with their arguments) and `$(...)` whose commands only `echo`
+//! (within a depth and a step budget, so a hostile script cannot make the
+//! reading run away). It does not evaluate conditions: every branch is read,
 //! so an `if`'s body counts as run (maintainer scripts guard their calls with
 //! `[ "$1" = configure ]` and `getent` checks that are true on a fresh
-//! install). Anything it cannot evaluate (command substitution, arithmetic,
-//! unknown variables) makes the word unresolved rather than guessed.
+//! install). Anything it cannot evaluate (a substitution that runs another
+//! program, arithmetic, unknown variables, files sourced with `.`) makes the
+//! word unresolved rather than guessed.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +27,10 @@ enum Part {
         default: Option<String>,
         quoted: bool,
     },
-    /// `$(...)`, `` `...` ``, `$((...))`: never evaluated.
+    /// `$(TEXT)`: evaluated where its output is known (functions and
+    /// `echo`, see [`capture`]), else unresolved.
+    Command { text: String, quoted: bool },
+    /// `` `...` ``, `$((...))` and the like: never evaluated.
     Substitution,
 }
 
@@ -49,18 +56,135 @@ pub(crate) struct Command {
 /// The simple commands `script` runs, in order, loops unrolled, with the
 /// positional arguments of a first `postinst configure`.
 pub(crate) fn commands(script: &str) -> Vec<Command> {
-    let raw = tokenize(&join_continuations(script));
     let mut env = Env::default();
     env.vars.insert("1".into(), "configure".into());
     env.vars.insert("2".into(), String::new());
     let mut out = Vec::new();
-    run_block(&raw, &mut env, &mut out);
+    run_script(script, &mut env, &mut out);
     out
 }
 
-#[derive(Default)]
+/// Reads `script`'s function definitions into `env`, then runs the rest.
+fn run_script(script: &str, env: &mut Env, out: &mut Vec<Command>) {
+    let text = take_functions(&join_continuations(script), &mut env.functions);
+    run_block(&tokenize(&text), env, out);
+}
+
+#[derive(Default, Clone)]
 struct Env {
     vars: BTreeMap<String, String>,
+    /// Function name -> body text, as defined so far.
+    functions: BTreeMap<String, String>,
+    /// Function calls and command substitutions being evaluated: bounded, so
+    /// a hostile script that recurses ends the reading, not the process.
+    depth: usize,
+    /// Simple commands read so far, shared with every subshell copy: a
+    /// script whose calls fan out (`f () { echo $(f) $(f) $(f); }`) stops
+    /// being evaluated after [`MAX_STEPS`], however shallow.
+    steps: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+/// How deep function calls and `$(...)` may nest.
+const MAX_DEPTH: usize = 8;
+/// How many simple commands one script may make us read, calls included
+/// (real maintainer scripts stay in the hundreds).
+const MAX_STEPS: usize = 20_000;
+
+impl Env {
+    /// Counts one step; false once the budget is spent.
+    fn step(&self) -> bool {
+        let taken = self.steps.get() + 1;
+        self.steps.set(taken);
+        taken <= MAX_STEPS
+    }
+}
+
+/// Takes the `NAME () {` ... `}` definitions (the body ending at the first
+/// line that is just `}`, as maintainer scripts write them) out of `script`
+/// into `functions`, leaving empty lines so line numbers stay. A body is then
+/// read only where the function is called, with that call's arguments (xz-utils
+/// builds its `--slave` list with one: `$(slave /usr/bin unlzma unxz ...)`).
+fn take_functions(script: &str, functions: &mut BTreeMap<String, String>) -> String {
+    let lines: Vec<&str> = script.split('\n').collect();
+    let mut out = String::with_capacity(script.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((name, brace)) = function_header(lines[i]) else {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+            continue;
+        };
+        let start = if brace { i + 1 } else { i + 2 };
+        let opened = brace || lines.get(i + 1).is_some_and(|l| l.trim() == "{");
+        let end = (start..lines.len()).find(|&j| lines[j].trim() == "}");
+        match (opened, end) {
+            (true, Some(end)) => {
+                functions.insert(name, lines[start..end].join("\n"));
+                out.extend(std::iter::repeat_n('\n', end + 1 - i));
+                i = end + 1;
+            }
+            _ => {
+                out.push_str(lines[i]);
+                out.push('\n');
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `NAME () {`, `NAME()` or `function NAME() {`: the name, and whether the
+/// brace is on this line.
+fn function_header(line: &str) -> Option<(String, bool)> {
+    let text = line.trim();
+    let text = text.strip_prefix("function ").unwrap_or(text);
+    let (name, rest) = text.split_once('(')?;
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return None;
+    }
+    match rest.trim_start().strip_prefix(')')?.trim() {
+        "{" => Some((name.to_string(), true)),
+        "" => Some((name.to_string(), false)),
+        _ => None,
+    }
+}
+
+/// The output of `$(text)` run in a copy of `env` (a subshell), when every
+/// command it runs is an `echo` (directly, in loops, or in functions it
+/// calls): what those print, trailing newlines removed, as sh does. Anything
+/// else prints what only running it would tell: unresolved.
+fn capture(text: &str, env: &Env) -> Option<String> {
+    if env.depth >= MAX_DEPTH || !env.step() {
+        return None;
+    }
+    let mut sub = env.clone();
+    sub.depth += 1;
+    let mut ran = Vec::new();
+    run_script(text, &mut sub, &mut ran);
+    let mut output = String::new();
+    for command in ran {
+        let words = command.words?;
+        let (program, args) = words.split_first()?;
+        if program != "echo" {
+            return None;
+        }
+        match args.split_first() {
+            Some((flag, rest)) if flag == "-n" => output.push_str(&rest.join(" ")),
+            _ => {
+                output.push_str(&args.join(" "));
+                output.push('\n');
+            }
+        }
+    }
+    output.truncate(output.trim_end_matches('\n').len());
+    Some(output)
 }
 
 /// Joins `\`-newline continuations, as sh does. Single quotes are not
@@ -215,8 +339,17 @@ fn read_double_quoted(chars: &[char], mut i: usize, word: &mut RawWord, line: &m
 fn read_dollar(chars: &[char], i: usize, word: &mut RawWord, quoted: bool) -> usize {
     match chars.get(i + 1) {
         Some('(') => {
-            word.push(Part::Substitution);
-            skip_balanced(chars, i + 1)
+            let end = skip_balanced(chars, i + 1);
+            if chars.get(i + 2) == Some(&'(') || end > chars.len() || chars[end - 1] != ')' {
+                // Arithmetic, or no closing parenthesis.
+                word.push(Part::Substitution);
+            } else {
+                word.push(Part::Command {
+                    text: chars[i + 2..end - 1].iter().collect(),
+                    quoted,
+                });
+            }
+            end
         }
         Some('{') => {
             let end = find(chars, i + 2, '}');
@@ -465,6 +598,14 @@ fn run_simple(words: &[RawWord], line: usize, env: &mut Env, out: &mut Vec<Comma
             None => resolved = false,
         }
     }
+    if resolved
+        && env.depth < MAX_DEPTH
+        && env.step()
+        && let Some(body) = expanded.first().and_then(|f| env.functions.get(f)).cloned()
+    {
+        call(&body, &expanded[1..], line, env, out);
+        return;
+    }
     out.push(Command {
         program: if resolved {
             expanded.first().cloned()
@@ -474,6 +615,36 @@ fn run_simple(words: &[RawWord], line: usize, env: &mut Env, out: &mut Vec<Comma
         words: resolved.then_some(expanded),
         line,
     });
+}
+
+/// Runs a function's `body` with `args` as its positional parameters (the
+/// caller's come back afterwards); its commands count at the call's `line`.
+fn call(body: &str, args: &[String], line: usize, env: &mut Env, out: &mut Vec<Command>) {
+    const POSITIONAL: [&str; 10] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "#"];
+    let saved: Vec<Option<String>> = POSITIONAL
+        .iter()
+        .map(|p| env.vars.get(*p).cloned())
+        .collect();
+    for (k, name) in POSITIONAL[..9].iter().enumerate() {
+        env.vars.insert(
+            (*name).to_string(),
+            args.get(k).cloned().unwrap_or_default(),
+        );
+    }
+    env.vars.insert("#".into(), args.len().to_string());
+    env.depth += 1;
+    let first = out.len();
+    run_script(body, env, out);
+    env.depth -= 1;
+    for command in &mut out[first..] {
+        command.line = line;
+    }
+    for (name, value) in POSITIONAL.iter().zip(saved) {
+        match value {
+            Some(value) => env.vars.insert((*name).to_string(), value),
+            None => env.vars.remove(*name),
+        };
+    }
 }
 
 /// Script-defined functions that run their arguments as a command, inside
@@ -506,6 +677,7 @@ fn expand_joined(word: &RawWord, env: &Env) -> Option<String> {
             }
             Part::Text { text, .. } => value.push_str(text),
             Part::Var { name, default, .. } => value.push_str(&lookup(env, name, default)?),
+            Part::Command { text, .. } => value.push_str(&capture(text, env)?),
             Part::Substitution => return None,
         }
     }
@@ -537,12 +709,12 @@ fn expand(word: &RawWord, env: &Env) -> Option<Vec<String>> {
                 current.push_str(text);
                 has_current |= *quoted || !text.is_empty();
             }
-            Part::Var {
-                name,
-                default,
-                quoted,
-            } => {
-                let value = lookup(env, name, default)?;
+            Part::Var { quoted, .. } | Part::Command { quoted, .. } => {
+                let value = match part {
+                    Part::Var { name, default, .. } => lookup(env, name, default)?,
+                    Part::Command { text, .. } => capture(text, env)?,
+                    _ => unreachable!("matched above"),
+                };
                 if *quoted {
                     current.push_str(&value);
                     has_current = true;
@@ -586,6 +758,80 @@ mod tests {
                     .unwrap_or_else(|| vec![format!("<unresolved {:?}>", c.program)])
             })
             .collect()
+    }
+
+    /// xz-utils 5.4.1's postinst, verbatim: the slave list is the output of
+    /// a function called in a loop inside `$(...)`.
+    #[test]
+    fn functions_called_in_a_command_substitution_give_their_echoed_words() {
+        let script = r#"#!/bin/sh
+set -e
+
+slave () {
+	dir=$1 filename=$2 target=$3
+	echo "--slave $dir/$filename $filename $dir/$target"
+}
+
+update-alternatives --install /usr/bin/lzma lzma /usr/bin/xz 20 $(
+	slave /usr/share/man/man1 lzma.1.gz xz.1.gz
+	slave /usr/bin unlzma unxz
+	for util in cat more
+	do
+		slave /usr/bin lz$util xz$util
+	done
+)
+"#;
+        let got = commands(script);
+        assert_eq!(
+            got.len(),
+            2,
+            "the body runs only where it is called: {got:?}"
+        );
+        assert_eq!(got[1].line, 9);
+        let words = got[1].words.clone().expect("resolved");
+        assert_eq!(
+            words.join(" "),
+            "update-alternatives --install /usr/bin/lzma lzma /usr/bin/xz 20 \
+             --slave /usr/share/man/man1/lzma.1.gz lzma.1.gz /usr/share/man/man1/xz.1.gz \
+             --slave /usr/bin/unlzma unlzma /usr/bin/unxz \
+             --slave /usr/bin/lzcat lzcat /usr/bin/xzcat \
+             --slave /usr/bin/lzmore lzmore /usr/bin/xzmore"
+        );
+    }
+
+    #[test]
+    fn a_called_function_runs_with_its_arguments_and_the_callers_come_back() {
+        let script = "add () {\n  update-alternatives --install /usr/bin/$1 $1 $2 10\n}\n\
+                      add vi /usr/bin/vim\necho $1\n";
+        assert_eq!(
+            words(script),
+            [
+                vec![
+                    "update-alternatives",
+                    "--install",
+                    "/usr/bin/vi",
+                    "vi",
+                    "/usr/bin/vim",
+                    "10"
+                ],
+                vec!["echo", "configure"],
+            ]
+        );
+    }
+
+    #[test]
+    fn substitutions_that_run_anything_but_echo_or_recurse_stay_unresolved() {
+        let got = commands("x=$(dpkg --print-architecture)\nfoo $x $(uname -m)\n");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].words, None);
+        assert_eq!(got[0].program.as_deref(), Some("foo"));
+        // A function that calls itself: bounded, unresolved, no overflow.
+        let got = commands("loop () {\n  echo $(loop)\n}\nbar $(loop)\n");
+        assert_eq!(got.last().and_then(|c| c.words.clone()), None);
+        // One that fans out 10-fold per level: the step budget ends it.
+        let fan = format!("f () {{\n  echo{}\n}}\nbaz $(f)\n", " $(f)".repeat(10));
+        let got = commands(&fan);
+        assert_eq!(got.last().and_then(|c| c.words.clone()), None);
     }
 
     #[test]
