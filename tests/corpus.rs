@@ -88,9 +88,7 @@ fn corpus_matches_real_dpkg() {
     let _proc = ProcMount::new(&oracle.join("proc"));
     corpus::add_host_local_certificates(&oracle);
     eprintln!("oracle ready after {:.0?}", started.elapsed());
-    let oracle_status = corpus::installed_from_status(
-        &fs_err::read_to_string(oracle.join("var/lib/dpkg/status")).expect("oracle dpkg status"),
-    );
+    let oracle_status = installed_in(&oracle);
 
     let locked = env.locked_versions();
     let in_image = env.run_in_image(CORPUS);
@@ -393,11 +391,16 @@ fn remove_oracle(oracle: &Path) {
 /// Whether a package in the oracle has another version than the lock gives
 /// it (an archive update since the oracle was built).
 fn older_than_lock(oracle: &Path, locked: &BTreeMap<String, String>) -> bool {
+    installed_in(oracle)
+        .iter()
+        .any(|(name, version)| locked.get(name).is_some_and(|v| v != version))
+}
+
+/// `Package` → `Version` of what real dpkg installed in the oracle.
+fn installed_in(oracle: &Path) -> BTreeMap<String, String> {
     let status = fs_err::read_to_string(oracle.join("var/lib/dpkg/status"))
         .expect("the oracle's dpkg status");
     corpus::installed_from_status(&status)
-        .iter()
-        .any(|(name, version)| locked.get(name).is_some_and(|v| v != version))
 }
 
 /// `chroot ORACLE ARGV...` with a clean, Debian-like environment.
