@@ -26,7 +26,7 @@ use crate::users::Account;
 use crate::{BuildPlan, Result};
 
 /// Bumped whenever the configuration of the same packages would change.
-pub const CONFIGURE_FORMAT: &str = "cairn-configure-v7";
+pub const CONFIGURE_FORMAT: &str = "cairn-configure-v8";
 
 /// The configuration layer and the image user as its accounts resolved it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,11 +69,13 @@ pub fn build_configured_layer(
         }
     }
     let facts = package_facts(store, inputs)?;
-    let packages: Vec<PackageInput> = inputs
+    let mut packages: Vec<PackageInput> = inputs
         .iter()
         .zip(&facts)
         .map(|(input, facts)| package_from_facts(facts, &input.name, &input.version))
         .collect();
+    let debs: Vec<&std::path::Path> = inputs.iter().map(|i| i.deb_path.as_path()).collect();
+    add_sourced_files(&mut packages, &debs)?;
     let configuration = configure::configure(&packages, local);
     let overrides = configuration.overrides.clone();
     let (mut entries, account) = layer_entries(plan, &packages, configuration);
@@ -156,6 +158,62 @@ pub fn script_notes(inputs: &[LayerInput]) -> Result<Vec<configure::Note>> {
         })
         .collect::<Result<_>>()?;
     Ok(per_package.into_iter().flatten().collect())
+}
+
+/// Reads into `packages` the bytes of the files their maintainer scripts
+/// source ([`configure::sourced_paths`]), from the `.deb` (`debs`, in the
+/// same order) that ships each; facts keep only the few files
+/// [`configure::needs_contents`] names, and which helper a script sources
+/// is known only once every package's scripts are. Rounds repeat while a
+/// helper read names another (at most 4).
+pub fn add_sourced_files(packages: &mut [PackageInput], debs: &[&std::path::Path]) -> Result<()> {
+    /// A helper larger than this is not a shell library.
+    const MAX_HELPER: u64 = 1 << 20;
+    for _ in 0..4 {
+        let wanted: std::collections::BTreeSet<String> = configure::sourced_paths(packages)
+            .iter()
+            .map(|p| configure::merged_usr(p))
+            .collect();
+        let mut missing: Vec<(usize, Vec<String>)> = Vec::new();
+        for (k, package) in packages.iter().enumerate() {
+            let paths: Vec<String> = package
+                .files
+                .iter()
+                .filter(|f| f.contents.is_none() && f.kind == configure::DataKind::File)
+                .filter(|f| wanted.contains(&f.path))
+                .map(|f| f.path.clone())
+                .collect();
+            if !paths.is_empty() {
+                missing.push((k, paths));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (k, paths) in missing {
+            let Some(deb) = debs.get(k) else { continue };
+            let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+            cairn_debian::visit_data(deb, |entry, reader| {
+                let path = format!("/{}", entry.path.trim_start_matches('/'));
+                if paths.contains(&path) {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::Read::take(reader, MAX_HELPER), &mut bytes)
+                        .map_err(|e| cairn_debian::deb::read_error(deb, e))?;
+                    found.push((path, bytes));
+                }
+                Ok::<(), cairn_debian::DebError>(())
+            })?;
+            for file in &mut packages[k].files {
+                if let Some((_, bytes)) = found.iter().find(|(p, _)| *p == file.path) {
+                    file.contents = Some(bytes.clone());
+                } else if paths.contains(&file.path) {
+                    // Listed but not read (a hardlink): never asked for again.
+                    file.contents = Some(Vec::new());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One package as configuration sees it, from its facts.
@@ -413,6 +471,77 @@ mod tests {
         assert_eq!(from_facts, direct);
         assert!(from_facts.postinst.is_some());
         assert!(from_facts.files.iter().any(|f| f.path == "/usr/bin/tool"));
+    }
+
+    /// A `.deb` built with dpkg-deb from (path, bytes) pairs; `DEBIAN/...`
+    /// paths are control files.
+    fn build_deb(dir: &std::path::Path, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let root = dir.join(name);
+        let control = format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: t\n"
+        );
+        for (path, body) in [("DEBIAN/control", control.as_str())].iter().chain(files) {
+            let on_disk = root.join(path);
+            fs_err::create_dir_all(on_disk.parent().unwrap()).unwrap();
+            fs_err::write(&on_disk, body).unwrap();
+            let mode = if path.ends_with("inst") { 0o755 } else { 0o644 };
+            fs_err::set_permissions(&on_disk, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let deb = dir.join(format!("{name}.deb"));
+        let status = std::process::Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("dpkg-deb is needed for this test");
+        assert!(status.success());
+        deb
+    }
+
+    /// A postinst that sources another package's helper (as
+    /// postgresql-client-15 sources postgresql-common's): the helper's bytes
+    /// are read from its `.deb`, and the alternative it registers is applied.
+    #[test]
+    fn files_sourced_from_another_package_are_read_from_its_deb() {
+        let tmp = tempfile::tempdir().unwrap();
+        let helper = build_deb(
+            tmp.path(),
+            "helper",
+            &[(
+                "usr/share/helper/functions",
+                "add_alt () {\n    update-alternatives --install /usr/bin/$1 $1 $2 50\n}\n",
+            )],
+        );
+        let user = build_deb(
+            tmp.path(),
+            "user",
+            &[
+                (
+                    "DEBIAN/postinst",
+                    "#!/bin/sh\nset -e\n. /usr/share/helper/functions\nadd_alt frob /usr/bin/frob-real\n",
+                ),
+                ("usr/bin/frob-real", "#!/bin/sh\n"),
+            ],
+        );
+        let mut packages = vec![
+            package_input(&helper, "helper", "1.0").unwrap(),
+            package_input(&user, "user", "1.0").unwrap(),
+        ];
+        let link = |packages: &[PackageInput]| {
+            configure::configure(packages, &[])
+                .entries
+                .into_iter()
+                .find(|e| e.path == "/etc/alternatives/frob")
+                .map(|e| e.kind)
+        };
+        assert_eq!(link(&packages), None, "not guessed without the helper");
+        add_sourced_files(&mut packages, &[helper.as_path(), user.as_path()]).unwrap();
+        assert_eq!(
+            link(&packages),
+            Some(EntryKind::Symlink("/usr/bin/frob-real".into()))
+        );
     }
 
     /// `dpkg-statoverride --add` results land in the layer: a package's file

@@ -149,7 +149,7 @@ fn configuration_entries(
     use cairn_image::configure::EntryKind;
     use cairn_image::configured::{FACTS, package_from_facts};
     use cairn_runtime::RootfsEntry;
-    let inputs = packages
+    let mut inputs = packages
         .iter()
         .zip(debs)
         .map(|(p, (sha, deb))| {
@@ -158,6 +158,8 @@ fn configuration_entries(
         })
         .collect::<std::result::Result<Vec<_>, _>>()
         .diagnose()?;
+    let deb_paths: Vec<&std::path::Path> = debs.iter().map(|(_, deb)| deb.as_path()).collect();
+    cairn_image::configured::add_sourced_files(&mut inputs, &deb_paths).diagnose()?;
     let configuration = cairn_image::configure::configure(&inputs, local);
     let mut entries: Vec<RootfsEntry> = configuration
         .entries

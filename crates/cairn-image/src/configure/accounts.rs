@@ -517,7 +517,7 @@ fn parse_group_line(line: &str) -> Option<Group> {
 /// applied; the same data [`super::configure`] writes as `/etc/passwd` etc.,
 /// for a caller that merges its own users (the image's `user`) into them.
 pub fn system_accounts(packages: &[PackageInput]) -> (Accounts, Vec<Note>) {
-    let parsed: Vec<ParsedScripts> = packages.iter().map(ParsedScripts::new).collect();
+    let parsed = ParsedScripts::all_of(packages);
     let tree = Tree::new(packages, &[]);
     accounts(packages, &parsed, &tree)
 }

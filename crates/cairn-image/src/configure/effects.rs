@@ -28,7 +28,7 @@ pub struct PackageEffects {
 /// The notes of `package`'s maintainer scripts alone: what `cairn install`
 /// names for a package it adds. Needs only the control files.
 pub fn script_notes(package: &PackageInput) -> Vec<Note> {
-    let parsed = [ParsedScripts::new(package)];
+    let parsed = [ParsedScripts::new(package, std::slice::from_ref(package))];
     let packages = std::slice::from_ref(package);
     let (_, mut notes) = registrations(packages, &parsed);
     notes.extend(system_accounts(packages).1);
@@ -41,7 +41,7 @@ pub fn script_notes(package: &PackageInput) -> Vec<Note> {
 /// With the data files listed ([`PackageInput::files`]), CA certificates and
 /// tmpfiles.d directories are described too.
 pub fn package_effects(package: &PackageInput) -> PackageEffects {
-    let parsed = [ParsedScripts::new(package)];
+    let parsed = [ParsedScripts::new(package, std::slice::from_ref(package))];
     let packages = std::slice::from_ref(package);
     let mut applied = Vec::new();
     for r in registrations(packages, &parsed).0 {

@@ -141,6 +141,48 @@ pub fn needs_contents(path: &str) -> bool {
         || path == accounts::GROUP_MASTER
 }
 
+/// Files maintainer scripts source with `.` (or `source`) by a literal
+/// absolute path, other than debconf's confmodule: their bytes must be in
+/// the [`PackageInput`] that ships them for the reader to follow them
+/// (postgresql-common's `maintscripts-functions` builds every PostgreSQL
+/// man-page alternative). A caller whose facts lack them reads them from
+/// the owning `.deb`; a path found this way that no package ships stays an
+/// unresolved command.
+pub fn sourced_paths(packages: &[PackageInput]) -> BTreeSet<String> {
+    let scripts = packages
+        .iter()
+        .flat_map(|p| [&p.preinst, &p.postinst])
+        .flatten()
+        .map(String::as_str);
+    // A sourced helper may source another (once its bytes are at hand).
+    let helpers = packages
+        .iter()
+        .flat_map(|p| &p.files)
+        .filter_map(|f| f.contents.as_deref())
+        .filter_map(|bytes| std::str::from_utf8(bytes).ok());
+    let mut paths = BTreeSet::new();
+    for text in scripts.chain(helpers) {
+        for line in text.lines() {
+            let line = line.trim_start();
+            let Some(rest) = line
+                .strip_prefix(". ")
+                .or_else(|| line.strip_prefix("source "))
+            else {
+                continue;
+            };
+            let path = rest.split_whitespace().next().unwrap_or("");
+            let path = path.trim_matches(|c| c == '"' || c == '\'');
+            if path.starts_with('/')
+                && !path.contains(['$', '`', '*'])
+                && !path.starts_with("/usr/share/debconf/confmodule")
+            {
+                paths.insert(path.to_string());
+            }
+        }
+    }
+    paths
+}
+
 /// One file system entry configuration adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -237,7 +279,7 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut notes: BTreeSet<Note> = BTreeSet::new();
     let mut overrides: BTreeMap<String, StatOverride> = BTreeMap::new();
-    let parsed: Vec<ParsedScripts> = packages.iter().map(ParsedScripts::new).collect();
+    let parsed = ParsedScripts::all_of(packages);
 
     let alts = alternatives::configure(packages, &parsed, &tree);
     let users = accounts::configure(packages, &parsed, &tree);
@@ -277,12 +319,32 @@ pub(crate) struct ParsedScripts {
 }
 
 impl ParsedScripts {
-    fn new(package: &PackageInput) -> ParsedScripts {
-        let parse = |s: &Option<String>| s.as_deref().map(script::commands).unwrap_or_default();
+    /// Reads `package`'s scripts as part of `world` (the environment's
+    /// packages, for `dpkg -L` and files sourced with `.`).
+    fn new(package: &PackageInput, world: &[PackageInput]) -> ParsedScripts {
+        let parse = |text: &Option<String>, script: &str| {
+            let context = script::Context {
+                package: &package.name,
+                script,
+                architecture: &package.architecture,
+                world,
+            };
+            text.as_deref()
+                .map(|t| script::read(t, context))
+                .unwrap_or_default()
+        };
         ParsedScripts {
-            preinst: parse(&package.preinst),
-            postinst: parse(&package.postinst),
+            preinst: parse(&package.preinst, "preinst"),
+            postinst: parse(&package.postinst, "postinst"),
         }
+    }
+
+    /// Every package's scripts, each read as part of all of them.
+    pub(crate) fn all_of(packages: &[PackageInput]) -> Vec<ParsedScripts> {
+        packages
+            .iter()
+            .map(|p| ParsedScripts::new(p, packages))
+            .collect()
     }
 
     /// Commands of both scripts with the script's name, preinst first.
@@ -412,7 +474,7 @@ impl<'a> Tree<'a> {
 
 /// `path` as cairn lays packages out: `/bin/x` is `/usr/bin/x`
 /// ([`cairn_debian::deb::MERGED_USR_DIRS`]).
-fn merged_usr(path: &str) -> String {
+pub(crate) fn merged_usr(path: &str) -> String {
     let rest = path.trim_start_matches('/');
     let first = rest.split('/').next().unwrap_or("");
     if rest.contains('/') && cairn_debian::deb::MERGED_USR_DIRS.contains(&first) {
@@ -717,7 +779,7 @@ mod corpus {
                 postinst: read("postinst"),
                 ..PackageInput::default()
             };
-            let parsed = ParsedScripts::new(&package);
+            let parsed = ParsedScripts::new(&package, std::slice::from_ref(&package));
             for (script, command) in parsed.all() {
                 let program = command.program.as_deref().unwrap_or("");
                 let is_alt = program.ends_with("update-alternatives");
