@@ -147,6 +147,7 @@ fn corpus_matches_real_dpkg() {
     };
     let ours_keystore = keystore(env.run(KEYTOOL_LIST));
     let theirs_keystore = keystore(chroot_run(&oracle, KEYTOOL_LIST));
+    let libraries = loader_check(&oracle, &env.rootfs());
     let categories = [
         commands,
         Category::of_maps(
@@ -156,6 +157,7 @@ fn corpus_matches_real_dpkg() {
         ),
         Category::of_maps("alternatives", &ours.alternatives, &theirs.alternatives),
         ca,
+        libraries,
         Category::of_sets("user names", &ours.users, &theirs.users),
         Category::of_sets("group names", &ours.groups, &theirs.groups),
         Category::of_maps("/var/lib/dpkg/status", &ours.status, &theirs.status),
@@ -200,6 +202,47 @@ fn corpus_matches_real_dpkg() {
         "{} differences from dpkg that are not in KNOWN_DIFFERENCES: {unknown:#?}",
         unknown.len()
     );
+}
+
+/// The proof that environments need no `/etc/ld.so.cache` (cairn builds
+/// none): every library the oracle's cache lists (ldconfig ran there, from
+/// libc-bin's trigger) is found by ld.so's search without a cache, in a
+/// directory of its system search path as the oracle's own `ld.so --help`
+/// gives it, and exists at that path in cairn's rootfs (which the image's
+/// layers hold too).
+fn loader_check(oracle: &Path, rootfs: &Path) -> Category {
+    let listing = chroot_run(oracle, &["ldconfig", "-p"]);
+    assert!(
+        listing.status.success(),
+        "ldconfig -p in the oracle: {listing:?}"
+    );
+    let entries = corpus::ld_cache_entries(&stdout_of(&listing));
+    assert!(
+        entries.len() > 100,
+        "the oracle's ld.so.cache lists {} libraries",
+        entries.len()
+    );
+    let help = chroot_run(oracle, &["/lib64/ld-linux-x86-64.so.2", "--help"]);
+    let system = corpus::system_search_path(&stdout_of(&help));
+    assert!(
+        !system.is_empty(),
+        "no system search path in `ld.so --help`: {help:?}"
+    );
+    let paths: Vec<&str> = entries.iter().map(|(_, p)| p.as_str()).collect();
+    let missing = chroot_run(rootfs, &["sh", "-c", &corpus::missing_paths_script(&paths)]);
+    let missing: BTreeSet<String> = stdout_of(&missing).lines().map(str::to_owned).collect();
+    let mut category = Category::new("libraries in dpkg's ld.so.cache, found without one");
+    for (name, path) in &entries {
+        let mut reasons = Vec::new();
+        if !corpus::found_without_cache(path, &system) {
+            reasons.push(format!("{path} is outside ld.so's system search path"));
+        }
+        if missing.contains(path) {
+            reasons.push(format!("{path} is missing from cairn's rootfs"));
+        }
+        category.check(name, reasons.join("; "));
+    }
+    category
 }
 
 /// Marks the sections of the image's combined output.

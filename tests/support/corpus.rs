@@ -47,6 +47,9 @@ pub const CORPUS: &[CorpusEntry] = &[
     entry("procps", &["ps", "--version"]),
     entry("lsof", &["lsof", "-v"]),
     entry("strace", &["strace", "-V"]),
+    // libfakeroot lives outside ld.so's system search path: the one library
+    // of the corpus only an ld.so.cache would find (see KNOWN_DIFFERENCES).
+    entry("fakeroot", &["fakeroot", "id", "-u"]),
     entry("gcc", &["cc", "--version"]),
     entry("g++", &["c++", "--version"]),
     entry("make", &["make", "--version"]),
@@ -164,13 +167,6 @@ pub const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
          sudo's setresuid(-1, 1, -1) fails with EINVAL (it works in images)",
     ),
     (
-        "(/usr/share/postgresql/15/man/",
-        "postgresql-client-15's man-page alternatives come from a function in \
-         postgresql-common's maintscripts-functions, which the postinst sources \
-         with `.`, with computed section and priority; cairn's script reader does \
-         not follow sourced files (psql itself works through pg_wrapper)",
-    ),
-    (
         "x-terminal-emulator",
         "resolver: libfile-desktopentry-perl Recommends the virtual \
          x-terminal-emulator; apt picks zutty, cairn alacritty",
@@ -188,6 +184,25 @@ pub const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "resolver: zutty's dependencies (apt's x-terminal-emulator)",
     ),
     ("libgbm1:", "resolver: zutty's dependencies"),
+    (
+        "libgbm.so.1 (",
+        "resolver: zutty's dependencies (a library only the oracle has)",
+    ),
+    (
+        "libGLESv2.so.2 (",
+        "resolver: zutty's dependencies (a library only the oracle has)",
+    ),
+    (
+        "libEGL",
+        "resolver: zutty's dependencies (a library only the oracle has)",
+    ),
+    (
+        "libfakeroot-0.so (libc6,x86-64): /usr/lib/x86_64-linux-gnu/libfakeroot/libfakeroot-0.so is outside",
+        "fakeroot's own script puts its library directory in LD_LIBRARY_PATH \
+         and preloads libfakeroot from there; nothing links it, so no cache is \
+         needed (the corpus runs `fakeroot id -u` everywhere; `cairn show \
+         libfakeroot` names the directory)",
+    ),
     ("libgles2:", "resolver: zutty's dependencies"),
     ("libwayland-", "resolver: zutty's dependencies"),
     (
@@ -383,6 +398,50 @@ pub fn alternatives_from_listing(text: &str) -> BTreeMap<String, String> {
 pub const ALTERNATIVES_SCRIPT: &str = "for f in /etc/alternatives/*; do \
      [ -L \"$f\" ] && printf '%s %s\\n' \"${f##*/}\" \"$(readlink \"$f\")\"; done; true";
 
+/// `ldconfig -p`'s entries (after its `N libs found` line) as
+/// (`SONAME (FLAGS)`, path).
+pub fn ld_cache_entries(listing: &str) -> Vec<(String, String)> {
+    listing
+        .lines()
+        .filter_map(|line| line.split_once(" => "))
+        .map(|(name, path)| (name.trim().to_owned(), path.trim().to_owned()))
+        .collect()
+}
+
+/// The directories `ld.so --help` lists as its "system search path": the
+/// ones it searches without `/etc/ld.so.cache`.
+pub fn system_search_path(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .filter_map(|line| line.trim().strip_suffix("(system search path)"))
+        .map(|dir| dir.trim().trim_end_matches('/').to_owned())
+        .collect()
+}
+
+/// Whether ld.so finds `path` (from an `ldconfig -p` entry) by searching
+/// `system` without a cache: its directory is one of them, or a
+/// `glibc-hwcaps` subdirectory of one (searched the same way).
+pub fn found_without_cache(path: &str, system: &BTreeSet<String>) -> bool {
+    let Some((dir, _)) = path.rsplit_once('/') else {
+        return false;
+    };
+    let dir = match dir.rsplit_once("/glibc-hwcaps/") {
+        Some((base, _)) => base,
+        None => dir,
+    };
+    system.contains(dir)
+}
+
+/// A shell script that prints each of `paths` that does not exist.
+pub fn missing_paths_script(paths: &[&str]) -> String {
+    let mut script = String::from("for p in");
+    for path in paths {
+        script.push(' ');
+        script.push_str(&crate::images::shell_quote(path));
+    }
+    script.push_str("; do [ -e \"$p\" ] || printf '%s\\n' \"$p\"; done; true");
+    script
+}
+
 /// One difference between cairn and the oracle, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
@@ -418,6 +477,28 @@ pub fn map_differences(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_loaders_own_search_path_decides_what_needs_a_cache() {
+        let help = "Shared library search path:\n  (libraries located via /etc/ld.so.cache)\n  /lib/x86_64-linux-gnu (system search path)\n  /usr/lib/x86_64-linux-gnu (system search path)\n  /lib (system search path)\n  /usr/lib (system search path)\n\nSubdirectories of glibc-hwcaps directories, in priority order:\n  x86-64-v4\n";
+        let system = super::system_search_path(help);
+        assert_eq!(system.len(), 4);
+        let listing = "1510 libs found in cache `/etc/ld.so.cache'\n\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1\n\tlibfakeroot-0.so (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libfakeroot/libfakeroot-0.so\n\tlibx.so.2 (libc6,x86-64, hwcap: x86-64-v3) => /usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libx.so.2\n";
+        let entries = super::ld_cache_entries(listing);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].0, "libz.so.1 (libc6,x86-64)");
+        let found: Vec<bool> = entries
+            .iter()
+            .map(|(_, p)| super::found_without_cache(p, &system))
+            .collect();
+        assert_eq!(found, [true, false, true]);
+        let script = super::missing_paths_script(&["/a b", "/c"]);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/a b\n/c\n");
+    }
+
     use super::*;
 
     #[test]

@@ -197,8 +197,11 @@ pub fn add_sourced_files(packages: &mut [PackageInput], debs: &[&std::path::Path
                 let path = format!("/{}", entry.path.trim_start_matches('/'));
                 if paths.contains(&path) {
                     let mut bytes = Vec::new();
-                    std::io::Read::read_to_end(&mut std::io::Read::take(reader, MAX_HELPER), &mut bytes)
-                        .map_err(|e| cairn_debian::deb::read_error(deb, e))?;
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(reader, MAX_HELPER),
+                        &mut bytes,
+                    )
+                    .map_err(|e| cairn_debian::deb::read_error(deb, e))?;
                     found.push((path, bytes));
                 }
                 Ok::<(), cairn_debian::DebError>(())

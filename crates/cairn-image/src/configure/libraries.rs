@@ -12,6 +12,10 @@
 //! `/usr/lib/<triplet>/libfakeroot`, for example); this module names every
 //! such directory that holds a shared library as a [`Note`], so a user sees
 //! it instead of a `cannot open shared object file` at run time.
+//!
+//! The fidelity corpus (`tests/corpus.rs`, `loader_check`) checks the
+//! decision against real dpkg: every library in the oracle's `ld.so.cache`
+//! lies on ld.so's system search path and exists in cairn's rootfs.
 
 use super::{Note, PackageInput};
 use std::collections::BTreeSet;

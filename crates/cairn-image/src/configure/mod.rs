@@ -183,6 +183,25 @@ pub fn sourced_paths(packages: &[PackageInput]) -> BTreeSet<String> {
     paths
 }
 
+/// Reads `text` as a postinst the way configuration does, for the fuzz
+/// target: `text` is also shipped as `/usr/share/fuzz/lib`, so `.` of it is
+/// followed too. Returns how many commands were read.
+#[doc(hidden)]
+pub fn read_script_for_fuzzing(text: &str) -> usize {
+    let lib = PackageInput {
+        name: "fuzz".into(),
+        files: vec![DataFile {
+            path: "/usr/share/fuzz/lib".into(),
+            kind: DataKind::File,
+            contents: Some(text.as_bytes().to_vec()),
+        }],
+        postinst: Some(text.to_string()),
+        ..PackageInput::default()
+    };
+    let world = std::slice::from_ref(&lib);
+    ParsedScripts::new(&lib, world).postinst.len()
+}
+
 /// One file system entry configuration adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

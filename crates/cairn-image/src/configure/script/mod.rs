@@ -641,7 +641,11 @@ impl<'a> Shell<'a> {
             io.stdin.clone()
         };
         let mut scratch = Sink::Buffer(Some(String::new()));
-        let out: &mut Sink = if discard { &mut scratch } else { &mut io.stdout };
+        let out: &mut Sink = if discard {
+            &mut scratch
+        } else {
+            &mut io.stdout
+        };
         if let Some(flow) = self.builtin(&name, args, line, out) {
             return flow;
         }
@@ -667,7 +671,13 @@ impl<'a> Shell<'a> {
     }
 
     /// Shell builtins that change the shell itself; `None` for anything else.
-    fn builtin(&mut self, name: &str, args: &[String], line: usize, out: &mut Sink) -> Option<Flow> {
+    fn builtin(
+        &mut self,
+        name: &str,
+        args: &[String],
+        line: usize,
+        out: &mut Sink,
+    ) -> Option<Flow> {
         let certain = self.uncertain == 0;
         let code = |args: &[String]| args.first().and_then(|a| a.parse::<i32>().ok());
         Some(match name {
@@ -747,7 +757,14 @@ impl<'a> Shell<'a> {
         })
     }
 
-    fn call(&mut self, body: &Node, args: &[String], line: usize, io: &mut Io, discard: bool) -> Flow {
+    fn call(
+        &mut self,
+        body: &Node,
+        args: &[String],
+        line: usize,
+        io: &mut Io,
+        discard: bool,
+    ) -> Flow {
         if self.depth >= MAX_DEPTH || !self.step() {
             self.record(None, None, line);
             Shell::poison(&mut io.stdout);
@@ -841,7 +858,10 @@ impl<'a> Shell<'a> {
                 if needs_input(&stdin) {
                     return Some((None, None));
                 }
-                (Some(tools::sed(args, stdin.as_deref()?, &mut compile)?), Some(0))
+                (
+                    Some(tools::sed(args, stdin.as_deref()?, &mut compile)?),
+                    Some(0),
+                )
             }
             "tr" => {
                 if needs_input(&stdin) {
@@ -901,10 +921,7 @@ impl<'a> Shell<'a> {
                     self.context.package, self.context.script
                 ));
             }
-            return self
-                .positional
-                .get(n - 1)
-                .map_or(Lookup::Unset, |v| set(v));
+            return self.positional.get(n - 1).map_or(Lookup::Unset, |v| set(v));
         }
         match name {
             "#" => set(&self.positional.len().to_string()),

@@ -31,7 +31,10 @@ pub(super) enum Part {
         quoted: bool,
     },
     /// `$(...)` or `` `...` ``, parsed once where it is read.
-    Command { program: Rc<Vec<Node>>, quoted: bool },
+    Command {
+        program: Rc<Vec<Node>>,
+        quoted: bool,
+    },
     /// `$((...))`: never evaluated.
     Arithmetic,
 }
@@ -43,11 +46,20 @@ pub(super) enum Modifier {
     /// `${#NAME}`.
     Length,
     /// `${NAME:-w}` (`colon`: also when empty) and `${NAME-w}`.
-    Default { colon: bool, word: Word },
+    Default {
+        colon: bool,
+        word: Word,
+    },
     /// `${NAME:=w}`.
-    Assign { colon: bool, word: Word },
+    Assign {
+        colon: bool,
+        word: Word,
+    },
     /// `${NAME:+w}`.
-    Alternative { colon: bool, word: Word },
+    Alternative {
+        colon: bool,
+        word: Word,
+    },
     /// `${NAME:?w}`.
     Error,
     /// `${NAME#p}`, `${NAME##p}` (prefix) and `${NAME%p}`, `${NAME%%p}`.
@@ -256,11 +268,10 @@ impl Lexer {
     }
 
     fn operator(&self) -> Option<&'static str> {
-        OPERATORS.iter().copied().find(|op| {
-            op.chars()
-                .enumerate()
-                .all(|(k, c)| self.peek(k) == Some(c))
-        })
+        OPERATORS
+            .iter()
+            .copied()
+            .find(|op| op.chars().enumerate().all(|(k, c)| self.peek(k) == Some(c)))
     }
 
     fn redirect(&mut self, fd: Option<u32>, op: &'static str) {
@@ -450,7 +461,9 @@ impl Lexer {
                 });
                 self.at = j;
             }
-            Some(c) if c.is_ascii_digit() || matches!(c, '@' | '*' | '#' | '?' | '$' | '!' | '-') => {
+            Some(c)
+                if c.is_ascii_digit() || matches!(c, '@' | '*' | '#' | '?' | '$' | '!' | '-') =>
+            {
                 word.push(Part::Param {
                     name: c.to_string(),
                     modifier: Modifier::None,
@@ -481,8 +494,8 @@ impl Lexer {
         let split = inner
             .char_indices()
             .find(|&(k, c)| {
-                !(c.is_ascii_alphanumeric() || c == '_')
-                    && !(k == 0 && matches!(c, '@' | '*' | '#' | '?' | '$' | '!' | '-'))
+                let special = k == 0 && matches!(c, '@' | '*' | '#' | '?' | '$' | '!' | '-');
+                !(c.is_ascii_alphanumeric() || c == '_' || special)
             })
             .map_or(inner.len(), |(k, _)| k);
         let (name, rest) = inner.split_at(split);
@@ -832,8 +845,14 @@ impl Parser {
         // `NAME ( )`: a function definition.
         if let Some(name) = self.peek_reserved()
             && is_function_name(name)
-            && matches!(self.tokens.get(self.at + 1).map(|t| &t.tok), Some(Tok::Op("(")))
-            && matches!(self.tokens.get(self.at + 2).map(|t| &t.tok), Some(Tok::Op(")")))
+            && matches!(
+                self.tokens.get(self.at + 1).map(|t| &t.tok),
+                Some(Tok::Op("("))
+            )
+            && matches!(
+                self.tokens.get(self.at + 2).map(|t| &t.tok),
+                Some(Tok::Op(")"))
+            )
         {
             let name = name.to_string();
             self.at += 3;
@@ -1079,10 +1098,9 @@ mod tests {
                 Node::Loop {
                     condition, body, ..
                 } => condition.iter().chain(body).for_each(|n| walk(n, out)),
-                Node::Case { arms, .. } => arms
-                    .iter()
-                    .flat_map(|(_, b)| b)
-                    .for_each(|n| walk(n, out)),
+                Node::Case { arms, .. } => {
+                    arms.iter().flat_map(|(_, b)| b).for_each(|n| walk(n, out))
+                }
                 Node::Redirected { node, .. } => walk(node, out),
                 Node::Function { body, .. } => walk(body, out),
                 Node::Unparsed { .. } => out.push(vec!["<unparsed>".into()]),
@@ -1104,7 +1122,8 @@ mod tests {
 
     #[test]
     fn case_arms_with_alternatives() {
-        let nodes = parse("case $x in\n  a|b) one ;;\n  (c*) two; three;;\n  *) four\nesac\nfive\n");
+        let nodes =
+            parse("case $x in\n  a|b) one ;;\n  (c*) two; three;;\n  *) four\nesac\nfive\n");
         let Node::Case { arms, .. } = &nodes[0] else {
             panic!("{nodes:?}")
         };
@@ -1112,7 +1131,13 @@ mod tests {
         assert_eq!(arms[0].0.len(), 2);
         assert_eq!(
             simple_words(&nodes),
-            [vec!["one"], vec!["two"], vec!["three"], vec!["four"], vec!["five"]]
+            [
+                vec!["one"],
+                vec!["two"],
+                vec!["three"],
+                vec!["four"],
+                vec!["five"]
+            ]
         );
     }
 

@@ -314,7 +314,11 @@ fn a_sourced_helper_builds_postgresqls_man_page_alternatives() {
         },
     );
     assert!(bare.iter().any(|c| c.program.as_deref() == Some(".")));
-    assert!(!bare.iter().any(|c| c.program.as_deref() == Some("update-alternatives")));
+    assert!(
+        !bare
+            .iter()
+            .any(|c| c.program.as_deref() == Some("update-alternatives"))
+    );
 }
 
 #[test]
@@ -326,7 +330,10 @@ fn case_and_string_tests_take_one_branch() {
     assert_eq!(words(script), [vec!["b"]]);
     // An unknown condition reads every branch.
     let script = "if getent passwd x >/dev/null; then a; else b; fi\n";
-    assert_eq!(words(script), [vec!["getent", "passwd", "x"], vec!["a"], vec!["b"]]);
+    assert_eq!(
+        words(script),
+        [vec!["getent", "passwd", "x"], vec!["a"], vec!["b"]]
+    );
 }
 
 #[test]
@@ -334,7 +341,12 @@ fn return_and_exit_are_taken_only_on_a_known_path() {
     let script = "f () {\n  [ -n \"$1\" ] || return 0\n  work $1\n}\nf\nf x\ng () {\n  getent group y || return 0\n  more\n}\ng\n[ \"$1\" = configure ] || exit 0\nlast\nexit 0\nnever\n";
     assert_eq!(
         words(script),
-        [vec!["work", "x"], vec!["getent", "group", "y"], vec!["more"], vec!["last"]]
+        [
+            vec!["work", "x"],
+            vec!["getent", "group", "y"],
+            vec!["more"],
+            vec!["last"]
+        ]
     );
 }
 
@@ -378,7 +390,18 @@ fn parameter_modifiers() {
     let script = "p=postgresql-client-15\nf=a.tar.gz\nuse ${p##*-} ${p#*-} ${f%.*} ${f%%.*} ${#p} ${unset_here:-d} ${p:+alt} ${q:=set} $q\n";
     assert_eq!(
         words(script),
-        [vec!["use", "15", "client-15", "a.tar", "a", "20", "d", "alt", "set", "set"]]
+        [vec![
+            "use",
+            "15",
+            "client-15",
+            "a.tar",
+            "a",
+            "20",
+            "d",
+            "alt",
+            "set",
+            "set"
+        ]]
     );
 }
 

@@ -21,7 +21,10 @@ pub(super) enum Pat {
     /// `*`
     Star,
     /// `[...]`: ranges, negated with `!` or `^`.
-    Class { negate: bool, ranges: Vec<(char, char)> },
+    Class {
+        negate: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// Appends `text` to `out` as pattern elements: unquoted text has `*`, `?`
@@ -238,7 +241,9 @@ pub(super) fn translate_regex(re: &str, extended: bool) -> Option<String> {
                 out.push('\\');
                 out.push(c);
             }
-            '*' if out.is_empty() || out.ends_with('(') || out.ends_with('|') => out.push_str("\\*"),
+            '*' if out.is_empty() || out.ends_with('(') || out.ends_with('|') => {
+                out.push_str("\\*")
+            }
             c => out.push(c),
         }
         i += 1;
@@ -684,7 +689,11 @@ pub(super) fn dirname(args: &[String]) -> Option<String> {
         None => ".".into(),
         Some((dir, _)) => {
             let dir = dir.trim_end_matches('/');
-            if dir.is_empty() { "/".into() } else { dir.into() }
+            if dir.is_empty() {
+                "/".into()
+            } else {
+                dir.into()
+            }
         }
     })
 }
@@ -726,7 +735,10 @@ mod tests {
     #[test]
     fn trims_prefixes_and_suffixes() {
         assert_eq!(trim("postgresql-client-15", &pat("*-"), false, true), "15");
-        assert_eq!(trim("postgresql-client-15", &pat("*-"), false, false), "client-15");
+        assert_eq!(
+            trim("postgresql-client-15", &pat("*-"), false, false),
+            "client-15"
+        );
         assert_eq!(trim("a.tar.gz", &pat(".*"), true, false), "a.tar");
         assert_eq!(trim("a.tar.gz", &pat(".*"), true, true), "a");
         assert_eq!(trim("abc", &pat("x"), true, true), "abc");
@@ -738,7 +750,10 @@ mod tests {
         assert_eq!(test(&s(&["-n", ""])), Some(false));
         assert_eq!(test(&s(&["!", "-z", "x"])), Some(true));
         assert_eq!(test(&s(&["3", "-lt", "10"])), Some(true));
-        assert_eq!(test(&s(&["a", "=", "a", "-a", "b", "!=", "b"])), Some(false));
+        assert_eq!(
+            test(&s(&["a", "=", "a", "-a", "b", "!=", "b"])),
+            Some(false)
+        );
         assert_eq!(test(&s(&["-d", "/etc"])), None);
         assert_eq!(test(&s(&["-e", "/x", "-o", "a", "=", "a"])), Some(true));
     }
@@ -746,17 +761,16 @@ mod tests {
     #[test]
     fn grep_and_sed_as_maintscripts_use_them() {
         let input = "/.\n/usr/share/postgresql/15/man/man1/psql.1.gz\n/usr/share/doc/x\n/usr/share/postgresql/15/man/man7/ABORT.7.gz\n";
-        let (out, status) = grep(
-            &s(&["-E", r"/man/.*\.[1-9](\.gz)?$"]),
-            input,
-            &mut compile,
-        )
-        .unwrap();
+        let (out, status) =
+            grep(&s(&["-E", r"/man/.*\.[1-9](\.gz)?$"]), input, &mut compile).unwrap();
         assert_eq!(status, 0);
         assert_eq!(out.lines().count(), 2);
         let (out, _) = grep(&s(&["-v", "psql.1.gz"]), &out, &mut compile).unwrap();
         assert_eq!(out, "/usr/share/postgresql/15/man/man7/ABORT.7.gz\n");
-        assert_eq!(grep(&s(&["-q", "nothing"]), input, &mut compile).unwrap().1, 1);
+        assert_eq!(
+            grep(&s(&["-q", "nothing"]), input, &mut compile).unwrap().1,
+            1
+        );
         assert_eq!(grep(&s(&["x", "/etc/file"]), input, &mut compile), None);
 
         let sed_out = sed(
@@ -785,7 +799,10 @@ mod tests {
         assert_eq!(tr(&s(&["-cd", "0-9"]), "9.6").as_deref(), Some("96"));
         assert_eq!(tr(&s(&["a-z", "A-Z"]), "abc").as_deref(), Some("ABC"));
         assert_eq!(tr(&s(&["-s", "x"]), "abc"), None);
-        assert_eq!(printf(&s(&["%s-%d\\n", "a", "1", "b", "2"])).as_deref(), Some("a-1\nb-2\n"));
+        assert_eq!(
+            printf(&s(&["%s-%d\\n", "a", "1", "b", "2"])).as_deref(),
+            Some("a-1\nb-2\n")
+        );
         assert_eq!(basename(&s(&["/a/b/c.1.gz"])).as_deref(), Some("c.1.gz"));
         assert_eq!(basename(&s(&["/a/b/c.gz", ".gz"])).as_deref(), Some("c"));
         assert_eq!(dirname(&s(&["/a/b/c"])).as_deref(), Some("/a/b"));
@@ -795,8 +812,14 @@ mod tests {
 
     #[test]
     fn regexes_translate_from_posix() {
-        assert_eq!(translate_regex(r"a\(b\)*c\{2\}", false).as_deref(), Some("a(b)*c{2}"));
-        assert_eq!(translate_regex("a(b)+", false).as_deref(), Some(r"a\(b\)\+"));
+        assert_eq!(
+            translate_regex(r"a\(b\)*c\{2\}", false).as_deref(),
+            Some("a(b)*c{2}")
+        );
+        assert_eq!(
+            translate_regex("a(b)+", false).as_deref(),
+            Some(r"a\(b\)\+")
+        );
         assert_eq!(translate_regex("a(b)+", true).as_deref(), Some("a(b)+"));
         assert_eq!(translate_regex(r"[\.]x", false).as_deref(), Some(r"[\\.]x"));
         assert_eq!(translate_regex("*a", false).as_deref(), Some(r"\*a"));
