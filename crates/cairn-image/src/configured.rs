@@ -448,7 +448,7 @@ pub fn record_path(store: &Store, key: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_debian::deb::fixtures::sample_deb;
+    use cairn_debian::deb::fixtures::{deb_from_files, sample_deb};
 
     /// A cold build reads each `.deb` once: the layer pass leaves the facts
     /// configuration needs, which then equal what reading the `.deb` gives,
@@ -476,40 +476,13 @@ mod tests {
         assert!(from_facts.files.iter().any(|f| f.path == "/usr/bin/tool"));
     }
 
-    /// A `.deb` built with dpkg-deb from (path, bytes) pairs; `DEBIAN/...`
-    /// paths are control files.
-    fn build_deb(dir: &std::path::Path, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let root = dir.join(name);
-        let control = format!(
-            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: t\n"
-        );
-        for (path, body) in [("DEBIAN/control", control.as_str())].iter().chain(files) {
-            let on_disk = root.join(path);
-            fs_err::create_dir_all(on_disk.parent().unwrap()).unwrap();
-            fs_err::write(&on_disk, body).unwrap();
-            let mode = if path.ends_with("inst") { 0o755 } else { 0o644 };
-            fs_err::set_permissions(&on_disk, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
-        let deb = dir.join(format!("{name}.deb"));
-        let status = std::process::Command::new("dpkg-deb")
-            .args(["--root-owner-group", "--build"])
-            .arg(&root)
-            .arg(&deb)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("dpkg-deb is needed for this test");
-        assert!(status.success());
-        deb
-    }
-
     /// A postinst that sources another package's helper (as
     /// postgresql-client-15 sources postgresql-common's): the helper's bytes
     /// are read from its `.deb`, and the alternative it registers is applied.
     #[test]
     fn files_sourced_from_another_package_are_read_from_its_deb() {
         let tmp = tempfile::tempdir().unwrap();
-        let helper = build_deb(
+        let helper = deb_from_files(
             tmp.path(),
             "helper",
             &[(
@@ -517,7 +490,7 @@ mod tests {
                 "add_alt () {\n    update-alternatives --install /usr/bin/$1 $1 $2 50\n}\n",
             )],
         );
-        let user = build_deb(
+        let user = deb_from_files(
             tmp.path(),
             "user",
             &[

@@ -673,6 +673,38 @@ fn invalid(deb: &Path, reason: impl Into<String>) -> DebError {
 pub mod fixtures {
     use std::process::Command;
 
+    /// A `.deb` named `NAME.deb` in `dir`, built with dpkg-deb from (path,
+    /// text) pairs; `DEBIAN/` paths are control files (`*inst` executable),
+    /// and a minimal control file is added.
+    pub fn deb_from_files(
+        dir: &std::path::Path,
+        name: &str,
+        files: &[(&str, &str)],
+    ) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let root = dir.join(name);
+        let control = format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: t\n"
+        );
+        for (path, body) in [("DEBIAN/control", control.as_str())].iter().chain(files) {
+            let on_disk = root.join(path);
+            std::fs::create_dir_all(on_disk.parent().unwrap()).unwrap();
+            std::fs::write(&on_disk, body).unwrap();
+            let mode = if path.ends_with("inst") { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&on_disk, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let deb = dir.join(format!("{name}.deb"));
+        let status = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&root)
+            .arg(&deb)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("dpkg-deb is needed for these tests");
+        assert!(status.success());
+        deb
+    }
+
     /// A small `.deb` built with dpkg-deb: setuid, hardlinks, a merged-/usr
     /// move, a symlink and a long name (`compression` as dpkg-deb's `-Z`).
     pub fn sample_deb(compression: &str) -> (tempfile::TempDir, std::path::PathBuf) {

@@ -432,13 +432,7 @@ impl<'a> Shell<'a> {
                 }
                 Some(_) => {}
                 None => {
-                    // Unknown: this branch may run, and so may the next ones.
-                    if doubt == 0 {
-                        doubt = 1;
-                        self.uncertain += 1;
-                    }
-                    if let flow @ (Flow::Return(_) | Flow::Exit(_)) = self.run_list(body, io) {
-                        self.uncertain -= doubt;
+                    if let Some(flow) = self.doubtful_arm(&mut doubt, body, io) {
                         return flow;
                     }
                 }
@@ -452,6 +446,24 @@ impl<'a> Shell<'a> {
             return Flow::Next(None);
         }
         result
+    }
+
+    /// Reads an arm whose condition is unknown: it may run, and so may the
+    /// arms after it, so from here on the reading is uncertain (`doubt`
+    /// holds the one level this adds, taken off by the caller at the end).
+    /// `Some` ends the caller with a flow the arm could not have avoided.
+    fn doubtful_arm(&mut self, doubt: &mut usize, body: &[Node], io: &mut Io) -> Option<Flow> {
+        if *doubt == 0 {
+            *doubt = 1;
+            self.uncertain += 1;
+        }
+        match self.run_list(body, io) {
+            flow @ (Flow::Return(_) | Flow::Exit(_)) => {
+                self.uncertain -= *doubt;
+                Some(flow)
+            }
+            _ => None,
+        }
     }
 
     fn for_clause(
@@ -522,12 +534,7 @@ impl<'a> Shell<'a> {
                     break;
                 }
                 None => {
-                    if doubt == 0 {
-                        doubt = 1;
-                        self.uncertain += 1;
-                    }
-                    if let flow @ (Flow::Return(_) | Flow::Exit(_)) = self.run_list(body, io) {
-                        self.uncertain -= doubt;
+                    if let Some(flow) = self.doubtful_arm(&mut doubt, body, io) {
                         return flow;
                     }
                 }
