@@ -1137,7 +1137,6 @@ mod digest_pins {
     use super::*;
     use cairn_debian::deb::fixtures::sample_deb;
     use std::path::Path;
-    use std::process::Command;
 
     /// A package of a few MiB that crosses several gzip chunks and defeats
     /// dpkg-deb's order: big pseudo-random and text files, entries under
@@ -1180,14 +1179,7 @@ mod digest_pins {
         )
         .unwrap();
         let deb = dir.join(format!("{name}_2.0_all.deb"));
-        let status = Command::new("dpkg-deb")
-            .args(["--root-owner-group", "-Zxz", "-z0", "--build"])
-            .arg(&root)
-            .arg(&deb)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("dpkg-deb is needed for these tests");
-        assert!(status.success());
+        cairn_debian::deb::fixtures::dpkg_deb_build(&root, &deb, &["-Zxz", "-z0"]);
         deb
     }
 

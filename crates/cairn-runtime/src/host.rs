@@ -955,14 +955,7 @@ mod tests {
             fs_err::os::unix::fs::symlink(target, path).unwrap();
         }
         let deb = dir.join(format!("{name}_1.0_all.deb"));
-        let status = std::process::Command::new("dpkg-deb")
-            .args(["--root-owner-group", "--build"])
-            .arg(&root)
-            .arg(&deb)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("dpkg-deb is needed for these tests");
-        assert!(status.success());
+        cairn_debian::deb::fixtures::dpkg_deb_build(&root, &deb, &[]);
         deb
     }
 

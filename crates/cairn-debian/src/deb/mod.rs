@@ -681,42 +681,49 @@ pub mod fixtures {
         name: &str,
         files: &[(&str, &str)],
     ) -> std::path::PathBuf {
-        use std::os::unix::fs::PermissionsExt;
         let root = dir.join(name);
         let control = format!(
             "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: t\n"
         );
         for (path, body) in [("DEBIAN/control", control.as_str())].iter().chain(files) {
-            let on_disk = root.join(path);
-            std::fs::create_dir_all(on_disk.parent().unwrap()).unwrap();
-            std::fs::write(&on_disk, body).unwrap();
             let mode = if path.ends_with("inst") { 0o755 } else { 0o644 };
-            std::fs::set_permissions(&on_disk, std::fs::Permissions::from_mode(mode)).unwrap();
+            write_file(&root, path, body.as_bytes(), mode);
         }
         let deb = dir.join(format!("{name}.deb"));
+        dpkg_deb_build(&root, &deb, &[]);
+        deb
+    }
+
+    /// Writes `root/rel` with `body` and `mode`, creating its directories.
+    fn write_file(root: &std::path::Path, rel: &str, body: &[u8], mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// `dpkg-deb --root-owner-group [ARGS] --build ROOT DEB`, which must succeed.
+    pub fn dpkg_deb_build(root: &std::path::Path, deb: &std::path::Path, args: &[&str]) {
         let status = Command::new("dpkg-deb")
-            .args(["--root-owner-group", "--build"])
-            .arg(&root)
-            .arg(&deb)
+            .arg("--root-owner-group")
+            .args(args)
+            .arg("--build")
+            .arg(root)
+            .arg(deb)
             .stdout(std::process::Stdio::null())
             .status()
             .expect("dpkg-deb is needed for these tests");
         assert!(status.success());
-        deb
     }
 
     /// A small `.deb` built with dpkg-deb: setuid, hardlinks, a merged-/usr
     /// move, a symlink and a long name (`compression` as dpkg-deb's `-Z`).
     pub fn sample_deb(compression: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-        use std::os::unix::fs::{PermissionsExt, symlink};
+        use std::os::unix::fs::symlink;
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("pkg");
-        let write = |rel: &str, body: &[u8], mode: u32| {
-            let p = root.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, body).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        };
+        let write = |rel: &str, body: &[u8], mode: u32| write_file(&root, rel, body, mode);
         write(
             "DEBIAN/control",
             b"Package: sample\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: sample\n",
@@ -738,14 +745,7 @@ pub mod fixtures {
         let long = format!("usr/share/{}/file.txt", "d".repeat(120));
         write(&long, b"long", 0o644);
         let deb = tmp.path().join("sample_1.0_all.deb");
-        let status = Command::new("dpkg-deb")
-            .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
-            .arg(&root)
-            .arg(&deb)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("dpkg-deb is needed for these tests");
-        assert!(status.success());
+        dpkg_deb_build(&root, &deb, &[&format!("-Z{compression}")]);
         (tmp, deb)
     }
 }

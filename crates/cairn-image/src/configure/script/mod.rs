@@ -1032,16 +1032,25 @@ impl<'a> Shell<'a> {
         }
     }
 
+    /// One part's text and whether it was quoted; `None` when unknown.
+    fn part_value(&mut self, part: &Part) -> Option<(String, bool)> {
+        match part {
+            Part::Text { text, quoted } => Some((text.clone(), *quoted)),
+            Part::Param {
+                name,
+                modifier,
+                quoted,
+            } => Some((self.param(name, modifier)?, *quoted)),
+            Part::Command { program, quoted } => Some((self.capture(program)?, *quoted)),
+            Part::Arithmetic => None,
+        }
+    }
+
     /// A word without field splitting (assignments, `case` subjects).
     fn expand_joined(&mut self, word: &Word) -> Option<String> {
         let mut value = String::new();
         for part in word {
-            match part {
-                Part::Text { text, .. } => value.push_str(text),
-                Part::Param { name, modifier, .. } => value.push_str(&self.param(name, modifier)?),
-                Part::Command { program, .. } => value.push_str(&self.capture(program)?),
-                Part::Arithmetic => return None,
-            }
+            value.push_str(&self.part_value(part)?.0);
         }
         Some(value)
     }
@@ -1050,16 +1059,7 @@ impl<'a> Shell<'a> {
     fn pattern(&mut self, word: &Word) -> Option<Vec<Pat>> {
         let mut pattern = Vec::new();
         for part in word {
-            let (text, quoted) = match part {
-                Part::Text { text, quoted } => (text.clone(), *quoted),
-                Part::Param {
-                    name,
-                    modifier,
-                    quoted,
-                } => (self.param(name, modifier)?, *quoted),
-                Part::Command { program, quoted } => (self.capture(program)?, *quoted),
-                Part::Arithmetic => return None,
-            };
+            let (text, quoted) = self.part_value(part)?;
             tools::push_pattern(&mut pattern, &text, quoted);
         }
         Some(pattern)
@@ -1094,13 +1094,7 @@ impl<'a> Shell<'a> {
                     }
                     continue;
                 }
-                Part::Param {
-                    name,
-                    modifier,
-                    quoted,
-                } => (self.param(name, modifier)?, *quoted),
-                Part::Command { program, quoted } => (self.capture(program)?, *quoted),
-                Part::Arithmetic => return None,
+                other => self.part_value(other)?,
             };
             if quoted {
                 current.push_str(&value);
