@@ -26,7 +26,7 @@ use crate::users::Account;
 use crate::{BuildPlan, Result};
 
 /// Bumped whenever the configuration of the same packages would change.
-pub const CONFIGURE_FORMAT: &str = "cairn-configure-v8";
+pub const CONFIGURE_FORMAT: &str = "cairn-configure-v10";
 
 /// The configuration layer and the image user as its accounts resolved it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

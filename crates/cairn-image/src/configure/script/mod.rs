@@ -121,6 +121,9 @@ const MAX_STEPS: usize = 50_000;
 /// How many bytes the emulated tools and expansions may produce in all
 /// (postgresql's man-page loop produces about 1 MB).
 const MAX_BYTES: usize = 32 << 20;
+/// How many pathname expansions one script may make (each reads every
+/// package's file list).
+const MAX_GLOBS: usize = 64;
 /// How many fields one word may expand to.
 const MAX_FIELDS: usize = 100_000;
 
@@ -156,6 +159,7 @@ enum Value {
 struct Budget {
     steps: Cell<usize>,
     bytes: Cell<usize>,
+    globs: Cell<usize>,
 }
 
 /// Where a command's standard output goes.
@@ -1072,11 +1076,17 @@ impl<'a> Shell<'a> {
         let mut fields: Vec<String> = Vec::new();
         let mut current = String::new();
         let mut has_current = false;
+        // Whether the word has unquoted pattern characters, and quoted text:
+        // see [`Shell::pathnames`].
+        let mut glob = false;
+        let mut has_quoted = false;
         for part in word {
             let (value, quoted) = match part {
                 Part::Text { text, quoted } => {
                     current.push_str(text);
                     has_current |= *quoted || !text.is_empty();
+                    glob |= !*quoted && tools::has_pattern(text);
+                    has_quoted |= *quoted;
                     continue;
                 }
                 Part::Param {
@@ -1099,8 +1109,10 @@ impl<'a> Shell<'a> {
             if quoted {
                 current.push_str(&value);
                 has_current = true;
+                has_quoted = true;
                 continue;
             }
+            glob |= tools::has_pattern(&value);
             let mut pieces = value.split_whitespace().peekable();
             if value.starts_with(char::is_whitespace) && has_current {
                 fields.push(std::mem::take(&mut current));
@@ -1121,7 +1133,70 @@ impl<'a> Shell<'a> {
         if has_current {
             fields.push(current);
         }
+        if glob {
+            // Pathname expansion: from the environment's file lists, or
+            // unknown (a quoted part inside a pattern is not modelled).
+            if has_quoted {
+                return None;
+            }
+            let mut expanded = Vec::new();
+            for field in &fields {
+                if tools::has_pattern(field) {
+                    expanded.extend(self.pathnames(field)?);
+                } else {
+                    expanded.push(field.clone());
+                }
+            }
+            fields = expanded;
+        }
         (fields.len() <= MAX_FIELDS).then_some(fields)
+    }
+
+    /// The paths of the environment's packages that an absolute `pattern`
+    /// matches, sorted, as sh expands `/usr/lib/postgresql/*`; `None` when
+    /// none does (a file a script creates is not in the lists, so a literal
+    /// pattern would be a guess), for a relative pattern, or once
+    /// [`MAX_GLOBS`] expansions were made.
+    fn pathnames(&self, pattern: &str) -> Option<Vec<String>> {
+        let globs = self.budget.globs.get() + 1;
+        self.budget.globs.set(globs);
+        if !pattern.starts_with('/') || globs > MAX_GLOBS {
+            return None;
+        }
+        // Package paths are merged-/usr: `/lib/x/*` is matched as
+        // `/usr/lib/x/*` and given back under `/lib`.
+        let merged = super::merged_usr(pattern);
+        let moved = merged.len() != pattern.len();
+        let components: Vec<Vec<Pat>> = merged
+            .split('/')
+            .skip(1)
+            .map(|c| {
+                let mut p = Vec::new();
+                tools::push_pattern(&mut p, c, false);
+                p
+            })
+            .collect();
+        let mut found = std::collections::BTreeSet::new();
+        for file in self.context.world.iter().flat_map(|p| &p.files) {
+            let parts: Vec<&str> = file.path.split('/').skip(1).collect();
+            if parts.len() < components.len() {
+                continue;
+            }
+            let matches = components.iter().zip(&parts).all(|(pat, name)| {
+                // `*` and `?` never match a leading dot.
+                let hidden = name.starts_with('.') && pat.first() != Some(&Pat::Char('.'));
+                !hidden && tools::pattern_matches(pat, &name.chars().collect::<Vec<_>>())
+            });
+            if matches {
+                let path = format!("/{}", parts[..components.len()].join("/"));
+                found.insert(if moved {
+                    path.strip_prefix("/usr").unwrap_or(&path).to_string()
+                } else {
+                    path
+                });
+            }
+        }
+        (!found.is_empty()).then(|| found.into_iter().collect())
     }
 }
 

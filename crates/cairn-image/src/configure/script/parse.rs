@@ -502,9 +502,10 @@ impl Lexer {
         if name.is_empty() || self.nest + 1 >= MAX_NEST {
             return Part::Arithmetic;
         }
-        let sub = |text: &str| -> Word {
+        let sub = |text: &str, quoted: bool| -> Word {
             // The modifier's word is read as inside double quotes when the
-            // expansion is, else as a word of its own.
+            // expansion is, else as a word of its own. A trim's pattern is
+            // always a pattern: `"${man##*/}"` removes the directory.
             let mut lexer = Lexer::new(text, self.nest + 1);
             let mut word = Word::new();
             if quoted {
@@ -531,15 +532,15 @@ impl Lexer {
             (None, false) => Modifier::None,
             (Some('-'), _) => Modifier::Default {
                 colon,
-                word: sub(&op_text[1..]),
+                word: sub(&op_text[1..], quoted),
             },
             (Some('='), _) => Modifier::Assign {
                 colon,
-                word: sub(&op_text[1..]),
+                word: sub(&op_text[1..], quoted),
             },
             (Some('+'), _) => Modifier::Alternative {
                 colon,
-                word: sub(&op_text[1..]),
+                word: sub(&op_text[1..], quoted),
             },
             (Some('?'), _) => Modifier::Error,
             (Some(c @ ('#' | '%')), false) => {
@@ -548,7 +549,7 @@ impl Lexer {
                 Modifier::Trim {
                     suffix: c == '%',
                     longest,
-                    pattern: sub(&op_text[skip..]),
+                    pattern: sub(&op_text[skip..], false),
                 }
             }
             _ => return Part::Arithmetic,

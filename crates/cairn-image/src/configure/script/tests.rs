@@ -403,6 +403,20 @@ fn parameter_modifiers() {
             "set"
         ]]
     );
+    // Inside double quotes the pattern is still a pattern (postgresql-common
+    // 278: `echo -n " --slave $TARGET ${man##*/} $man"`), and quoting inside
+    // the braces makes it literal.
+    let script =
+        "man=/usr/share/pg/man7/ABORT.7.gz\nuse \" ${man##*/} \" \"${man%'.gz'}\" \"${man#'*'}\"\n";
+    assert_eq!(
+        words(script),
+        [vec![
+            "use",
+            " ABORT.7.gz ",
+            "/usr/share/pg/man7/ABORT.7",
+            "/usr/share/pg/man7/ABORT.7.gz"
+        ]]
+    );
 }
 
 #[test]
@@ -438,4 +452,64 @@ fn hostile_scripts_end_the_reading_not_the_process() {
     let got = commands(grow);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].words, None);
+}
+
+/// postgresql-common 278 (trixie) relinks every installed version's man
+/// pages in a loop over `/usr/lib/postgresql/*` before linking its own: the
+/// pattern is expanded from the packages' file lists, never taken as a
+/// literal `*` version.
+#[test]
+fn pathname_patterns_expand_from_the_packages_files_or_stay_unknown() {
+    use super::super::testing::package;
+    let script = "_link () {\n    VERSION=\"$1\"\n    update-alternatives --install /x/$VERSION x /y/$VERSION ${VERSION}0\n}\n\
+relink () {\n    update-alternatives --list old >/dev/null 2>&1 || return 0\n    for dir in /usr/lib/pg/*; do\n        v=${dir#/usr/lib/pg/}\n        _link $v\n    done\n}\n\
+VERSION=17\nrelink\n_link \"$VERSION\"\nfor f in /lib/pg/*/bin /nowhere/*; do use $f; done\nuse '*' *.conf\n";
+    let world = vec![package(
+        "pg",
+        script,
+        &[
+            "/usr/lib/pg/17/bin/psql",
+            "/usr/lib/pg/.hidden/x",
+            "/usr/lib/pg/16/bin/psql",
+        ],
+    )];
+    let context = Context {
+        package: "pg",
+        script: "postinst",
+        world: &world,
+        ..Context::default()
+    };
+    let got: Vec<Option<Vec<String>>> =
+        read(script, context).into_iter().map(|c| c.words).collect();
+    let installs: Vec<String> = got
+        .iter()
+        .flatten()
+        .filter(|w| w[1] == "--install")
+        .map(|w| w.join(" "))
+        .collect();
+    assert_eq!(
+        installs,
+        [
+            "update-alternatives --install /x/16 x /y/16 160",
+            "update-alternatives --install /x/17 x /y/17 170",
+            "update-alternatives --install /x/17 x /y/17 170",
+        ]
+    );
+    // `/lib/...` is matched merged-/usr and given back under `/lib`; a
+    // pattern nothing matches, and a relative one, are unknown.
+    let uses: Vec<&Option<Vec<String>>> = got
+        .iter()
+        .filter(|w| w.as_ref().is_none_or(|w| w[0] == "use"))
+        .collect();
+    assert_eq!(uses.len(), 2, "{got:?}");
+    assert_eq!(uses[0], &None, "the loop over a pattern with no match");
+    assert_eq!(uses[1], &None, "a relative pattern");
+    let listed = read("for f in /lib/pg/*/bin; do use $f; done\n", context);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| c.words.clone().unwrap().join(" "))
+            .collect::<Vec<_>>(),
+        ["use /lib/pg/16/bin", "use /lib/pg/17/bin"]
+    );
 }

@@ -54,6 +54,13 @@ pub(super) fn push_pattern(out: &mut Vec<Pat>, text: &str, quoted: bool) {
     }
 }
 
+/// Whether unquoted `text` holds pattern characters (`*`, `?`, `[...]`).
+pub(super) fn has_pattern(text: &str) -> bool {
+    let mut pattern = Vec::new();
+    push_pattern(&mut pattern, text, false);
+    pattern.iter().any(|p| !matches!(p, Pat::Char(_)))
+}
+
 /// `[...]` at `chars[open]`: the class and the index after `]`.
 fn bracket(chars: &[char], open: usize) -> Option<(Pat, usize)> {
     let mut i = open + 1;
