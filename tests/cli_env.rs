@@ -1041,7 +1041,7 @@ fn install_warns_once_per_new_package_about_what_it_does_not_apply() {
     assert!(warnings[1].contains("ssh-keygen"), "{err}");
     assert!(
         err.contains(
-            "note: 1 package of the Essential set has maintainer-script steps cairn does not apply (base-stones)"
+            "note: 1 package of the Essential set (with what it depends on) has maintainer-script steps cairn does not apply (base-stones)"
         ),
         "the Essential set is summed up in one line, not warned about:\n{err}"
     );

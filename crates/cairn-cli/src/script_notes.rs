@@ -8,10 +8,13 @@
 //! of the lines; the notes themselves come from cairn-image.
 //!
 //! The Essential set, which every environment gets, is summed up in one line
-//! instead: a first `cairn install hello` adds 61 such packages, with about
-//! two dozen notes (mostly `mkdir`/`ln` of upgrade paths, debconf defaults),
-//! and the fidelity corpus already compares their result with real dpkg. A
-//! warning nobody can act on teaches people to skip the ones that matter.
+//! instead, with the packages it depends on (libc6, libpam-modules,
+//! libselinux1, ...) unless the user asked for one: a first `cairn install
+//! hello` adds about 60 such packages, with about two dozen notes (mostly
+//! `mkdir`/`ln` of upgrade paths, debconf defaults, libc6's DEP17
+//! diversions), and the fidelity corpus already compares their result with
+//! real dpkg. A warning nobody can act on teaches people to skip the ones
+//! that matter.
 
 use crate::diagnostic::Diagnose;
 use crate::output;
@@ -27,7 +30,8 @@ use std::collections::BTreeSet;
 pub struct ScriptNote {
     pub package: String,
     pub message: String,
-    /// Whether the package is in Debian's Essential set.
+    /// Whether the package is in Debian's Essential set or is one it
+    /// depends on (and the user did not ask for it).
     pub essential: bool,
 }
 
@@ -56,12 +60,7 @@ pub fn new_package_notes(store: &Store, old: Option<&Lock>, new: &Lock) -> Resul
             deb_sha256: p.sha256.clone(),
         });
     }
-    let essential: BTreeSet<&str> = new
-        .packages
-        .iter()
-        .filter(|p| p.essential)
-        .map(|p| p.name.as_str())
-        .collect();
+    let essential = essential_closure(new);
     let notes = cairn_image::configured::script_notes(&inputs).diagnose()?;
     Ok(notes
         .into_iter()
@@ -71,6 +70,30 @@ pub fn new_package_notes(store: &Store, old: Option<&Lock>, new: &Lock) -> Resul
             message: n.message,
         })
         .collect())
+}
+
+/// The Essential packages of `lock` and, through the lock's resolved
+/// `depends`, every package they pull in that was not requested.
+fn essential_closure(lock: &Lock) -> BTreeSet<&str> {
+    let by_name: std::collections::BTreeMap<&str, &cairn_manifest::LockedPackage> =
+        lock.packages.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut set = BTreeSet::new();
+    let mut queue: Vec<&str> = lock
+        .packages
+        .iter()
+        .filter(|p| p.essential)
+        .map(|p| p.name.as_str())
+        .collect();
+    while let Some(name) = queue.pop() {
+        let Some(package) = by_name.get(name) else {
+            continue;
+        };
+        if (package.requested && !package.essential) || !set.insert(name) {
+            continue;
+        }
+        queue.extend(package.depends.iter().map(String::as_str));
+    }
+    set
 }
 
 /// Prints one `warning:` line per note of a package outside the Essential
@@ -93,7 +116,7 @@ pub fn warn(notes: &[ScriptNote]) {
             n => (format!("{n} packages"), "have"),
         };
         output::status(format!(
-            "note: {count} of the Essential set {have} maintainer-script steps cairn does not apply ({})",
+            "note: {count} of the Essential set (with what it depends on) {have} maintainer-script steps cairn does not apply ({})",
             essential.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
@@ -118,6 +141,33 @@ mod tests {
             sha256: format!("{:064x}", name.len()),
             ..LockedPackage::default()
         }
+    }
+
+    #[test]
+    fn the_essential_sets_dependencies_are_summed_up_with_it_unless_requested() {
+        let mut bash = locked("bash", "x86_64-linux");
+        bash.essential = true;
+        bash.depends = vec!["libc6".into(), "libtinfo6".into()];
+        let mut libc6 = locked("libc6", "x86_64-linux");
+        libc6.depends = vec!["libgcc-s1".into()];
+        let mut tinfo = locked("libtinfo6", "x86_64-linux");
+        tinfo.requested = true;
+        let mut hello = locked("hello", "x86_64-linux");
+        hello.requested = true;
+        hello.depends = vec!["libc6".into(), "libgreet".into()];
+        let lock = Lock {
+            packages: vec![
+                bash,
+                libc6,
+                tinfo,
+                hello,
+                locked("libgcc-s1", "x86_64-linux"),
+                locked("libgreet", "x86_64-linux"),
+            ],
+            ..Lock::default()
+        };
+        let set: Vec<&str> = essential_closure(&lock).into_iter().collect();
+        assert_eq!(set, ["bash", "libc6", "libgcc-s1"]);
     }
 
     #[test]

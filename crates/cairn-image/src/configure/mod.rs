@@ -437,7 +437,11 @@ fn unapplied_effect(program: &str, words: Option<&[String]>) -> Option<&'static 
         "update-alternatives" if words.is_none() => {
             "a call whose arguments depend on something not evaluated is not applied"
         }
-        "update-alternatives" if arg("--set") || arg("--remove") || arg("--auto") => {
+        // `--remove`/`--remove-all` are not named: on a first install they
+        // can only remove what this package registered in an earlier
+        // version (perl's `rename`, postgresql's `postmaster.1.gz`), which
+        // is nothing; the corpus compares the groups with real dpkg.
+        "update-alternatives" if arg("--set") || arg("--auto") || arg("--config") => {
             "only --install is applied; alternatives stay in auto mode"
         }
         "adduser" | "addgroup" | "useradd" | "groupadd" | "usermod" if words.is_none() => {
@@ -725,6 +729,27 @@ mod tests {
         assert!(tree.exists("/bin/mawk"));
         assert!(tree.exists("/usr/lib/jvm/default/bin/java"));
         assert!(!tree.exists("/usr/bin/gawk"));
+    }
+
+    #[test]
+    fn removing_an_earlier_versions_alternative_is_not_a_note() {
+        // perl 5.40's postinst (trixie).
+        let pkg = package(
+            "perl",
+            "#!/bin/sh -e\nif [ \"$1\" = configure ]\nthen\n    update-alternatives --remove rename /usr/bin/prename\n    update-alternatives --set editor /bin/ed\nfi\n",
+            &[],
+        );
+        let notes: Vec<String> = configure(&[pkg], &[])
+            .notes
+            .into_iter()
+            .map(|n| n.message)
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "postinst runs update-alternatives (only --install is applied; alternatives stay in auto mode)"
+            ]
+        );
     }
 
     #[test]
