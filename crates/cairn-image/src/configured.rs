@@ -26,7 +26,7 @@ use crate::users::Account;
 use crate::{BuildPlan, Result};
 
 /// Bumped whenever the configuration of the same packages would change.
-pub const CONFIGURE_FORMAT: &str = "cairn-configure-v10";
+pub const CONFIGURE_FORMAT: &str = "cairn-configure-v11";
 
 /// The configuration layer and the image user as its accounts resolved it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +122,7 @@ fn cache_key(plan: &BuildPlan, inputs: &[LayerInput], local: &[DataFile]) -> Str
 /// [`CONFIGURE_FORMAT`], bumped whenever `needs_contents` changes.
 pub const FACTS: FactsRequest = FactsRequest {
     wants: wants_contents,
+    wants_from_control: configure::sourced_by_own_scripts,
     version: CONFIGURE_FORMAT,
 };
 
@@ -161,11 +162,12 @@ pub fn script_notes(inputs: &[LayerInput]) -> Result<Vec<configure::Note>> {
 }
 
 /// Reads into `packages` the bytes of the files their maintainer scripts
-/// source ([`configure::sourced_paths`]), from the `.deb` (`debs`, in the
-/// same order) that ships each; facts keep only the few files
-/// [`configure::needs_contents`] names, and which helper a script sources
-/// is known only once every package's scripts are. Rounds repeat while a
-/// helper read names another (at most 4).
+/// source ([`configure::sourced_paths`]) that the facts lack, from the
+/// `.deb` (`debs`, in the same order) that ships each. Facts keep a helper a
+/// package sources from itself ([`configure::sourced_by_own_scripts`]);
+/// one sourced from another package (postgresql-client-15 from
+/// postgresql-common) is known only once every package's scripts are, and
+/// is read here. Rounds repeat while a helper read names another (at most 4).
 pub fn add_sourced_files(packages: &mut [PackageInput], debs: &[&std::path::Path]) -> Result<()> {
     /// A helper larger than this is not a shell library.
     const MAX_HELPER: u64 = 1 << 20;

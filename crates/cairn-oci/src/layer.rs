@@ -29,7 +29,7 @@ use crate::pgzip::GzipWriter;
 use crate::tree::{Data, Node, Tree};
 use crate::{OciError, Result};
 use cairn_debian::deb::facts::{FactsCollector, FactsRequest, store_facts};
-use cairn_debian::deb::{EntryKind, read_deb_verified};
+use cairn_debian::deb::{EntryKind, read_deb_verified_with_control};
 use spool::Spool;
 
 /// Bumped whenever the bytes of a layer built from the same inputs would change
@@ -329,45 +329,56 @@ fn add_deb(
     facts: Option<&FactsRequest>,
 ) -> Result<()> {
     let deb = input.deb_path.as_path();
-    let mut collector = facts.map(|request| FactsCollector::new(*request));
-    let control = read_deb_verified(deb, &input.deb_sha256, |entry, reader| {
-        // Configuration's copy of what it needs, taken as the bytes pass.
-        let kept = match collector.as_mut() {
-            Some(collector) => collector.observe(deb, entry, reader)?,
-            None => None,
-        };
-        // A `.wh.` name would read as an overlay whiteout and delete files
-        // from lower layers; no Debian package ships one on purpose.
-        let name = entry.path.rsplit('/').next().unwrap_or_default();
-        if name.starts_with(".wh.") {
-            tracing::warn!(deb = %deb.display(), path = %entry.path, "skipping whiteout-like entry");
-            return Ok(());
+    let collector = std::cell::RefCell::new(facts.map(|request| FactsCollector::new(*request)));
+    let on_control = |control: &cairn_debian::ControlFiles| {
+        if let Some(collector) = collector.borrow_mut().as_mut() {
+            collector.control_read(control);
         }
-        let data = if entry.kind == EntryKind::File && entry.size > 0 {
-            let spooled = match kept {
-                Some(mut bytes) => spool.append(&mut bytes, entry.size),
-                None => spool.append(reader, entry.size),
+    };
+    let control = read_deb_verified_with_control(
+        deb,
+        &input.deb_sha256,
+        on_control,
+        |entry, reader| {
+            // Configuration's copy of what it needs, taken as the bytes pass.
+            let mut collector = collector.borrow_mut();
+            let kept = match collector.as_mut() {
+                Some(collector) => collector.observe(deb, entry, reader)?,
+                None => None,
             };
-            let spooled = spooled.map_err(|e| cairn_debian::deb::read_error(deb, e))?;
-            Data::Spooled(spooled)
-        } else {
-            Data::None
-        };
-        let node = Node {
-            kind: entry.kind.clone(),
-            mode: entry.mode,
-            mtime: clamp.map_or(entry.mtime, |c| entry.mtime.min(c)),
-            uid: 0,
-            gid: 0,
-            uname: entry.uname.clone(),
-            gname: entry.gname.clone(),
-            data,
-        };
-        tree.insert(entry.path.clone(), node);
-        Ok::<(), OciError>(())
-    })?;
+            // A `.wh.` name would read as an overlay whiteout and delete files
+            // from lower layers; no Debian package ships one on purpose.
+            let name = entry.path.rsplit('/').next().unwrap_or_default();
+            if name.starts_with(".wh.") {
+                tracing::warn!(deb = %deb.display(), path = %entry.path, "skipping whiteout-like entry");
+                return Ok(());
+            }
+            let data = if entry.kind == EntryKind::File && entry.size > 0 {
+                let spooled = match kept {
+                    Some(mut bytes) => spool.append(&mut bytes, entry.size),
+                    None => spool.append(reader, entry.size),
+                };
+                let spooled = spooled.map_err(|e| cairn_debian::deb::read_error(deb, e))?;
+                Data::Spooled(spooled)
+            } else {
+                Data::None
+            };
+            let node = Node {
+                kind: entry.kind.clone(),
+                mode: entry.mode,
+                mtime: clamp.map_or(entry.mtime, |c| entry.mtime.min(c)),
+                uid: 0,
+                gid: 0,
+                uname: entry.uname.clone(),
+                gname: entry.gname.clone(),
+                data,
+            };
+            tree.insert(entry.path.clone(), node);
+            Ok::<(), OciError>(())
+        },
+    )?;
     // Stored only now that the whole `.deb` matched its sha256.
-    if let (Some(collector), Some(request)) = (collector, facts) {
+    if let (Some(collector), Some(request)) = (collector.into_inner(), facts) {
         store_facts(
             store,
             &input.deb_sha256,

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use cairn_store::{AtomicFile, Bucket, Store, StoreError, sha256_hex};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlFiles, DebEntry, DebError, EntryKind, read_deb_verified};
+use super::{ControlFiles, DebEntry, DebError, EntryKind, read_deb_verified_with_control};
 
 /// Bumped whenever the stored form changes.
 const FORMAT: &str = "cairn-deb-facts-v1";
@@ -39,6 +39,10 @@ pub struct FactsRequest {
     /// Whether to keep the bytes of the data file at this normalised path
     /// (`usr/share/ca-certificates/x.crt`).
     pub wants: fn(&str) -> bool,
+    /// Paths (normalised the same way) whose bytes to keep because of the
+    /// package's own control files: the helpers its maintainer scripts
+    /// source with `.`, which configuration follows.
+    pub wants_from_control: fn(&ControlFiles) -> Vec<String>,
     pub version: &'static str,
 }
 
@@ -58,6 +62,8 @@ pub struct FactsCollector {
     request: FactsRequest,
     entries: Vec<DebEntry>,
     contents: BTreeMap<String, Vec<u8>>,
+    /// [`FactsRequest::wants_from_control`]'s paths, once the control is read.
+    from_control: std::collections::BTreeSet<String>,
 }
 
 impl FactsCollector {
@@ -67,7 +73,15 @@ impl FactsCollector {
             request,
             entries: Vec::new(),
             contents: BTreeMap::new(),
+            from_control: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// Takes the control files, read before any data entry.
+    pub fn control_read(&mut self, control: &ControlFiles) {
+        self.from_control = (self.request.wants_from_control)(control)
+            .into_iter()
+            .collect();
     }
 
     /// Records `entry`. When the request wants its bytes, reads them from
@@ -80,7 +94,8 @@ impl FactsCollector {
         reader: &mut dyn Read,
     ) -> Result<Option<&[u8]>, DebError> {
         self.entries.push(entry.clone());
-        if entry.kind != EntryKind::File || !(self.request.wants)(&entry.path) {
+        let wanted = (self.request.wants)(&entry.path) || self.from_control.contains(&entry.path);
+        if entry.kind != EntryKind::File || !wanted {
             return Ok(None);
         }
         if entry.size > MAX_CONTENTS {
@@ -194,11 +209,17 @@ pub fn read_facts<E: From<DebError> + From<StoreError>>(
     if let Some(facts) = load_facts(store, sha256, request) {
         return Ok(facts);
     }
-    let mut collector = FactsCollector::new(*request);
-    let control = read_deb_verified(deb, sha256, |entry, reader| {
-        collector.observe(deb, entry, reader)?;
-        Ok::<(), E>(())
-    })?;
+    let collector = std::cell::RefCell::new(FactsCollector::new(*request));
+    let control = read_deb_verified_with_control(
+        deb,
+        sha256,
+        |control| collector.borrow_mut().control_read(control),
+        |entry, reader| {
+            collector.borrow_mut().observe(deb, entry, reader)?;
+            Ok::<(), E>(())
+        },
+    )?;
+    let collector = collector.into_inner();
     let facts = collector.finish(control);
     store_facts(store, sha256, request, &facts)?;
     Ok(facts)
@@ -211,6 +232,7 @@ mod tests {
 
     const REQUEST: FactsRequest = FactsRequest {
         wants: |path| path == "usr/bin/tool",
+        wants_from_control: |_| Vec::new(),
         version: "test-v1",
     };
 
@@ -239,6 +261,34 @@ mod tests {
             load_facts(&store, &sha, &other).is_none(),
             "keyed by the selection"
         );
+    }
+
+    /// What the control files name (the helpers a postinst sources) is
+    /// kept too, decided before the first data entry streams past.
+    #[test]
+    fn the_control_files_can_name_data_files_to_keep() {
+        let (tmp, deb) = sample_deb("zstd");
+        let store = Store::open(tmp.path().join("cache")).unwrap();
+        let sha = cairn_store::sha256_file(&deb).unwrap();
+        let request = FactsRequest {
+            wants_from_control: |control| {
+                // The sample's postinst sources nothing; its presence stands
+                // for a `. /usr/bin/suid` line.
+                if control.other.contains_key("postinst") {
+                    vec!["usr/bin/suid".into()]
+                } else {
+                    Vec::new()
+                }
+            },
+            version: "test-control",
+            ..REQUEST
+        };
+        let read: DebFacts = read_facts::<DebError>(&store, &deb, &sha, &request).unwrap();
+        assert_eq!(
+            read.contents.keys().collect::<Vec<_>>(),
+            ["usr/bin/suid", "usr/bin/tool"]
+        );
+        assert_eq!(read.contents["usr/bin/suid"], b"suid");
     }
 
     #[test]

@@ -413,11 +413,23 @@ impl<R: Read> Read for Exact<'_, R> {
 pub fn read_deb_verified<E: From<DebError> + From<StoreError>>(
     deb: &Path,
     sha256: &str,
+    visit: impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
+) -> Result<ControlFiles, E> {
+    read_deb_verified_with_control(deb, sha256, |_| {}, visit)
+}
+
+/// [`read_deb_verified`], handing the control files to `on_control` before
+/// the first data entry (the control member precedes data.tar), so what is
+/// kept of the data can depend on the maintainer scripts.
+pub fn read_deb_verified_with_control<E: From<DebError> + From<StoreError>>(
+    deb: &Path,
+    sha256: &str,
+    mut on_control: impl FnMut(&ControlFiles),
     mut visit: impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
 ) -> Result<ControlFiles, E> {
     let file = fs_err::File::open(deb).map_err(DebError::from)?;
     let mut hashed = cairn_store::VerifyingReader::new(file, deb, sha256);
-    let read = read_members(deb, &mut hashed, &mut visit);
+    let read = read_members(deb, &mut hashed, &mut on_control, &mut visit);
     // Whatever the members left unread (tar padding, trailing members) is
     // part of the file the lock names.
     let checked = std::io::copy(&mut hashed, &mut std::io::sink());
@@ -436,6 +448,7 @@ pub fn read_deb_verified<E: From<DebError> + From<StoreError>>(
 fn read_members<E: From<DebError>>(
     deb: &Path,
     source: impl Read,
+    on_control: &mut impl FnMut(&ControlFiles),
     visit: &mut impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
 ) -> Result<ControlFiles, E> {
     let mut ar = ar::Archive::new(BufReader::with_capacity(256 * 1024, source));
@@ -452,6 +465,7 @@ fn read_members<E: From<DebError>>(
         } else if let Some(suffix) = name.strip_prefix("data.tar") {
             let control =
                 control.ok_or_else(|| invalid(deb, "data.tar comes before control.tar"))?;
+            on_control(&control);
             let mut reader = decompress(deb, &name, suffix, member)?;
             visit_tar(deb, &mut *reader, visit)?;
             return Ok(control);

@@ -160,27 +160,44 @@ pub fn sourced_paths(packages: &[PackageInput]) -> BTreeSet<String> {
         .flat_map(|p| &p.files)
         .filter_map(|f| f.contents.as_deref())
         .filter_map(|bytes| std::str::from_utf8(bytes).ok());
-    let mut paths = BTreeSet::new();
-    for text in scripts.chain(helpers) {
-        for line in text.lines() {
-            let line = line.trim_start();
-            let Some(rest) = line
-                .strip_prefix(". ")
-                .or_else(|| line.strip_prefix("source "))
-            else {
-                continue;
-            };
-            let path = rest.split_whitespace().next().unwrap_or("");
-            let path = path.trim_matches(|c| c == '"' || c == '\'');
-            if path.starts_with('/')
-                && !path.contains(['$', '`', '*'])
-                && !path.starts_with("/usr/share/debconf/confmodule")
-            {
-                paths.insert(path.to_string());
-            }
+    scripts.chain(helpers).flat_map(sourced_in).collect()
+}
+
+/// The literal absolute paths `text` sources with `.` or `source` (debconf's
+/// confmodule aside): see [`sourced_paths`].
+fn sourced_in(text: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some(rest) = line
+            .strip_prefix(". ")
+            .or_else(|| line.strip_prefix("source "))
+        else {
+            continue;
+        };
+        let path = rest.split_whitespace().next().unwrap_or("");
+        let path = path.trim_matches(|c| c == '"' || c == '\'');
+        if path.starts_with('/')
+            && !path.contains(['$', '`', '*'])
+            && !path.starts_with("/usr/share/debconf/confmodule")
+        {
+            paths.push(path.to_string());
         }
     }
     paths
+}
+
+/// The files a package's own maintainer scripts source, as data-entry paths
+/// (`usr/share/dpkg/sh/dpkg-error.sh`): the facts keep their bytes as the
+/// layer pass reads the `.deb`, so a helper a package sources from itself
+/// (dpkg, postgresql-common) needs no second read.
+pub fn sourced_by_own_scripts(control: &cairn_debian::deb::ControlFiles) -> Vec<String> {
+    ["preinst", "postinst"]
+        .iter()
+        .filter_map(|name| control.other.get(*name))
+        .flat_map(|bytes| sourced_in(&String::from_utf8_lossy(bytes)))
+        .map(|path| merged_usr(&path).trim_start_matches('/').to_string())
+        .collect()
 }
 
 /// Reads `text` as a postinst the way configuration does, for the fuzz
