@@ -81,7 +81,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: ImageCommand) -> Result<ExitCode> {
     match command {
-        ImageCommand::List(args) => list::run(args),
+        ImageCommand::List(args) => list::run_in_image(args),
         ImageCommand::Activate(args) => entrypoint::run_activated(args.command),
         ImageCommand::Services(cmd) => run_services(cmd),
         ImageCommand::Entrypoint(args) => entrypoint::run(args),

@@ -22,6 +22,20 @@ pub fn run(args: ListArgs) -> Result<ExitCode> {
     let env = Environment::find(&args.dir)?;
     let manifest = env.load_manifest()?;
     let lock = crate::locking::current_lock(&env, &manifest)?;
+    print(&args, &lock)
+}
+
+/// `cairn list` inside an image: the lock the image was built from, as it
+/// is. An image has nothing to re-lock against, and keeping the resolver
+/// out of this path keeps the archive client (TLS, OpenPGP) out of
+/// `cairn-entrypoint`, which every image carries.
+pub fn run_in_image(args: ListArgs) -> Result<ExitCode> {
+    let env = Environment::find(&args.dir)?;
+    let lock = env.load_lock()?;
+    print(&args, &lock)
+}
+
+fn print(args: &ListArgs, lock: &cairn_manifest::Lock) -> Result<ExitCode> {
     let mut rows: Vec<Row> = lock
         .packages
         .iter()
