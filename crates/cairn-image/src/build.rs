@@ -2,7 +2,7 @@
 //! `max-layers`), cairn's own layers beside them, and the image config, all
 //! through cairn-oci's cached, deterministic layer writer.
 
-use cairn_oci::{BuiltLayer, CustomEntry, LayerInput, LayerOptions};
+use cairn_oci::{ArchiveFormat, BuiltLayer, CustomEntry, LayerFeed, LayerInput, LayerOptions};
 use cairn_store::Store;
 
 use crate::{BuildPlan, ImageError, Result, root_copy, top_layer};
@@ -11,6 +11,9 @@ use crate::{BuildPlan, ImageError, Result, root_copy, top_layer};
 pub trait BuildReporter: Sync {
     /// One layer is in the store (built or reused).
     fn on_layer_done(&self, _layer: &BuiltLayer) {}
+    /// Every image is built; an archive being written alongside may still
+    /// be finishing.
+    fn on_built(&self, _image: &BuiltImage) {}
 }
 
 /// A reporter that ignores everything.
@@ -48,22 +51,77 @@ pub fn build_all(
     plans: &[BuildPlan],
     reporter: &dyn BuildReporter,
 ) -> Result<BuiltImage> {
-    let mut images = plans
-        .iter()
-        .map(|plan| build_image(store, plan, reporter))
-        .collect::<Result<Vec<_>>>()?;
-    if images.len() == 1 {
-        return Ok(BuiltImage::Single(images.remove(0)));
-    }
-    Ok(BuiltImage::Multi(cairn_oci::build_multi_image(images)?))
+    build_all_feeding(store, plans, reporter, None)
 }
 
-/// Builds one plan's image.
-pub fn build_image(
+/// Which images an archive written during the build holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveScope {
+    /// Every platform (under an index when there are several).
+    All,
+    /// The first plan's image alone: what a local engine loads.
+    Primary,
+}
+
+/// [`build_all`], writing the archive of the result to `out` as the build
+/// goes: each of the first image's layers is written as soon as it and the
+/// layers below it are built (`cairn_oci::write_archive_while`), so a cold
+/// build ends with little left to copy. The bytes are those
+/// `cairn_oci::write_archive` writes for the finished image. On an error,
+/// `out` holds a truncated archive, which its caller discards.
+pub fn build_all_into_archive(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &dyn BuildReporter,
+    format: ArchiveFormat,
+    scope: ArchiveScope,
+    out: impl std::io::Write + Send,
+) -> Result<BuiltImage> {
+    let archived: for<'a> fn(&'a BuiltImage) -> cairn_oci::Archived<'a> = match scope {
+        ArchiveScope::All => BuiltImage::archived,
+        ArchiveScope::Primary => |image| image.primary().into(),
+    };
+    cairn_oci::write_archive_while(
+        format,
+        out,
+        |feed| build_all_feeding(store, plans, reporter, Some(feed)),
+        archived,
+    )
+}
+
+fn build_all_feeding(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &dyn BuildReporter,
+    feed: Option<&LayerFeed>,
+) -> Result<BuiltImage> {
+    let mut images = plans
+        .iter()
+        .enumerate()
+        .map(|(i, plan)| build_image(store, plan, reporter, feed.filter(|_| i == 0)))
+        .collect::<Result<Vec<_>>>()?;
+    let built = if images.len() == 1 {
+        BuiltImage::Single(images.remove(0))
+    } else {
+        BuiltImage::Multi(cairn_oci::build_multi_image(images)?)
+    };
+    reporter.on_built(&built);
+    Ok(built)
+}
+
+/// Builds one plan's image, handing each layer to `feed` (if any) as it is
+/// ready, with its position in the image.
+fn build_image(
     store: &Store,
     plan: &BuildPlan,
     reporter: &dyn BuildReporter,
+    feed: Option<&LayerFeed>,
 ) -> Result<cairn_oci::Image> {
+    let ready = |position: usize, layer: &BuiltLayer| {
+        if let Some(feed) = feed {
+            feed.ready(position, layer);
+        }
+    };
     let inputs = layer_inputs(store, plan)?;
     let opts = LayerOptions {
         compression: plan.compression,
@@ -74,15 +132,23 @@ pub fn build_image(
         .map(|g| g.iter().map(|&i| inputs[i].clone()).collect())
         .collect();
     // cairn's binary (to compress on a cold cache) and copy-to-root build
-    // beside the package layers, filling the cores their longest one leaves
-    // idle. Configuration waits for the package layers: their pass stores
-    // what it needs from each `.deb`, so no package is read twice.
+    // beside the package layers. Configuration waits for the package
+    // layers: their pass stores what it needs from each `.deb`, so no
+    // package is read twice.
     let facts = crate::configured::FACTS;
     let (layers, binary) = std::thread::scope(|scope| {
-        let binary = scope.spawn(|| binary_layers(store, plan));
+        // On a pool of its own thread: on the shared pool, its compression
+        // waited for the package layers' workers to be idle, so it finished
+        // last and held up configuration (50 ms on the flask example). The
+        // OS shares the cores among the three threads instead.
+        let binary = scope.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+            Ok(pool) => pool.install(|| binary_layers(store, plan)),
+            Err(_) => binary_layers(store, plan),
+        });
         let layers =
-            cairn_oci::build_layers_with_facts(store, &grouped, &opts, Some(&facts), |_, layer| {
+            cairn_oci::build_layers_with_facts(store, &grouped, &opts, Some(&facts), |i, layer| {
                 tracing::debug!("layer {} {}", layer.digest, layer.created_by);
+                ready(i, layer);
                 reporter.on_layer_done(layer);
             });
         let binary = binary
@@ -97,6 +163,10 @@ pub fn build_image(
     layers.push(configured.layer);
     layers.extend(binary);
     layers.push(top_layer::build(store, plan, &inputs, configured.account)?);
+    // The package layers went out as they were built; cairn's own follow.
+    for (position, layer) in layers.iter().enumerate().skip(grouped.len()) {
+        ready(position, layer);
+    }
     let spec = top_layer::image_spec(plan)?;
     Ok(cairn_oci::build_image(&spec, &layers)?)
 }

@@ -24,7 +24,9 @@ pub mod sbom;
 pub mod top_layer;
 pub mod users;
 
-pub use build::{BuildReporter, BuiltImage, NoReporter, build_all, build_image};
+pub use build::{
+    ArchiveScope, BuildReporter, BuiltImage, NoReporter, build_all, build_all_into_archive,
+};
 pub use error::{ImageError, Result};
 pub use foreign::foreign_entrypoint_var;
 pub use named::Overrides;

@@ -22,14 +22,18 @@
 //! import`), skopeo 1.9.3 and umoci 0.4.7.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::image::{Image, MultiImage, canonical_json};
+use crate::layer::BuiltLayer;
 use crate::{OciError, Result};
 
+mod feed;
 mod stream;
+
+pub use feed::{LayerFeed, write_archive_while};
 
 /// The `oci-layout` file of image layout 1.0.0.
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -59,10 +63,38 @@ struct DockerManifest {
 }
 
 /// A regular file of the layout: its path and where its bytes come from.
-enum LayoutFile<'a> {
+enum LayoutFile {
     Bytes(String, Vec<u8>),
-    /// Path in the layout, source in the store, size, `sha256:` digest.
-    Blob(String, &'a Path, u64, &'a str),
+    /// A layer blob in the store.
+    Blob(LayerBlob),
+}
+
+/// A layer's blob: its path in the layout, where it is in the store, its
+/// size and `sha256:` digest, and whether this process just built it
+/// ([`BuiltLayer::fresh`]).
+struct LayerBlob {
+    path: String,
+    source: PathBuf,
+    size: u64,
+    digest: String,
+    fresh: bool,
+}
+
+impl LayerBlob {
+    fn of(layer: &BuiltLayer) -> LayerBlob {
+        LayerBlob {
+            path: blob_entry(&layer.digest),
+            source: layer.blob_path.clone(),
+            size: layer.size,
+            digest: layer.digest.clone(),
+            fresh: layer.fresh,
+        }
+    }
+}
+
+/// The layout path of the blob with `digest`.
+fn blob_entry(digest: &str) -> String {
+    format!("blobs/sha256/{}", hex_of(digest))
 }
 
 /// What an archive holds: one image, or one image per platform under an index.
@@ -113,35 +145,55 @@ pub fn write_archive<'a>(
 
 /// The tar stream of the layout: its two directories, `files`, and the two
 /// zero blocks that end an archive. Headers are those `tar::Builder` writes
-/// (ustar, fixed metadata), so the archive's bytes are as they always were.
-fn write_entries(out: &mut stream::Chunks, files: &[LayoutFile<'_>]) -> Result<()> {
+/// (ustar, fixed metadata).
+fn write_entries(out: &mut stream::Chunks, files: &[LayoutFile]) -> Result<()> {
+    append_dirs(out)?;
+    for file in files {
+        append_file(out, file)?;
+    }
+    append_end(out)
+}
+
+fn append_dirs(out: &mut stream::Chunks) -> Result<()> {
     append_dir(out, "blobs")?;
     append_dir(out, "blobs/sha256")?;
-    for file in files {
-        match file {
-            LayoutFile::Bytes(path, bytes) => {
-                let size = bytes.len() as u64;
-                append_header(
-                    out,
-                    path,
-                    fixed_header(0o644, size, tar::EntryType::Regular),
-                )?;
-                out.write_all(bytes)?;
-                pad(out, size)?;
-            }
-            LayoutFile::Blob(path, source, size, digest) => {
-                let mut blob = open_blob(source, *size, digest)?;
-                append_header(
-                    out,
-                    path,
-                    fixed_header(0o644, *size, tar::EntryType::Regular),
-                )?;
-                out.copy_verified(&mut blob, *size).map_err(from_blob_io)?;
-                pad(out, *size)?;
-            }
-        }
-    }
+    Ok(())
+}
+
+fn append_end(out: &mut stream::Chunks) -> Result<()> {
     out.write_all(&[0; 1024])?;
+    Ok(())
+}
+
+/// One regular file: its header, its bytes (a blob's verified as they
+/// stream from the store, [`append_blob`]), and the padding to the next block.
+fn append_file(out: &mut stream::Chunks, file: &LayoutFile) -> Result<()> {
+    match file {
+        LayoutFile::Bytes(path, bytes) => {
+            let size = bytes.len() as u64;
+            append_header(
+                out,
+                path,
+                fixed_header(0o644, size, tar::EntryType::Regular),
+            )?;
+            out.write_all(bytes)?;
+            pad(out, size)?;
+        }
+        LayoutFile::Blob(blob) => append_blob(out, blob)?,
+    }
+    Ok(())
+}
+
+fn append_blob(out: &mut stream::Chunks, blob: &LayerBlob) -> Result<()> {
+    let mut source = open_blob(blob)?;
+    append_header(
+        out,
+        &blob.path,
+        fixed_header(0o644, blob.size, tar::EntryType::Regular),
+    )?;
+    out.copy_verified(&mut source, blob.size)
+        .map_err(from_blob_io)?;
+    pad(out, blob.size)?;
     Ok(())
 }
 
@@ -161,12 +213,12 @@ pub fn write_oci_dir<'a>(image: impl Into<Archived<'a>>, dest: &Path) -> Result<
     for file in layout_files(image.into(), ArchiveFormat::Oci)? {
         match file {
             LayoutFile::Bytes(path, bytes) => fs_err::write(temp.path().join(path), bytes)?,
-            LayoutFile::Blob(path, source, size, digest) => {
-                let mut blob = open_blob(source, size, digest)?;
-                let target = fs_err::File::create(temp.path().join(path))?;
+            LayoutFile::Blob(blob) => {
+                let mut source = open_blob(&blob)?;
+                let target = fs_err::File::create(temp.path().join(&blob.path))?;
                 // io::copy reads straight into a BufWriter's buffer: 1 MiB reads.
                 let mut target = io::BufWriter::with_capacity(1 << 20, target);
-                io::copy(&mut blob, &mut target).map_err(from_blob_io)?;
+                io::copy(&mut source, &mut target).map_err(from_blob_io)?;
                 target.flush()?;
             }
         }
@@ -245,11 +297,14 @@ fn replace_dir(new: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The files of the layout in archive order: metadata first, then each blob
-/// once (the platform index, then config and manifest of each image, then
-/// layers bottom first). Directories are the caller's.
-fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<LayoutFile<'_>>> {
-    let blob = |digest: &str| format!("blobs/sha256/{}", hex_of(digest));
+/// The files of the layout in archive order, as `docker save` orders them:
+/// each layer blob once (bottom first, image by image), then the platform
+/// index, each image's config and manifest, and last the files naming them
+/// (`index.json`, `manifest.json`, `oci-layout`, `repositories`). Metadata
+/// last is what lets [`write_archive_while`] write layers as they are built:
+/// only the end of the archive waits for the whole image. Directories are
+/// the caller's.
+fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<LayoutFile>> {
     let oci = format != ArchiveFormat::Docker;
     let images = match format {
         // Docker's manifest.json names one image: the first platform's.
@@ -258,57 +313,60 @@ fn layout_files(archived: Archived<'_>, format: ArchiveFormat) -> Result<Vec<Lay
     };
     let primary = &images[0];
     let mut files = Vec::new();
-    if oci {
-        let index_json = match archived {
-            Archived::Single(image) => image.index_json()?,
-            Archived::Multi(multi) => multi.index_json()?,
-        };
-        files.push(LayoutFile::Bytes("oci-layout".into(), OCI_LAYOUT.to_vec()));
-        files.push(LayoutFile::Bytes("index.json".into(), index_json));
-    }
-    if format != ArchiveFormat::Oci {
-        let docker = [DockerManifest {
-            config: blob(&primary.config_digest),
-            repo_tags: vec![primary.reference.short()],
-            layers: primary.layers.iter().map(|l| blob(&l.digest)).collect(),
-        }];
-        files.push(LayoutFile::Bytes(
-            "manifest.json".into(),
-            canonical_json(&docker, "manifest.json")?,
-        ));
-        files.push(LayoutFile::Bytes(
-            "repositories".into(),
-            repositories(primary)?,
-        ));
+    let mut seen = std::collections::BTreeSet::new();
+    for layer in images.iter().flat_map(|i| &i.layers) {
+        if seen.insert(layer.digest.as_str()) {
+            files.push(LayoutFile::Blob(LayerBlob::of(layer)));
+        }
     }
     if oci && let Archived::Multi(multi) = archived {
         files.push(LayoutFile::Bytes(
-            blob(&multi.index_digest),
+            blob_entry(&multi.index_digest),
             multi.index.clone(),
         ));
     }
     for image in images {
         files.push(LayoutFile::Bytes(
-            blob(&image.config_digest),
+            blob_entry(&image.config_digest),
             image.config.clone(),
         ));
         if oci {
             files.push(LayoutFile::Bytes(
-                blob(&image.manifest_digest),
+                blob_entry(&image.manifest_digest),
                 image.manifest.clone(),
             ));
         }
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for layer in images.iter().flat_map(|i| &i.layers) {
-        if seen.insert(layer.digest.as_str()) {
-            files.push(LayoutFile::Blob(
-                blob(&layer.digest),
-                &layer.blob_path,
-                layer.size,
-                &layer.digest,
-            ));
-        }
+    if oci {
+        let index_json = match archived {
+            Archived::Single(image) => image.index_json()?,
+            Archived::Multi(multi) => multi.index_json()?,
+        };
+        files.push(LayoutFile::Bytes("index.json".into(), index_json));
+    }
+    if format != ArchiveFormat::Oci {
+        let docker = [DockerManifest {
+            config: blob_entry(&primary.config_digest),
+            repo_tags: vec![primary.reference.short()],
+            layers: primary
+                .layers
+                .iter()
+                .map(|l| blob_entry(&l.digest))
+                .collect(),
+        }];
+        files.push(LayoutFile::Bytes(
+            "manifest.json".into(),
+            canonical_json(&docker, "manifest.json")?,
+        ));
+    }
+    if oci {
+        files.push(LayoutFile::Bytes("oci-layout".into(), OCI_LAYOUT.to_vec()));
+    }
+    if format != ArchiveFormat::Oci {
+        files.push(LayoutFile::Bytes(
+            "repositories".into(),
+            repositories(primary)?,
+        ));
     }
     Ok(files)
 }
@@ -330,25 +388,31 @@ fn hex_of(digest: &str) -> &str {
 }
 
 /// Opens a layer blob, checking its size first: a short blob would otherwise
-/// produce a tar whose header promises more bytes than follow. Its content is
-/// hashed as it streams out and checked against `digest` at the end, so a
-/// blob damaged in the cache fails the write (and is evicted, so the next
-/// build rebuilds it) instead of being shipped.
-fn open_blob(
-    path: &Path,
-    expected: u64,
-    digest: &str,
-) -> Result<cairn_store::VerifyingReader<fs_err::File>> {
-    let file = fs_err::File::open(path)?;
+/// produce a tar whose header promises more bytes than follow. A blob from
+/// the cache is hashed as it streams out and checked against its digest at
+/// the end, so a blob damaged in the cache fails the write (and is evicted,
+/// so the next build rebuilds it) instead of being shipped. A blob this
+/// process built was hashed as it was written, moments ago: hashing it again
+/// would cost a second pass over every byte of a cold build (80 MB for the
+/// flask example) and check nothing the first did not.
+fn open_blob(blob: &LayerBlob) -> Result<Box<dyn io::Read>> {
+    let file = fs_err::File::open(&blob.source)?;
     let actual = file.metadata()?.len();
-    if actual != expected {
+    if actual != blob.size {
         return Err(OciError::BlobSizeMismatch {
-            path: path.to_path_buf(),
-            expected,
+            path: blob.source.clone(),
+            expected: blob.size,
             actual,
         });
     }
-    Ok(cairn_store::VerifyingReader::new(file, path, digest))
+    if blob.fresh {
+        return Ok(Box::new(file));
+    }
+    Ok(Box::new(cairn_store::VerifyingReader::new(
+        file,
+        &blob.source,
+        &blob.digest,
+    )))
 }
 
 /// An I/O error while streaming a blob, keeping a digest mismatch as such.
@@ -482,7 +546,7 @@ mod tests {
         for file in layout_files(image.into(), format).unwrap() {
             let (path, body) = match file {
                 LayoutFile::Bytes(path, bytes) => (path, bytes),
-                LayoutFile::Blob(path, source, ..) => (path, fs_err::read(source).unwrap()),
+                LayoutFile::Blob(blob) => (blob.path, fs_err::read(blob.source).unwrap()),
             };
             let mut header = fixed_header(0o644, body.len() as u64, tar::EntryType::Regular);
             builder
@@ -585,10 +649,19 @@ mod tests {
         fs_err::write(path, bytes).unwrap();
     }
 
+    /// The image of [`sample_image`] as a later build gets it: every layer
+    /// from the cache, so every blob is verified as it is copied.
+    fn cached_sample_image(store_dir: &Path) -> Image {
+        sample_image(store_dir);
+        let image = sample_image(store_dir);
+        assert!(image.layers.iter().all(|l| l.from_cache && !l.fresh));
+        image
+    }
+
     #[test]
     fn a_flipped_byte_in_a_cached_blob_is_never_shipped_and_gets_rebuilt() {
         let tmp = tempfile::tempdir().unwrap();
-        let image = sample_image(tmp.path());
+        let image = cached_sample_image(tmp.path());
         let blob = image.layers[0].blob_path.clone();
         flip_a_byte(&blob);
         let err = write_archive(&image, ArchiveFormat::Hybrid, io::sink()).unwrap_err();
@@ -614,7 +687,7 @@ mod tests {
     #[test]
     fn a_flipped_byte_fails_an_oci_dir_without_touching_dest() {
         let tmp = tempfile::tempdir().unwrap();
-        let image = sample_image(tmp.path());
+        let image = cached_sample_image(tmp.path());
         flip_a_byte(&image.layers[0].blob_path);
         let dest = tmp.path().join("out/layout");
         let err = write_oci_dir(&image, &dest).unwrap_err();

@@ -518,6 +518,7 @@ mod tests {
             blob_path: "/nonexistent".into(),
             created_by: format!("cairn: pkg{n} 1.0"),
             from_cache: false,
+            fresh: false,
             blob_use: Default::default(),
         }
     }

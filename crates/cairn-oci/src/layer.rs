@@ -20,9 +20,10 @@ pub(crate) mod spool;
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::pgzip::GzipWriter;
@@ -141,6 +142,12 @@ pub struct BuiltLayer {
     pub created_by: String,
     /// True if the layer came from the cache without being rebuilt.
     pub from_cache: bool,
+    /// Built by this process, which hashed the blob as it wrote it moments
+    /// ago: an archive copies it without hashing it again. Never read from
+    /// a record (it deserialises as false), so a layer kept in a record and
+    /// any cache hit is verified as it is copied.
+    #[serde(skip)]
+    pub fresh: bool,
     /// Keeps `cairn cache gc` from evicting the blob while this layer (and
     /// every clone of it, e.g. inside an [`crate::Image`]) is alive.
     #[serde(skip)]
@@ -284,7 +291,11 @@ pub fn build_layers_with_facts(
     on_layer_done: impl Fn(usize, &BuiltLayer) + Sync,
 ) -> Result<Vec<BuiltLayer>> {
     // Largest first, one at a time per worker: the long layers start at once
-    // and the short ones fill in, so no core idles at the end (LPT scheduling).
+    // and the short ones fill in, so no core idles at the end (LPT
+    // scheduling). Workers take the next layer from one shared queue: a
+    // rayon `par_iter` splits the list in halves instead, and a worker held
+    // up by a long layer left the other to finish its half and then the
+    // mid-sized layers of the first, so the largest of those ran last.
     let mut order: Vec<usize> = (0..layers.len()).collect();
     let size = |i: &usize| -> u64 {
         let debs = layers[*i].iter();
@@ -292,21 +303,47 @@ pub fn build_layers_with_facts(
             .sum()
     };
     order.sort_by_cached_key(|i| std::cmp::Reverse(size(i)));
-    let mut built: Vec<(usize, BuiltLayer)> = order
-        .par_iter()
-        .with_max_len(1)
-        .map(|&index| {
-            let layer = group_layer_unsynced(store, &layers[index], opts, facts)?;
-            on_layer_done(index, &layer);
-            Ok((index, layer))
-        })
-        .collect::<Result<_>>()?;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let done: Mutex<Vec<(usize, BuiltLayer)>> = Mutex::new(Vec::with_capacity(layers.len()));
+    let first_error: Mutex<Option<OciError>> = Mutex::new(None);
+    let worker = || {
+        while !failed.load(Ordering::Relaxed) {
+            let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            match group_layer_unsynced(store, &layers[index], opts, facts) {
+                Ok(layer) => {
+                    on_layer_done(index, &layer);
+                    lock(&done).push((index, layer));
+                }
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    lock(&first_error).get_or_insert(e);
+                }
+            }
+        }
+    };
+    rayon::scope(|scope| {
+        for _ in 0..rayon::current_num_threads().min(layers.len()) {
+            scope.spawn(|_| worker());
+        }
+    });
+    if let Some(e) = lock(&first_error).take() {
+        return Err(e);
+    }
+    let mut built = std::mem::take(&mut *lock(&done));
     // Flushed while the caller builds the rest and writes the archive.
     if built.iter().any(|(_, layer)| !layer.from_cache) {
         store.sync_later();
     }
     built.sort_by_key(|(index, _)| *index);
     Ok(built.into_iter().map(|(_, layer)| layer).collect())
+}
+
+/// A mutex's contents, even after a panic elsewhere (which rayon re-raises).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn created_by(inputs: &[&LayerInput]) -> String {
@@ -684,6 +721,7 @@ fn built(
         media_type: record.media_type,
         created_by,
         from_cache,
+        fresh: !from_cache,
     })
 }
 
@@ -1030,7 +1068,7 @@ mod tests {
                 .unwrap(),
             mtime
         );
-        second.from_cache = false;
+        (second.from_cache, second.fresh) = (false, true);
         assert_eq!(second, first);
         // A truncated blob is a miss, and is rebuilt.
         fs_err::write(&first.blob_path, b"junk").unwrap();

@@ -22,7 +22,9 @@ mod tree;
 
 use std::path::PathBuf;
 
-pub use archive::{ArchiveFormat, Archived, write_archive, write_oci_dir};
+pub use archive::{
+    ArchiveFormat, Archived, LayerFeed, write_archive, write_archive_while, write_oci_dir,
+};
 pub use group::{PackageNode, plan_layers};
 pub use image::{
     HealthcheckConfig, Image, ImageRef, ImageSpec, MultiImage, RuntimeConfig, build_image,
@@ -104,6 +106,14 @@ pub enum OciError {
         "refusing to replace {path}: {reason}; choose an empty or new directory, or remove it first"
     )]
     NotAnOciLayout { path: PathBuf, reason: String },
+    /// The build writing into an archive stopped before it finished; its
+    /// own error is the one reported.
+    #[error("the image build stopped before its archive was complete")]
+    ArchiveAbandoned,
+    #[error(
+        "internal error: the {streamed} layers written ahead are not the image's first layers; please report this"
+    )]
+    ArchiveOutOfOrder { streamed: usize },
 }
 
 /// Result with [`OciError`].

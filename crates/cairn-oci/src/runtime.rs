@@ -101,7 +101,7 @@ fn wait_with_timeout(mut child: Child, timeout: Duration) -> Option<ExitStatus> 
 /// the engine's own error output.
 pub fn load_into(
     runtime: ContainerRuntime,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
 ) -> Result<String> {
     let mut command = Command::new(runtime.program());
     command.arg("load");
@@ -110,7 +110,7 @@ pub fn load_into(
 
 fn load_with(
     mut command: Command,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
 ) -> Result<String> {
     let program = command.get_program().to_string_lossy().into_owned();
     let spawn_error = |source| OciError::Spawn {
@@ -154,7 +154,10 @@ fn load_with(
 }
 
 /// Writes the archive, then closes stdin so the engine sees the end.
-fn feed(stdin: impl Write, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+fn feed(
+    stdin: impl Write + Send,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
+) -> Result<()> {
     // Archives come in large chunks (write_archive); small writes are few.
     let mut stdin = BufWriter::with_capacity(64 * 1024, stdin);
     write(&mut stdin)?;

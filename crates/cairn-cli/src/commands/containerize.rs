@@ -55,8 +55,18 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     for plan in &plans {
         debs_in_use.extend(ensure_debs(&store, &plan.packages)?);
     }
-    let image = cairn_image::build_all(&store, &plans, &LayerLog).diagnose()?;
-    report_built(&plans, &image);
+    let reporter = BuildLog { plans: &plans };
+    // Archives are written as the layers are built; a push or an OCI
+    // directory takes the finished image.
+    let (image, loaded) = match (&args.file, args.runtime) {
+        _ if args.copy => (build(&store, &plans, &reporter)?, None),
+        (Some(_), _) if stdout_target => (write_to_stdout(&store, &plans, &reporter, &args)?, None),
+        (Some(path), _) => (
+            write_to_file(&store, &plans, &reporter, path, &args)?,
+            None,
+        ),
+        (None, runtime) => load_or_write(&store, &plans, &reporter, runtime, &args)?,
+    };
     if let Some(remote) = &remote {
         remote::compare(remote, &image);
     }
@@ -71,24 +81,55 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
         }
     }
     copy::record_image(&store, &env, plan, &image);
-    match (&args.file, args.runtime) {
-        _ if args.copy => {
-            let pushed = copy::run(&store, &image, plan, &args)?;
-            if let Some((reference, options)) = pushed {
-                super::sbom::attach_to_pushed(&store, &plans, &image, &reference, &options)?;
-            }
+    if args.copy {
+        let pushed = copy::run(&store, &image, plan, &args)?;
+        if let Some((reference, options)) = pushed {
+            super::sbom::attach_to_pushed(&store, &plans, &image, &reference, &options)?;
         }
-        (Some(_), _) if stdout_target => write_to_stdout(&image, &args)?,
-        (Some(path), _) => write_to_file(&image, path, &args)?,
-        (None, runtime) => load_or_write(&image, runtime, plan, &args)?,
+    }
+    if let Some((program, reference)) = loaded
+        && args.docker_run
+    {
+        let ports: Vec<String> = plan
+            .manifest
+            .containerize
+            .config
+            .exposed_ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        run_interactively(program, &reference, &ports)?;
     }
     drop(debs_in_use);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Layer progress at `-v`; the image summary is [`report_built`].
-struct LayerLog;
-impl cairn_image::BuildReporter for LayerLog {}
+fn build(store: &Store, plans: &[BuildPlan], reporter: &BuildLog<'_>) -> Result<BuiltImage> {
+    cairn_image::build_all(store, plans, reporter).diagnose()
+}
+
+/// Builds the images and writes their archive to `out` as the build goes.
+fn build_into(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &BuildLog<'_>,
+    format: cairn_oci::ArchiveFormat,
+    scope: cairn_image::ArchiveScope,
+    out: impl std::io::Write + Send,
+) -> Result<BuiltImage> {
+    cairn_image::build_all_into_archive(store, plans, reporter, format, scope, out).diagnose()
+}
+
+/// The image summary once the build is done ([`report_built`]).
+struct BuildLog<'a> {
+    plans: &'a [BuildPlan],
+}
+
+impl cairn_image::BuildReporter for BuildLog<'_> {
+    fn on_built(&self, image: &BuiltImage) {
+        report_built(self.plans, image);
+    }
+}
 
 /// `✓ built NAME:TAG for SYSTEM (N layers, M packages)` per image, and the index.
 fn report_built(plans: &[BuildPlan], image: &BuiltImage) {
@@ -304,31 +345,57 @@ fn archive_format(args: &ContainerizeArgs) -> cairn_oci::ArchiveFormat {
     }
 }
 
-fn write_to_stdout(image: &BuiltImage, args: &ContainerizeArgs) -> Result<()> {
+fn write_to_stdout(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &BuildLog<'_>,
+    args: &ContainerizeArgs,
+) -> Result<BuiltImage> {
     let format = archive_format(args);
     if args.format == Some(ArchiveFormat::OciDir) {
         return Err(miette!("--format oci-dir needs a directory: use -f DIR"));
     }
-    // write_archive writes in large chunks: no BufWriter needed.
-    let stdout = std::io::stdout();
-    cairn_oci::write_archive(image.archived(), format, stdout.lock()).diagnose()
+    // The archive is written in large chunks: no BufWriter needed.
+    let all = cairn_image::ArchiveScope::All;
+    build_into(store, plans, reporter, format, all, std::io::stdout())
 }
 
-fn write_to_file(image: &BuiltImage, path: &Path, args: &ContainerizeArgs) -> Result<()> {
+fn write_to_file(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &BuildLog<'_>,
+    path: &Path,
+    args: &ContainerizeArgs,
+) -> Result<BuiltImage> {
     let format = archive_format(args);
-    if args.format == Some(ArchiveFormat::OciDir) {
+    let image = if args.format == Some(ArchiveFormat::OciDir) {
+        let image = build(store, plans, reporter)?;
         cairn_oci::write_oci_dir(image.archived(), path).diagnose()?;
+        image
     } else {
-        // A FIFO or `/dev/null` is written to, a symlink followed: AtomicFile's rules.
-        let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
-        cairn_oci::write_archive(image.archived(), format, &mut file).diagnose()?;
-        // Renamed into place whole, but not forced to disk, as `docker save -o`
-        // does: the archive is rebuilt from the lock in one command, and an
-        // fsync of its tens of MB would be most of a warm build (0.2-0.8 s).
-        file.commit_unsynced().into_diagnostic()?;
-    }
+        write_archive_file(store, plans, reporter, path, format)?
+    };
     output::status(format!("✓ wrote {}", path.display()));
-    Ok(())
+    Ok(image)
+}
+
+/// Builds into an archive file, renamed into place once whole.
+fn write_archive_file(
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &BuildLog<'_>,
+    path: &Path,
+    format: cairn_oci::ArchiveFormat,
+) -> Result<BuiltImage> {
+    // A FIFO or `/dev/null` is written to, a symlink followed: AtomicFile's rules.
+    let mut file = cairn_store::AtomicFile::create(path).into_diagnostic()?;
+    let all = cairn_image::ArchiveScope::All;
+    let image = build_into(store, plans, reporter, format, all, &mut file)?;
+    // Renamed into place whole, but not forced to disk, as `docker save -o`
+    // does: the archive is rebuilt from the lock in one command, and an
+    // fsync of its tens of MB would be most of a warm build (0.2-0.8 s).
+    file.commit_unsynced().into_diagnostic()?;
+    Ok(image)
 }
 
 /// The archive an engine loads: the hybrid, except that Podman takes the
@@ -348,13 +415,17 @@ pub(super) fn load_format(
     }
 }
 
+/// Builds and loads the image into the engine (`--runtime`, or the one
+/// found), or writes an archive when there is none; returns the engine's
+/// program and the reference it loaded.
 fn load_or_write(
-    image: &BuiltImage,
+    store: &Store,
+    plans: &[BuildPlan],
+    reporter: &BuildLog<'_>,
     runtime: Option<Runtime>,
-    plan: &BuildPlan,
     args: &ContainerizeArgs,
-) -> Result<()> {
-    let docker_run = args.docker_run;
+) -> Result<(BuiltImage, Option<(&'static str, String)>)> {
+    let plan = &plans[0];
     let detected = match runtime {
         Some(Runtime::Docker) => Some(cairn_oci::ContainerRuntime::Docker),
         Some(Runtime::Podman) => Some(cairn_oci::ContainerRuntime::Podman),
@@ -363,29 +434,45 @@ fn load_or_write(
     let Some(runtime) = detected else {
         let path = PathBuf::from(format!("{}-container.tar", plan.name.replace('/', "-")));
         output::status("no docker or podman found on PATH; writing an archive instead");
-        let mut file = cairn_store::AtomicFile::create(&path).into_diagnostic()?;
-        cairn_oci::write_archive(
-            image.archived(),
-            cairn_oci::ArchiveFormat::Hybrid,
-            &mut file,
-        )
-        .diagnose()?;
-        file.commit_unsynced().into_diagnostic()?; // as write_to_file
+        let hybrid = cairn_oci::ArchiveFormat::Hybrid;
+        let image = write_archive_file(store, plans, reporter, &path, hybrid)?;
         output::status(format!("✓ wrote {}", path.display()));
-        return Ok(());
+        return Ok((image, None));
     };
     let program = runtime.program();
-    if let BuiltImage::Multi(multi) = image {
+    let format = load_format(runtime, plan);
+    // The engine reads the archive as it is built. A failed build leaves it
+    // a truncated archive, which it refuses; the build's error is the one
+    // to report.
+    let mut built = None;
+    let loaded = cairn_oci::load_into(runtime, |w| {
+        let primary = cairn_image::ArchiveScope::Primary;
+        let result = cairn_image::build_all_into_archive(store, plans, reporter, format, primary, w);
+        let abandoned = result.is_err();
+        built = Some(result);
+        match abandoned {
+            true => Err(cairn_oci::OciError::ArchiveAbandoned),
+            false => Ok(()),
+        }
+    });
+    let (image, loaded) = match (built, loaded) {
+        (Some(Ok(image)), loaded) => (image, loaded.diagnose()?),
+        // A write that failed because the engine stopped reading: the
+        // engine's own error says why.
+        (Some(Err(cairn_image::ImageError::Oci(cairn_oci::OciError::Io(_)))), Err(engine)) => {
+            return Err(engine).diagnose();
+        }
+        (Some(Err(build)), _) => return Err(build).diagnose(),
+        (None, loaded) => {
+            return Err(loaded.err().unwrap_or(cairn_oci::OciError::ArchiveAbandoned)).diagnose();
+        }
+    };
+    if let BuiltImage::Multi(multi) = &image {
         output::status(format!(
-            "loading only the {} image into {program}; write all platforms with -f FILE or push them with --copy",
+            "loaded only the {} image into {program}; write all platforms with -f FILE or push them with --copy",
             multi.images[0].architecture()
         ));
     }
-    let format = load_format(runtime, plan);
-    let loaded = cairn_oci::load_into(runtime, |w| {
-        cairn_oci::write_archive(image.primary(), format, w)
-    })
-    .diagnose()?;
     if args.json {
         // stdout holds the JSON report alone.
         output::status(format!("✓ loaded into {program}: {loaded}"));
@@ -393,18 +480,7 @@ fn load_or_write(
         output::status(format!("✓ loaded into {program}:"));
         println!("{loaded}");
     }
-    if docker_run {
-        let ports: Vec<String> = plan
-            .manifest
-            .containerize
-            .config
-            .exposed_ports
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        run_interactively(program, &loaded, &ports)?;
-    }
-    Ok(())
+    Ok((image, Some((program, loaded))))
 }
 
 /// `docker run --rm -it -p PORT:PORT… REF`, handing the terminal over and

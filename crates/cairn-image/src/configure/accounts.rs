@@ -741,13 +741,22 @@ impl Accounts {
     }
 }
 
-/// The account files and home directories as entries.
+/// The account files and home directories as entries, and the accounts
+/// (which tmpfiles.d snippets name owners from).
 pub(crate) fn configure(
     packages: &[PackageInput],
     parsed: &[ParsedScripts],
     tree: &Tree<'_>,
+) -> (super::Configuration, Accounts) {
+    let (accounts, notes) = accounts(packages, parsed, tree);
+    (entries(packages, &accounts, notes), accounts)
+}
+
+fn entries(
+    packages: &[PackageInput],
+    accounts: &Accounts,
+    mut notes: Vec<Note>,
 ) -> super::Configuration {
-    let (accounts, mut notes) = accounts(packages, parsed, tree);
     // Without base-passwd and with no account to add there is nothing to
     // write: the caller's own /etc/passwd (if any) stays as it is.
     let has_base = packages
@@ -758,7 +767,7 @@ pub(crate) fn configure(
         return super::Configuration {
             entries: Vec::new(),
             notes,
-            overrides: accounts.overrides,
+            overrides: accounts.overrides.clone(),
         };
     }
     for note in notes.iter_mut().filter(|n| n.package.is_empty()) {
@@ -787,7 +796,7 @@ pub(crate) fn configure(
     super::Configuration {
         entries,
         notes,
-        overrides: accounts.overrides,
+        overrides: accounts.overrides.clone(),
     }
 }
 

@@ -318,10 +318,10 @@ pub fn configure(packages: &[PackageInput], local_files: &[DataFile]) -> Configu
     let parsed = ParsedScripts::all_of(packages);
 
     let alts = alternatives::configure(packages, &parsed, &tree);
-    let users = accounts::configure(packages, &parsed, &tree);
+    let (users, system) = accounts::configure(packages, &parsed, &tree);
     let certs = certificates::configure(packages, local_files);
     let libs = libraries::configure(packages);
-    let dirs = tmpfiles::configure(packages, &accounts::system_accounts(packages).0);
+    let dirs = tmpfiles::configure(packages, &system);
     for part in [alts, users, certs, libs, dirs] {
         for mut entry in part.entries {
             // Package layers hold `/bin/x` as `/usr/bin/x` (merged /usr), and
@@ -377,8 +377,11 @@ impl ParsedScripts {
 
     /// Every package's scripts, each read as part of all of them.
     pub(crate) fn all_of(packages: &[PackageInput]) -> Vec<ParsedScripts> {
+        use rayon::prelude::*;
+        // Each package's reading is its own (the others only looked up), and
+        // this is most of configuration's time: on every core.
         packages
-            .iter()
+            .par_iter()
             .map(|p| ParsedScripts::new(p, packages))
             .collect()
     }

@@ -25,13 +25,23 @@ pub(crate) struct Spooled {
 }
 
 /// File contents of one layer, in memory up to a cap and on disk beyond it.
+///
+/// Copies to the file go through `copy_buf`, zeroed once: a `Read` without
+/// `read_buf` (a tar entry) makes `io::copy` into a `BufWriter` zero the
+/// writer's whole spare capacity on every call, 1 MiB per spooled file (37
+/// ms of CPU on the flask example's cold build).
 pub(crate) struct Spool {
     dir: PathBuf,
     memory: Vec<u8>,
     memory_cap: usize,
     file: Option<BufWriter<std::fs::File>>,
     file_len: u64,
+    copy_buf: Vec<u8>,
 }
+
+/// Bytes per read when copying to the spool file, and the most a reader
+/// of a spooled entry buffers.
+const COPY_CHUNK: usize = 256 * 1024;
 
 impl Spool {
     /// An empty spool keeping up to `memory_cap` bytes in memory and the rest
@@ -43,6 +53,7 @@ impl Spool {
             memory_cap,
             file: None,
             file_len: 0,
+            copy_buf: Vec::new(),
         }
     }
 
@@ -60,16 +71,16 @@ impl Spool {
                 // buffer never doubles past the cap.
                 self.memory.reserve_exact(self.memory_cap - start);
             }
-            // One exact read into place, with no probing reads.
+            // One exact read into place, with no probing reads. (Zeroing
+            // first costs little: each byte is zeroed once, in cache.)
             self.memory.resize(start + n, 0);
             if let Err(e) = exact.read_exact(&mut self.memory[start..]) {
                 self.memory.truncate(start);
                 return Err(e);
             }
-            let offset = start as u64;
             return Ok(Spooled {
                 in_memory: true,
-                offset,
+                offset: start as u64,
                 len,
             });
         }
@@ -82,8 +93,19 @@ impl Spool {
                 self.file.insert(BufWriter::with_capacity(1 << 20, file))
             }
         };
+        if self.copy_buf.is_empty() {
+            self.copy_buf = vec![0; COPY_CHUNK];
+        }
         let offset = self.file_len;
-        io::copy(&mut exact, file)?;
+        loop {
+            let n = match exact.read(&mut self.copy_buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            file.write_all(&self.copy_buf[..n])?;
+        }
         self.file_len += len;
         Ok(Spooled {
             in_memory: false,
@@ -121,9 +143,11 @@ impl Spool {
             pos: start,
             end: start + entry.len,
         };
-        // Large reads: the tar writer asks for 8 KiB at a time.
+        // Large reads: the tar writer asks for 8 KiB at a time. The buffer
+        // is zeroed on first use, so it is no larger than the entry.
+        let capacity = usize::try_from(entry.len).map_or(COPY_CHUNK, |n| n.clamp(1, COPY_CHUNK));
         Ok(Box::new(exact(
-            io::BufReader::with_capacity(256 * 1024, slice),
+            io::BufReader::with_capacity(capacity, slice),
             entry.len,
         )))
     }
