@@ -53,6 +53,17 @@ impl Data {
         }
     }
 
+    /// The contents when they are in memory (custom bytes, and package files
+    /// the spool kept in memory), to write without a copy in between.
+    fn in_memory<'a>(&'a self, spool: &'a Spool) -> Option<&'a [u8]> {
+        match self {
+            Data::None => Some(&[]),
+            Data::Bytes(bytes) => Some(bytes),
+            Data::Spooled(spooled) => spool.in_memory(*spooled),
+            Data::HostFile { .. } => None,
+        }
+    }
+
     /// The contents, exactly [`Data::len`] bytes (a host file that shrank
     /// since planning is an error, not a short tar entry).
     fn reader<'a>(&'a self, spool: &'a Spool) -> io::Result<Box<dyn Read + 'a>> {
@@ -256,6 +267,20 @@ fn append_node<W: Write>(
             header.set_device_minor(*minor)?;
         }
         EntryKind::Fifo => header.set_entry_type(T::Fifo),
+    }
+    if let Some(bytes) = node.data.in_memory(spool) {
+        // The header as `append_data` writes it (long names included), then
+        // the bytes straight from memory: `io::copy` into a `dyn Write`
+        // would first copy them through an 8 KiB stack buffer, once more for
+        // every byte of the image (~200 MB for the flask example).
+        builder.append_data(&mut header, path, io::empty())?;
+        let out = builder.get_mut();
+        out.write_all(bytes)?;
+        let partial = bytes.len() % 512;
+        if partial > 0 {
+            out.write_all(&[0; 512][partial..])?;
+        }
+        return Ok(());
     }
     builder.append_data(&mut header, path, node.data.reader(spool)?)
 }

@@ -122,6 +122,16 @@ impl Spool {
         }
     }
 
+    /// The contents of `entry` if the spool keeps them in memory.
+    pub fn in_memory(&self, entry: Spooled) -> Option<&[u8]> {
+        if !entry.in_memory {
+            return None;
+        }
+        let start = usize::try_from(entry.offset).ok()?;
+        let end = start.checked_add(usize::try_from(entry.len).ok()?)?;
+        self.memory.get(start..end)
+    }
+
     /// The contents of `entry`, after [`Spool::seal`].
     pub fn reader(&self, entry: Spooled) -> io::Result<Box<dyn Read + '_>> {
         let start = entry.offset;
