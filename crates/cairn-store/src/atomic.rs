@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 /// Symlink hops followed before giving up, as the kernel's own limit (ELOOP).
 const MAX_SYMLINK_HOPS: usize = 40;
 
+/// Bytes written to a temp file between two [`crate::start_writeback`]s.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
 /// A file being written that appears at its final path only on [`AtomicFile::commit`].
 /// Dropping it uncommitted deletes the temp file.
 #[derive(Debug)]
@@ -38,6 +41,8 @@ enum Inner {
         mode: u32,
         /// Whether a file was at the target when writing began.
         replaces: bool,
+        /// Bytes written since writeback was last started.
+        unflushed: u64,
     },
     /// A FIFO or device opened for writing: there is nothing to rename.
     Special(File),
@@ -76,6 +81,7 @@ impl AtomicFile {
                         temp,
                         mode: mode.unwrap_or(0o644),
                         replaces: mode.is_some(),
+                        unflushed: 0,
                     },
                 )
             }
@@ -116,6 +122,7 @@ impl AtomicFile {
                 temp,
                 mode,
                 replaces,
+                ..
             } => {
                 temp.as_file()
                     .set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -168,7 +175,19 @@ fn exchange(new: &Path, target: &Path) -> io::Result<bool> {
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
-            Inner::Temp { temp, .. } => temp.write(buf),
+            Inner::Temp {
+                temp, unflushed, ..
+            } => {
+                let n = temp.write(buf)?;
+                // A large file (an image archive) goes to disk as it is
+                // written, not all at once when the store syncs.
+                *unflushed += n as u64;
+                if *unflushed >= WRITEBACK_EVERY {
+                    crate::start_writeback(temp.as_file());
+                    *unflushed = 0;
+                }
+                Ok(n)
+            }
             Inner::Special(file) => file.write(buf).map_err(|e| named(e, &self.target)),
         }
     }
