@@ -141,10 +141,12 @@ fn build_image(
         // waited for the package layers' workers to be idle, so it finished
         // last and held up configuration (50 ms on the flask example). The
         // OS shares the cores among the three threads instead.
-        let binary = scope.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-            Ok(pool) => pool.install(|| binary_layers(store, plan)),
-            Err(_) => binary_layers(store, plan),
-        });
+        let binary = scope.spawn(
+            || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                Ok(pool) => pool.install(|| binary_layers(store, plan)),
+                Err(_) => binary_layers(store, plan),
+            },
+        );
         let layers =
             cairn_oci::build_layers_with_facts(store, &grouped, &opts, Some(&facts), |i, layer| {
                 tracing::debug!("layer {} {}", layer.digest, layer.created_by);

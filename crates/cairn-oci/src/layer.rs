@@ -210,7 +210,7 @@ pub fn build_group_layer(
 ) -> Result<BuiltLayer> {
     let layer = group_layer_unsynced(store, inputs, opts, None)?;
     if !layer.from_cache {
-        store.sync_later();
+        sync_layers_later(store)?;
     }
     Ok(layer)
 }
@@ -335,7 +335,7 @@ pub fn build_layers_with_facts(
     let mut built = std::mem::take(&mut *lock(&done));
     // Flushed while the caller builds the rest and writes the archive.
     if built.iter().any(|(_, layer)| !layer.from_cache) {
-        store.sync_later();
+        sync_layers_later(store)?;
     }
     built.sort_by_key(|(index, _)| *index);
     Ok(built.into_iter().map(|(_, layer)| layer).collect())
@@ -343,7 +343,9 @@ pub fn build_layers_with_facts(
 
 /// A mutex's contents, even after a panic elsewhere (which rayon re-raises).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn created_by(inputs: &[&LayerInput]) -> String {
@@ -535,7 +537,7 @@ pub fn build_custom_layer(
     let spool = Spool::new(store.bucket(Bucket::Layers)?, 0);
     let (record, held) = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
-    store.sync_later();
+    sync_layers_later(store)?;
     built(store, record, held, created_by, false)
 }
 
@@ -646,6 +648,13 @@ fn cache_key(inputs: &str, opts: &LayerOptions, compressor: &str) -> String {
     let compression = opts.compression.name();
     let text = format!("{LAYER_FORMAT}\n{inputs}\n{compression}\n{compressor}\nclamp:{clamp}\n");
     sha256_hex(text.as_bytes())
+}
+
+/// Makes the layer blobs and records written so far durable, in the
+/// background ([`Store::sync_later`]).
+fn sync_layers_later(store: &Store) -> Result<()> {
+    store.sync_later(vec![blobs_dir(store)?, store.bucket(Bucket::Layers)?]);
+    Ok(())
 }
 
 fn blobs_dir(store: &Store) -> Result<PathBuf> {

