@@ -21,9 +21,6 @@ use std::path::{Path, PathBuf};
 /// Symlink hops followed before giving up, as the kernel's own limit (ELOOP).
 const MAX_SYMLINK_HOPS: usize = 40;
 
-/// Bytes written to a temp file between two [`crate::start_writeback`]s.
-const WRITEBACK_EVERY: u64 = 8 << 20;
-
 /// A file being written that appears at its final path only on [`AtomicFile::commit`].
 /// Dropping it uncommitted deletes the temp file.
 #[derive(Debug)]
@@ -41,8 +38,6 @@ enum Inner {
         mode: u32,
         /// Whether a file was at the target when writing began.
         replaces: bool,
-        /// Bytes written since writeback was last started.
-        unflushed: u64,
     },
     /// A FIFO or device opened for writing: there is nothing to rename.
     Special(File),
@@ -81,7 +76,6 @@ impl AtomicFile {
                         temp,
                         mode: mode.unwrap_or(0o644),
                         replaces: mode.is_some(),
-                        unflushed: 0,
                     },
                 )
             }
@@ -175,21 +169,7 @@ fn exchange(new: &Path, target: &Path) -> io::Result<bool> {
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
-            Inner::Temp {
-                temp, unflushed, ..
-            } => {
-                let n = temp.write(buf)?;
-                // A large file (an image archive) goes to disk as it is
-                // written rather than sitting dirty in memory: replacing it
-                // next time is then quick (unlinking 76 MB of dirty pages
-                // took 16 ms, of written ones 3 ms).
-                *unflushed += n as u64;
-                if *unflushed >= WRITEBACK_EVERY {
-                    crate::start_writeback(temp.as_file());
-                    *unflushed = 0;
-                }
-                Ok(n)
-            }
+            Inner::Temp { temp, .. } => temp.write(buf),
             Inner::Special(file) => file.write(buf).map_err(|e| named(e, &self.target)),
         }
     }
