@@ -116,7 +116,6 @@ impl AtomicFile {
                 temp,
                 mode,
                 replaces,
-                ..
             } => {
                 temp.as_file()
                     .set_permissions(std::fs::Permissions::from_mode(mode))?;
