@@ -25,6 +25,20 @@ use super::{ControlFiles, DebEntry, DebError, EntryKind, read_deb_verified_with_
 
 /// Bumped whenever the stored form changes.
 const FORMAT: &str = "cairn-deb-facts-v1";
+
+/// The facts this process stored, by path: configuration later in the same
+/// build takes them from here instead of reading and decoding the files
+/// again (15 ms of CPU at the end of the flask example's cold build). An
+/// entry is named by the `.deb`'s sha256 and the selection, so it never goes
+/// stale.
+static STORED: std::sync::Mutex<BTreeMap<PathBuf, std::sync::Arc<DebFacts>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn stored() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, std::sync::Arc<DebFacts>>> {
+    STORED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 const MAGIC: &[u8; 8] = b"CAIRNFCT";
 
 /// The largest data file whose bytes a request may keep (CA certificates,
@@ -152,12 +166,16 @@ pub fn store_facts(
     std::io::Write::write_all(&mut file, &crc32fast::hash(&payload).to_le_bytes())?;
     std::io::Write::write_all(&mut file, &payload)?;
     file.commit_unsynced()?;
+    stored().insert(path, std::sync::Arc::new(facts.clone()));
     Ok(())
 }
 
 /// The stored facts of the `.deb` with this sha256, if a sound entry exists.
 pub fn load_facts(store: &Store, sha256: &str, request: &FactsRequest) -> Option<DebFacts> {
     let path = facts_path(store, sha256, request).ok()?;
+    if let Some(facts) = stored().get(&path).cloned() {
+        return Some(DebFacts::clone(&facts));
+    }
     let bytes = fs_err::read(&path).ok()?;
     let rest = bytes.strip_prefix(MAGIC)?;
     let (crc, payload) = rest.split_at_checked(4)?;
@@ -302,6 +320,8 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         fs_err::write(&path, bytes).unwrap();
+        // As a later process finds it: not from this one's memory.
+        stored().clear();
         assert!(load_facts(&store, &sha, &REQUEST).is_none());
     }
 }
