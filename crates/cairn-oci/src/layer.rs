@@ -750,12 +750,10 @@ fn write_blob(
     let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file_mut()));
     let (diff_id, uncompressed_size, out) = compress(compression, out, fill)?;
     let (digest, size, out) = out.finish();
-    // No fsync here: the caller syncs the store once for all layers. The
-    // writing starts now, so that sync has little left to wait for.
+    // No fsync here: the caller syncs the store once for all layers.
     out.into_inner()
         .map_err(io::IntoInnerError::into_error)?
         .flush()?;
-    cairn_store::start_writeback(temp.as_file());
     let target = dir.join(&digest);
     // Held before the blob appears, so gc never sees it unheld.
     let held = BlobUse::hold(store, &digest)?;

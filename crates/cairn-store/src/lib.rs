@@ -164,17 +164,16 @@ impl Store {
         syncfs(&self.root)
     }
 
-    /// Makes the files just committed unsynced into `dirs` durable, on a
-    /// thread of its own, so the caller goes on; it is waited for when the
-    /// last handle to this store is dropped. Their data went to disk as it
-    /// was written ([`start_writeback`]), so this fsyncs the directories
-    /// that name them: that commits the renames (and on ext4 waits for the
-    /// data already under way), without flushing everything else written to
-    /// the filesystem meanwhile, as syncfs(2) did: a cold containerize's
-    /// archive beside the cache, 40-110 ms at its end. A failure is logged
-    /// rather than returned: at worst an entry does not survive a crash, and
-    /// readers check what they find (sizes, then digests on the way out) and
-    /// rebuild.
+    /// Commits the renames of the files just committed unsynced into
+    /// `dirs` (an fsync of each directory), on a thread of its own, so the
+    /// caller goes on; it is waited for when the last handle to this store
+    /// is dropped. Their data is left to the kernel's writeback: syncfs(2)
+    /// forced it out, and with it everything else written to the filesystem
+    /// meanwhile (a cold containerize's 76 MB archive beside the cache),
+    /// which kept the command waiting 40-110 ms at its end, and seconds on
+    /// a throttled disk. A failure is logged rather than returned: at worst
+    /// an entry does not survive a crash, and readers check what they find
+    /// (sizes, then digests on the way out) and rebuild.
     pub fn sync_later(&self, dirs: Vec<PathBuf>) {
         let handle = std::thread::spawn(move || {
             for dir in dirs {
@@ -287,18 +286,6 @@ impl Store {
             .open(&path)
             .map_err(|source| StoreError::Lock { path, source })
     }
-}
-
-/// Starts writing `file`'s dirty pages to disk, without waiting for them:
-/// the sync at the end of a command ([`Store::sync_later`]) then finds its
-/// layer blobs (80 MB for the flask example) mostly written. Best effort: a
-/// filesystem without the call leaves them to its own writeback.
-pub fn start_writeback(file: &File) {
-    use std::os::fd::AsRawFd;
-    // nix wraps no sync_file_range(2), and it is this one call.
-    // SAFETY: the descriptor is open for as long as `file` is borrowed, and
-    // the call only reads its arguments.
-    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// syncfs(2) on the filesystem holding `root`.
