@@ -913,3 +913,36 @@ fn report_lists_every_layer_with_sizes_cache_reuse_and_sharing() {
     );
     assert!(table.contains("total: "), "{table}");
 }
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The cairn every image carries (`cairn-entrypoint`) runs the environment
+/// and reads its lock; it must not link the archive client. Once a path from
+/// `list` to the re-lock code pulled TLS, OpenPGP, HTTP and the resolver
+/// in, and every image grew from 3.4 MB to 12.4 MB of cairn unnoticed. A
+/// linked crate names itself in the binary (its source paths, in panic
+/// locations), in debug and stripped release builds alike.
+#[test]
+fn the_in_image_cairn_links_no_archive_client() {
+    let cairn = TestContext::cairn_bin();
+    let read = |name: &str| {
+        let path = cairn.with_file_name(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let (entrypoint, full) = (read("cairn-entrypoint"), read("cairn"));
+    // What it does link shows, so an absence below means something.
+    assert!(contains(&entrypoint, b"/toml_parser-"), "toml's paths show");
+    for client in ["/rustls-", "/pgp-", "/ureq-"] {
+        assert!(
+            contains(&full, client.as_bytes()),
+            "the full cairn links {client}: the check can see it"
+        );
+        assert!(
+            !contains(&entrypoint, client.as_bytes()),
+            "cairn-entrypoint links {client}: keep the archive client out of what images carry"
+        );
+    }
+}
