@@ -18,10 +18,9 @@
 
 pub(crate) mod spool;
 
+use rayon::iter::{ParallelBridge, ParallelIterator};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use cairn_store::{Bucket, HashingWriter, Store, sha256_hex};
 use serde::{Deserialize, Serialize};
@@ -293,7 +292,7 @@ pub fn build_layers_with_facts(
     // Largest first, one at a time per worker: the long layers start at once
     // and the short ones fill in, so no core idles at the end (LPT
     // scheduling). Workers take the next layer from one shared queue: a
-    // rayon `par_iter` splits the list in halves instead, and a worker held
+    // rayon `par_iter` over the list splits it in halves instead, and a worker held
     // up by a long layer left the other to finish its half and then the
     // mid-sized layers of the first, so the largest of those ran last.
     let mut order: Vec<usize> = (0..layers.len()).collect();
@@ -303,49 +302,23 @@ pub fn build_layers_with_facts(
             .sum()
     };
     order.sort_by_cached_key(|i| std::cmp::Reverse(size(i)));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let done: Mutex<Vec<(usize, BuiltLayer)>> = Mutex::new(Vec::with_capacity(layers.len()));
-    let first_error: Mutex<Option<OciError>> = Mutex::new(None);
-    let worker = || {
-        while !failed.load(Ordering::Relaxed) {
-            let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                break;
-            };
-            match group_layer_unsynced(store, &layers[index], opts, facts) {
-                Ok(layer) => {
-                    on_layer_done(index, &layer);
-                    lock(&done).push((index, layer));
-                }
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    lock(&first_error).get_or_insert(e);
-                }
-            }
-        }
-    };
-    rayon::scope(|scope| {
-        for _ in 0..rayon::current_num_threads().min(layers.len()) {
-            scope.spawn(|_| worker());
-        }
-    });
-    if let Some(e) = lock(&first_error).take() {
-        return Err(e);
-    }
-    let mut built = std::mem::take(&mut *lock(&done));
+    // `par_bridge` hands the workers one item at a time from the iterator,
+    // in its order: a shared queue.
+    let mut built: Vec<(usize, BuiltLayer)> = order
+        .iter()
+        .par_bridge()
+        .map(|&index| {
+            let layer = group_layer_unsynced(store, &layers[index], opts, facts)?;
+            on_layer_done(index, &layer);
+            Ok((index, layer))
+        })
+        .collect::<Result<_>>()?;
     // Flushed while the caller builds the rest and writes the archive.
     if built.iter().any(|(_, layer)| !layer.from_cache) {
         sync_layers_later(store)?;
     }
     built.sort_by_key(|(index, _)| *index);
     Ok(built.into_iter().map(|(_, layer)| layer).collect())
-}
-
-/// A mutex's contents, even after a panic elsewhere (which rayon re-raises).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn created_by(inputs: &[&LayerInput]) -> String {

@@ -446,12 +446,12 @@ fn load_or_write(
         let primary = cairn_image::ArchiveScope::Primary;
         let result =
             cairn_image::build_all_into_archive(store, plans, reporter, format, primary, w);
-        let abandoned = result.is_err();
+        let written = match &result {
+            Ok(_) => Ok(()),
+            Err(_) => Err(cairn_oci::OciError::ArchiveAbandoned),
+        };
         built = Some(result);
-        match abandoned {
-            true => Err(cairn_oci::OciError::ArchiveAbandoned),
-            false => Ok(()),
-        }
+        written
     });
     let (image, loaded) = match (built, loaded) {
         (Some(Ok(image)), loaded) => (image, loaded.diagnose()?),
