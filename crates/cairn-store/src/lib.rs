@@ -7,6 +7,7 @@
 //! OCI: callers choose keys and contents.
 
 mod atomic;
+mod entry_lock;
 mod evict;
 mod gc;
 mod hash;
@@ -17,6 +18,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{AtomicFile, write_atomic};
+pub use entry_lock::EntryLock;
+use entry_lock::Mode;
 pub use evict::evict_unused;
 pub use gc::{
     CorruptEntry, DamagedEntry, GcOptions, GcReport, VerifyReport, collect_garbage, verify_bucket,
@@ -203,44 +206,39 @@ impl Store {
     /// Takes an exclusive lock on one entry of a bucket, so two processes never
     /// build the same entry at once. Readers need no lock: entries appear by rename.
     pub fn lock_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
-        let file = self.entry_lock_file(bucket, key, "lock")?;
-        file.lock().map_err(|source| StoreError::Lock {
-            path: self.entry_lock_path(bucket, key, "lock"),
-            source,
-        })?;
-        Ok(EntryLock { _file: file })
+        let locked = entry_lock::lock(&self.bucket_dir(bucket), key, "lock", Mode::Exclusive, true);
+        let held = locked.map_err(|source| self.lock_error(bucket, source))?;
+        Ok(held.expect("a waiting lock is always taken"))
     }
 
     /// Marks one entry as in use for as long as the guard lives: a shared
-    /// lock on `.locks/<key>.use`, which [`crate::collect_garbage`] must take
-    /// exclusively before it evicts the entry. Any number of builds and
-    /// activations share an entry; gc skips it until the last one is done.
-    /// Take it *before* checking that the entry exists, so that what was
-    /// checked cannot be evicted before it is used.
+    /// lock on the entry's "use" byte ([`entry_lock`]), which
+    /// [`crate::collect_garbage`] must take exclusively before it evicts the
+    /// entry. Any number of builds and activations share an entry; gc skips
+    /// it until the last one is done. Take it *before* checking that the
+    /// entry exists, so that what was checked cannot be evicted before it is
+    /// used.
     pub fn use_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
-        let file = self.entry_lock_file(bucket, key, "use")?;
-        file.lock_shared().map_err(|source| StoreError::Lock {
-            path: self.entry_lock_path(bucket, key, "use"),
-            source,
-        })?;
-        Ok(EntryLock { _file: file })
+        let locked = entry_lock::lock(&self.bucket_dir(bucket), key, "use", Mode::Shared, true);
+        let held = locked.map_err(|source| self.lock_error(bucket, source))?;
+        Ok(held.expect("a waiting lock is always taken"))
     }
 
-    /// [`Store::use_entry`] for every entry of `keys` (each once), held
-    /// together: what a build takes for its `.deb`s before it checks which
-    /// are cached, and keeps until its last read of them. One open file per
-    /// entry, as for layer blobs.
+    /// [`Store::use_entry`] for every entry of `keys`, held together by one
+    /// guard (one open file, however many keys): what a build takes for its
+    /// `.deb`s before it checks which are cached, and keeps until its last
+    /// read of them.
     pub fn use_entries<'k>(
         &self,
         bucket: Bucket,
         keys: impl IntoIterator<Item = &'k str>,
-    ) -> Result<Vec<EntryLock>> {
-        let keys: std::collections::BTreeSet<&str> = keys.into_iter().collect();
-        // A build holds these and a lock per layer blob until it is written.
-        ensure_open_files(2 * keys.len() + 256);
-        keys.into_iter()
-            .map(|key| self.use_entry(bucket, key))
-            .collect()
+    ) -> Result<EntryLock> {
+        let keys: Vec<&str> = keys.into_iter().collect();
+        // The build then holds a lock per layer blob (one open file each, at
+        // most one per package) until the image is written.
+        ensure_open_files(keys.len() + 256);
+        entry_lock::lock_uses(&self.bucket_dir(bucket), keys)
+            .map_err(|source| self.lock_error(bucket, source))
     }
 
     /// [`Store::use_entry`] for the layer blob `digest` (`sha256:<hex>` or
@@ -253,38 +251,21 @@ impl Store {
     /// while anyone uses the entry. Held while removing an entry, so no one
     /// starts using it half-removed.
     pub fn try_evict_lock(&self, bucket: Bucket, key: &str) -> Result<Option<EntryLock>> {
-        let file = self.entry_lock_file(bucket, key, "use")?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(EntryLock { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock {
-                path: self.entry_lock_path(bucket, key, "use"),
-                source,
-            }),
-        }
+        entry_lock::lock(&self.bucket_dir(bucket), key, "use", Mode::Exclusive, false)
+            .map_err(|source| self.lock_error(bucket, source))
     }
 
-    fn entry_lock_path(&self, bucket: Bucket, key: &str, kind: &str) -> PathBuf {
-        self.root
-            .join(bucket.dir_name())
-            .join(".locks")
-            .join(format!("{key}.{kind}"))
+    /// The directory of `bucket`, not created: the lock file's opening
+    /// creates what is missing, and only then.
+    fn bucket_dir(&self, bucket: Bucket) -> PathBuf {
+        self.root.join(bucket.dir_name())
     }
 
-    /// Opens (creating) a lock file. Lock files are never deleted: a process
-    /// may hold a lock on the file it opened, and a new file under the same
-    /// name would let a second process "hold" the same lock.
-    fn entry_lock_file(&self, bucket: Bucket, key: &str, kind: &str) -> Result<File> {
-        let path = self.entry_lock_path(bucket, key, kind);
-        if let Some(dir) = path.parent() {
-            fs_err::create_dir_all(dir)?;
+    fn lock_error(&self, bucket: Bucket, source: std::io::Error) -> StoreError {
+        StoreError::Lock {
+            path: entry_lock::lock_file_path(&self.bucket_dir(bucket)),
+            source,
         }
-        File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| StoreError::Lock { path, source })
     }
 }
 
@@ -306,23 +287,6 @@ pub fn mark_used(path: &Path) {
         .and_then(|file| file.set_times(std::fs::FileTimes::new().set_accessed(now)));
     if let Err(e) = marked {
         tracing::debug!(path = %path.display(), "cannot mark used: {e}");
-    }
-}
-
-/// Held while an entry is being produced, or used ([`Store::use_entry`]);
-/// released on drop, or when the process dies.
-#[derive(Debug)]
-pub struct EntryLock {
-    _file: File,
-}
-
-/// The lock's open file: a process that inherits a duplicate of it (e.g. a
-/// container's init, through runc's `--preserve-fds`) holds the lock for as
-/// long as it keeps the descriptor open, since flock(2) locks belong to the
-/// open file description.
-impl std::os::fd::AsFd for EntryLock {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self._file.as_fd()
     }
 }
 
@@ -348,9 +312,10 @@ fn default_root() -> Result<PathBuf> {
 /// Raises the soft limit on open files towards the hard one when `wanted`
 /// files may be open at once.
 ///
-/// A build holds a shared use-lock (an open file) on every `.deb` and layer
-/// blob it uses until the image is written, so gc cannot evict them: an
-/// image of several hundred packages passes the usual soft limit of 1024,
+/// A build holds a shared use-lock on every layer blob it uses (an open file
+/// each; its `.deb`s share one) until the image is written, so gc cannot
+/// evict them: an image of several hundred layers nears the usual soft
+/// limit of 1024,
 /// while the hard limit is far higher (Go's runtime raises it the same way).
 /// Only processes that hold that many locks raise it, so activated shells
 /// and services of ordinary environments keep the user's limit. Failure is
@@ -389,11 +354,25 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let guard = store.lock_entry(Bucket::Layers, "k").unwrap();
-        let path = store.root().join("layers-v1/.locks/k.lock");
-        let other = File::open(&path).unwrap();
-        assert!(other.try_lock().is_err());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _second = store.lock_entry(Bucket::Layers, "k").unwrap();
+                tx.send(()).unwrap();
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(rx.try_recv().is_err(), "the second builder waits");
+        drop(store.lock_entry(Bucket::Layers, "other").unwrap());
         drop(guard);
-        assert!(other.try_lock().is_ok());
+        rx.recv().unwrap();
+        waiter.join().unwrap();
+        // One lock file per bucket, whatever the number of entries.
+        let locks: Vec<_> = std::fs::read_dir(store.root().join("layers-v1/.locks"))
+            .unwrap()
+            .collect();
+        assert_eq!(locks.len(), 1);
     }
 
     #[test]
@@ -401,7 +380,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let first = store.use_entry(Bucket::Unpacked, "k").unwrap();
-        let second = store.use_entry(Bucket::Unpacked, "k").unwrap();
+        let second = store.use_entries(Bucket::Unpacked, ["j", "k"]).unwrap();
         assert!(
             store
                 .try_evict_lock(Bucket::Unpacked, "k")
@@ -418,7 +397,14 @@ mod tests {
         drop(second);
         let evicting = store.try_evict_lock(Bucket::Unpacked, "k").unwrap();
         assert!(evicting.is_some());
-        // Production locks are another file: building another entry or this
+        // While it is being evicted, no one starts using it.
+        assert!(
+            store
+                .try_evict_lock(Bucket::Unpacked, "k")
+                .unwrap()
+                .is_none()
+        );
+        // Production locks are another byte: building another entry or this
         // one is not blocked by its users.
         drop(store.lock_entry(Bucket::Unpacked, "k").unwrap());
     }
@@ -453,10 +439,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let keys: Vec<String> = (0..300).map(|i| format!("{i:064x}")).collect();
-        let held = store
+        let _held = store
             .use_entries(Bucket::Debs, keys.iter().map(String::as_str))
             .unwrap();
-        assert_eq!(held.len(), 300);
-        assert!(getrlimit(Resource::RLIMIT_NOFILE).unwrap().0 >= 856);
+        assert!(getrlimit(Resource::RLIMIT_NOFILE).unwrap().0 >= 556);
     }
 }

@@ -53,7 +53,7 @@ pub fn run(args: ContainerizeArgs) -> Result<ExitCode> {
     // Held until the image is written: `cache gc` skips these `.deb`s.
     let mut debs_in_use = Vec::new();
     for plan in &plans {
-        debs_in_use.extend(ensure_debs(&store, &plan.packages)?);
+        debs_in_use.push(ensure_debs(&store, &plan.packages)?);
     }
     let reporter = BuildLog { plans: &plans };
     // Archives are written as the layers are built; a push or an OCI
@@ -305,13 +305,13 @@ fn entrypoints() -> Result<Entrypoints> {
 
 /// Downloads the `.deb`s of `packages` that are not in the store yet, and
 /// marks all of them in use ([`Store::use_entries`]) for as long as the
-/// caller keeps the returned guards: a `cairn cache gc` running meanwhile
+/// caller keeps the returned guard: a `cairn cache gc` running meanwhile
 /// must not evict a `.deb` between this check and the layer or
 /// configuration that reads it.
 pub(super) fn ensure_debs(
     store: &Store,
     packages: &[LockedPackage],
-) -> Result<Vec<cairn_store::EntryLock>> {
+) -> Result<cairn_store::EntryLock> {
     // Taken before looking, so what is found cannot vanish before it is used.
     let in_use = store
         .use_entries(
