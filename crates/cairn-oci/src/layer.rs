@@ -631,9 +631,7 @@ fn sync_layers_later(store: &Store) -> Result<()> {
 }
 
 fn blobs_dir(store: &Store) -> Result<PathBuf> {
-    let dir = store.bucket(Bucket::Layers)?.join("blobs").join("sha256");
-    fs_err::create_dir_all(&dir)?;
-    Ok(dir)
+    Ok(store.bucket_subdir(Bucket::Layers, "blobs/sha256")?)
 }
 
 fn record_path(store: &Store, key: &str) -> Result<PathBuf> {

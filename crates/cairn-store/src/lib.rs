@@ -107,6 +107,11 @@ pub struct Store {
     /// Directory syncs running on threads of their own
     /// ([`Store::sync_later`]), shared by every clone of this handle.
     syncing: std::sync::Arc<Syncing>,
+    /// Directories this handle has made (or found), so asking for them
+    /// again costs no mkdir(2) and stat(2): a warm containerize asks for its
+    /// buckets about 800 times. Buckets are never removed under a running
+    /// cairn (gc removes entries, not buckets).
+    made: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 /// Background syncs, waited for when the last handle to the store is dropped,
@@ -145,6 +150,7 @@ impl Store {
         Ok(Store {
             root,
             syncing: std::sync::Arc::default(),
+            made: std::sync::Arc::default(),
         })
     }
 
@@ -193,8 +199,28 @@ impl Store {
     }
 
     pub fn bucket(&self, bucket: Bucket) -> Result<PathBuf> {
-        let dir = self.root.join(bucket.dir_name());
-        fs_err::create_dir_all(&dir)?;
+        self.bucket_subdir(bucket, "")
+    }
+
+    /// The directory `relative` inside `bucket` (`""` for the bucket
+    /// itself), created if missing.
+    pub fn bucket_subdir(&self, bucket: Bucket, relative: &str) -> Result<PathBuf> {
+        let mut dir = self.root.join(bucket.dir_name());
+        if !relative.is_empty() {
+            dir.push(relative);
+        }
+        let made = |made: &std::collections::HashSet<PathBuf>| made.contains(&dir);
+        let known = match self.made.lock() {
+            Ok(set) => made(&set),
+            Err(poisoned) => made(&poisoned.into_inner()),
+        };
+        if !known {
+            fs_err::create_dir_all(&dir)?;
+            match self.made.lock() {
+                Ok(mut set) => set.insert(dir.clone()),
+                Err(poisoned) => poisoned.into_inner().insert(dir.clone()),
+            };
+        }
         Ok(dir)
     }
 
