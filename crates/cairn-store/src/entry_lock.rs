@@ -38,7 +38,10 @@ use sha2::{Digest, Sha256};
 /// released on drop, or when the process dies.
 #[derive(Debug)]
 pub struct EntryLock {
-    _file: File,
+    file: File,
+    /// While evicting: the per-entry lock file of cairn before this one,
+    /// held exclusively (see [`legacy_evict_lock`]).
+    _legacy: Option<File>,
 }
 
 /// The lock's open file: a process that inherits a duplicate of it (e.g. a
@@ -47,7 +50,7 @@ pub struct EntryLock {
 /// file description.
 impl std::os::fd::AsFd for EntryLock {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self._file.as_fd()
+        self.file.as_fd()
     }
 }
 
@@ -143,7 +146,10 @@ pub(crate) fn lock(
 ) -> io::Result<Option<EntryLock>> {
     let file = open(&lock_file_path(bucket_dir))?;
     let taken = lock_byte(&file, offset(key, kind), mode, wait)?;
-    Ok(taken.then_some(EntryLock { _file: file }))
+    Ok(taken.then_some(EntryLock {
+        file,
+        _legacy: None,
+    }))
 }
 
 /// Shared "use" locks on every key of `keys`, all held by one descriptor:
@@ -156,7 +162,39 @@ pub(crate) fn lock_uses<'k>(
     for key in keys {
         lock_byte(&file, offset(key, "use"), Mode::Shared, true)?;
     }
-    Ok(EntryLock { _file: file })
+    Ok(EntryLock {
+        file,
+        _legacy: None,
+    })
+}
+
+/// An eviction lock, taken only if a cairn from before this module (which
+/// flock(2)ed `.locks/<key>.use`, a file per entry) does not use the entry
+/// either: during an upgrade, a container or shell started by the older
+/// cairn still holds that file, and must not lose its rootfs or
+/// environment to the newer one's gc. The old file is held exclusively
+/// while evicting, so an older cairn does not start using the entry
+/// meanwhile. Old lock files are left in place: deleting one another
+/// process may open would let two holders in.
+pub(crate) fn legacy_evict_lock(
+    bucket_dir: &Path,
+    key: &str,
+    held: EntryLock,
+) -> io::Result<Option<EntryLock>> {
+    let legacy = bucket_dir.join(".locks").join(format!("{key}.use"));
+    let file = match File::options().read(true).write(true).open(&legacy) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(held)),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(EntryLock {
+            _legacy: Some(file),
+            ..held
+        })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +247,34 @@ mod tests {
                     .is_some()
             );
         }
+    }
+
+    /// An entry that an older cairn uses (a flock on its own
+    /// `.locks/<key>.use`) is not evicted, and is held against it while
+    /// evicting.
+    #[test]
+    fn an_older_cairns_use_keeps_gc_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join(".locks")).unwrap();
+        let old = File::create(tmp.path().join(".locks/k.use")).unwrap();
+        old.lock_shared().unwrap();
+        let evict = || {
+            let held = lock(tmp.path(), "k", "use", Mode::Exclusive, false)
+                .unwrap()
+                .unwrap();
+            legacy_evict_lock(tmp.path(), "k", held).unwrap()
+        };
+        assert!(evict().is_none(), "the older cairn still uses it");
+        old.unlock().unwrap();
+        let evicting = evict().expect("free now");
+        assert!(old.try_lock_shared().is_err(), "held against older cairns");
+        drop(evicting);
+        let other = lock(tmp.path(), "j", "use", Mode::Exclusive, false).unwrap();
+        assert!(
+            legacy_evict_lock(tmp.path(), "j", other.unwrap())
+                .unwrap()
+                .is_some()
+        );
     }
 
     /// A child that inherits the descriptor keeps the lock after the

@@ -107,11 +107,6 @@ pub struct Store {
     /// Directory syncs running on threads of their own
     /// ([`Store::sync_later`]), shared by every clone of this handle.
     syncing: std::sync::Arc<Syncing>,
-    /// Directories this handle has made (or found), so asking for them
-    /// again costs no mkdir(2) and stat(2): a warm containerize asks for its
-    /// buckets about 800 times. Buckets are never removed under a running
-    /// cairn (gc removes entries, not buckets).
-    made: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 /// Background syncs, waited for when the last handle to the store is dropped,
@@ -150,7 +145,6 @@ impl Store {
         Ok(Store {
             root,
             syncing: std::sync::Arc::default(),
-            made: std::sync::Arc::default(),
         })
     }
 
@@ -209,18 +203,7 @@ impl Store {
         if !relative.is_empty() {
             dir.push(relative);
         }
-        let made = |made: &std::collections::HashSet<PathBuf>| made.contains(&dir);
-        let known = match self.made.lock() {
-            Ok(set) => made(&set),
-            Err(poisoned) => made(&poisoned.into_inner()),
-        };
-        if !known {
-            fs_err::create_dir_all(&dir)?;
-            match self.made.lock() {
-                Ok(mut set) => set.insert(dir.clone()),
-                Err(poisoned) => poisoned.into_inner().insert(dir.clone()),
-            };
-        }
+        fs_err::create_dir_all(&dir)?;
         Ok(dir)
     }
 
@@ -277,8 +260,12 @@ impl Store {
     /// while anyone uses the entry. Held while removing an entry, so no one
     /// starts using it half-removed.
     pub fn try_evict_lock(&self, bucket: Bucket, key: &str) -> Result<Option<EntryLock>> {
-        entry_lock::lock(&self.bucket_dir(bucket), key, "use", Mode::Exclusive, false)
-            .map_err(|source| self.lock_error(bucket, source))
+        let dir = self.bucket_dir(bucket);
+        let evicting = match entry_lock::lock(&dir, key, "use", Mode::Exclusive, false) {
+            Ok(Some(held)) => entry_lock::legacy_evict_lock(&dir, key, held),
+            other => other,
+        };
+        evicting.map_err(|source| self.lock_error(bucket, source))
     }
 
     /// The directory of `bucket`, not created: the lock file's opening

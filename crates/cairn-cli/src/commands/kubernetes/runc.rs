@@ -174,7 +174,7 @@ fn hand_over(args: &[OsString], call: &RuncCall, in_use: Vec<EntryLock>) -> Resu
     let first = 3 + preserved;
     let count = in_use.len() as i32;
     // The locks' own descriptors may sit where they must go: move them above
-    // the range first (the duplicates share the flocks), then close them.
+    // the range first (the duplicates share the locks), then close them.
     let moved: Vec<OwnedFd> = in_use
         .iter()
         .map(|lock| {
