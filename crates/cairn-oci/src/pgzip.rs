@@ -45,8 +45,6 @@ pub(crate) struct GzipWriter<W: Write> {
     window: Vec<u8>,
     /// Emptied chunk buffers, reused so a long stream allocates once.
     spare: Vec<Vec<u8>>,
-    /// Emptied output buffers, reused likewise.
-    spare_out: Vec<Vec<u8>>,
     crc: flate2::Crc,
     total: u64,
 }
@@ -63,7 +61,6 @@ impl<W: Write> GzipWriter<W> {
             current: Vec::with_capacity(CHUNK),
             window: Vec::new(),
             spare: Vec::new(),
-            spare_out: Vec::new(),
             crc: flate2::Crc::new(),
             total: 0,
         })
@@ -86,26 +83,19 @@ impl<W: Write> GzipWriter<W> {
     fn deflate_full(&mut self, ends: bool) -> io::Result<()> {
         let (full, window, level) = (&self.full, &self.window, self.level);
         let count = full.len();
-        let outs: Vec<Vec<u8>> = (0..count)
-            .map(|_| self.spare_out.pop().unwrap_or_default())
-            .collect();
-        let pieces: Vec<io::Result<Vec<u8>>> = outs
+        let pieces: Vec<io::Result<Vec<u8>>> = (0..count)
             .into_par_iter()
-            .enumerate()
             .with_max_len(1)
-            .map(|(i, out)| {
+            .map(|i| {
                 let dictionary = match i {
                     0 => window.as_slice(),
                     _ => tail(&full[i - 1]),
                 };
-                deflate_piece(dictionary, &full[i], ends && i + 1 == count, level, out)
+                deflate_piece(dictionary, &full[i], ends && i + 1 == count, level)
             })
             .collect();
         for piece in pieces {
-            let mut piece = piece?;
-            self.out.write_all(&piece)?;
-            piece.clear();
-            self.spare_out.push(piece);
+            self.out.write_all(&piece?)?;
         }
         if let Some(last) = self.full.last() {
             self.window.clear();
@@ -168,7 +158,7 @@ pub fn write_gzip(data: &[u8], level: u32, out: &mut impl Write) -> io::Result<(
             let start = i * CHUNK;
             let input = &data[start..(start + CHUNK).min(data.len())];
             let dictionary = &data[start.saturating_sub(WINDOW)..start];
-            deflate_piece(dictionary, input, i + 1 == pieces, level, Vec::new())
+            deflate_piece(dictionary, input, i + 1 == pieces, level)
         })
         .collect();
     out.write_all(&HEADER)?;
@@ -183,21 +173,17 @@ pub fn write_gzip(data: &[u8], level: u32, out: &mut impl Write) -> io::Result<(
 }
 
 /// Raw deflate of one chunk, primed with the window before it (empty for
-/// the first chunk), appended to `out` (emptied buffers are reused).
+/// the first chunk).
 ///
-/// A fresh deflate state per piece, on purpose: zlib-rs's `reset` keeps the
-/// old window's bytes, and `set_dictionary` hashes one byte past the
-/// dictionary, so a reused state's output depended on the piece its thread
-/// deflated before (found in review; `pieces_do_not_depend_on_what_ran_before`).
-fn deflate_piece(
-    dictionary: &[u8],
-    input: &[u8],
-    last: bool,
-    level: u32,
-    out: Vec<u8>,
-) -> io::Result<Vec<u8>> {
+/// A fresh deflate state and output buffer per piece, on purpose: zlib-rs's
+/// `reset` keeps the old window's bytes, and `set_dictionary` hashes one
+/// byte past the dictionary, so a reused state's output depended on the
+/// piece its thread deflated before (`pieces_do_not_depend_on_what_ran_before`);
+/// and a reused buffer would offer the deflater output space that depends
+/// on earlier pieces, which no test can show to be harmless for every input.
+fn deflate_piece(dictionary: &[u8], input: &[u8], last: bool, level: u32) -> io::Result<Vec<u8>> {
     let mut deflate = Compress::new(Compression::new(level), false);
-    deflate_into(&mut deflate, dictionary, input, last, out)
+    deflate_into(&mut deflate, dictionary, input, last)
 }
 
 fn deflate_into(
@@ -205,7 +191,6 @@ fn deflate_into(
     dictionary: &[u8],
     mut input: &[u8],
     last: bool,
-    mut out: Vec<u8>,
 ) -> io::Result<Vec<u8>> {
     if !dictionary.is_empty() {
         deflate
@@ -217,7 +202,7 @@ fn deflate_into(
     } else {
         FlushCompress::Sync
     };
-    out.reserve(input.len() / 2 + 4096);
+    let mut out = Vec::with_capacity(input.len() / 2 + 4096);
     loop {
         if out.capacity() - out.len() < 4096 {
             out.reserve(out.capacity().max(64 * 1024));
@@ -336,14 +321,7 @@ mod tests {
         let piece = |i: usize| {
             let start = i * CHUNK;
             let dictionary = &text[start.saturating_sub(WINDOW)..start];
-            deflate_piece(
-                dictionary,
-                &text[start..start + CHUNK],
-                i == 2,
-                6,
-                Vec::new(),
-            )
-            .unwrap()
+            deflate_piece(dictionary, &text[start..start + CHUNK], i == 2, 6).unwrap()
         };
         // Pieces of many sizes one after another on this thread, each
         // against a state made for it alone. A state carried over (zlib-rs's
@@ -387,9 +365,9 @@ mod tests {
             let (before, input) = data.split_at(WINDOW);
             let dictionary = &before[WINDOW - dictionary_len..];
             let last = next() % 2 == 0;
-            let got = deflate_piece(dictionary, input, last, 6, Vec::new()).unwrap();
+            let got = deflate_piece(dictionary, input, last, 6).unwrap();
             let mut fresh = Compress::new(Compression::new(6), false);
-            let expected = deflate_into(&mut fresh, dictionary, input, last, Vec::new()).unwrap();
+            let expected = deflate_into(&mut fresh, dictionary, input, last).unwrap();
             assert!(
                 got == expected,
                 "case {case} depends on the pieces before it"
