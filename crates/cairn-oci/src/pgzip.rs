@@ -254,17 +254,26 @@ mod tests {
         }
     }
 
+    /// A xorshift64 sequence from `seed`: test data that is the same on
+    /// every run.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     #[test]
     fn streaming_writer_is_byte_identical_to_the_whole_buffer_form() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let data: Vec<u8> = (0..5 * CHUNK + 4_321)
             .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let noise = next();
                 // Half noise, half text: both stored and matched blocks.
                 if (i / 100_000) % 2 == 0 {
-                    state as u8
+                    noise as u8
                 } else {
                     b"layer "[i % 6]
                 }
@@ -304,15 +313,13 @@ mod tests {
     /// after other data, give the same bytes.
     #[test]
     fn pieces_do_not_depend_on_what_ran_before() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut noise = xorshift(0x2545_f491_4f6c_dd1d);
         let text: Vec<u8> = (0..3 * CHUNK)
             .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let noise = noise();
                 // Tar-like: names and text with noise between.
                 if (i / 4096) % 3 == 0 {
-                    state as u8
+                    noise as u8
                 } else {
                     b"usr/share/doc/cairn/changelog "[i % 30]
                 }
@@ -327,13 +334,7 @@ mod tests {
         // against a state made for it alone. A state carried over (zlib-rs's
         // `reset` keeps the old window) differed at the 17th and 36th of
         // these, and in about 1 in 80 overall.
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for case in 0..80 {
             let len = match next() % 4 {
                 0 => next() as usize % 300,

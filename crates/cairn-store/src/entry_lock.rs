@@ -136,16 +136,25 @@ fn lock_byte(file: &File, offset: i64, mode: Mode, wait: bool) -> io::Result<boo
 }
 
 /// Takes the (`key`, `kind`) lock of the bucket at `bucket_dir` on a
-/// descriptor of its own; `None` if `wait` is false and it is held.
-pub(crate) fn lock(
+/// descriptor of its own, waiting while it is held.
+pub(crate) fn lock(bucket_dir: &Path, key: &str, kind: &str, mode: Mode) -> io::Result<EntryLock> {
+    let file = open(&lock_file_path(bucket_dir))?;
+    lock_byte(&file, offset(key, kind), mode, true)?;
+    Ok(EntryLock {
+        file,
+        _legacy: None,
+    })
+}
+
+/// [`lock`] without waiting: `None` while someone else holds it.
+pub(crate) fn try_lock(
     bucket_dir: &Path,
     key: &str,
     kind: &str,
     mode: Mode,
-    wait: bool,
 ) -> io::Result<Option<EntryLock>> {
     let file = open(&lock_file_path(bucket_dir))?;
-    let taken = lock_byte(&file, offset(key, kind), mode, wait)?;
+    let taken = lock_byte(&file, offset(key, kind), mode, false)?;
     Ok(taken.then_some(EntryLock {
         file,
         _legacy: None,
@@ -211,15 +220,14 @@ mod tests {
     #[test]
     fn exclusive_conflicts_across_descriptors_of_one_process() {
         let tmp = tempfile::tempdir().unwrap();
-        let held = lock(tmp.path(), "k", "lock", Mode::Exclusive, true).unwrap();
-        assert!(held.is_some());
-        let other = lock(tmp.path(), "k", "lock", Mode::Exclusive, false).unwrap();
+        let held = lock(tmp.path(), "k", "lock", Mode::Exclusive).unwrap();
+        let other = try_lock(tmp.path(), "k", "lock", Mode::Exclusive).unwrap();
         assert!(other.is_none(), "a second descriptor must not get it");
-        let elsewhere = lock(tmp.path(), "j", "lock", Mode::Exclusive, false).unwrap();
+        let elsewhere = try_lock(tmp.path(), "j", "lock", Mode::Exclusive).unwrap();
         assert!(elsewhere.is_some(), "another key is another byte");
         drop(held);
         assert!(
-            lock(tmp.path(), "k", "lock", Mode::Exclusive, false)
+            try_lock(tmp.path(), "k", "lock", Mode::Exclusive)
                 .unwrap()
                 .is_some()
         );
@@ -231,18 +239,18 @@ mod tests {
         let keys = ["a", "b", "c"];
         let held = lock_uses(tmp.path(), keys).unwrap();
         for key in keys {
-            let evict = lock(tmp.path(), key, "use", Mode::Exclusive, false).unwrap();
+            let evict = try_lock(tmp.path(), key, "use", Mode::Exclusive).unwrap();
             assert!(evict.is_none(), "{key} is in use");
         }
         assert!(
-            lock(tmp.path(), "d", "use", Mode::Exclusive, false)
+            try_lock(tmp.path(), "d", "use", Mode::Exclusive)
                 .unwrap()
                 .is_some()
         );
         drop(held);
         for key in keys {
             assert!(
-                lock(tmp.path(), key, "use", Mode::Exclusive, false)
+                try_lock(tmp.path(), key, "use", Mode::Exclusive)
                     .unwrap()
                     .is_some()
             );
@@ -259,7 +267,7 @@ mod tests {
         let old = File::create(tmp.path().join(".locks/k.use")).unwrap();
         old.lock_shared().unwrap();
         let evict = || {
-            let held = lock(tmp.path(), "k", "use", Mode::Exclusive, false)
+            let held = try_lock(tmp.path(), "k", "use", Mode::Exclusive)
                 .unwrap()
                 .unwrap();
             legacy_evict_lock(tmp.path(), "k", held).unwrap()
@@ -269,7 +277,7 @@ mod tests {
         let evicting = evict().expect("free now");
         assert!(old.try_lock_shared().is_err(), "held against older cairns");
         drop(evicting);
-        let other = lock(tmp.path(), "j", "use", Mode::Exclusive, false).unwrap();
+        let other = try_lock(tmp.path(), "j", "use", Mode::Exclusive).unwrap();
         assert!(
             legacy_evict_lock(tmp.path(), "j", other.unwrap())
                 .unwrap()
@@ -283,16 +291,14 @@ mod tests {
     fn an_inherited_descriptor_keeps_the_lock() {
         use std::os::fd::AsFd;
         let tmp = tempfile::tempdir().unwrap();
-        let held = lock(tmp.path(), "k", "use", Mode::Shared, true)
-            .unwrap()
-            .unwrap();
+        let held = lock(tmp.path(), "k", "use", Mode::Shared).unwrap();
         let duplicate = held.as_fd().try_clone_to_owned().unwrap();
         drop(held);
-        let evict = lock(tmp.path(), "k", "use", Mode::Exclusive, false).unwrap();
+        let evict = try_lock(tmp.path(), "k", "use", Mode::Exclusive).unwrap();
         assert!(evict.is_none(), "the duplicate still holds it");
         drop(duplicate);
         assert!(
-            lock(tmp.path(), "k", "use", Mode::Exclusive, false)
+            try_lock(tmp.path(), "k", "use", Mode::Exclusive)
                 .unwrap()
                 .is_some()
         );

@@ -215,9 +215,8 @@ impl Store {
     /// Takes an exclusive lock on one entry of a bucket, so two processes never
     /// build the same entry at once. Readers need no lock: entries appear by rename.
     pub fn lock_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
-        let locked = entry_lock::lock(&self.bucket_dir(bucket), key, "lock", Mode::Exclusive, true);
-        let held = locked.map_err(|source| self.lock_error(bucket, source))?;
-        Ok(held.expect("a waiting lock is always taken"))
+        entry_lock::lock(&self.bucket_dir(bucket), key, "lock", Mode::Exclusive)
+            .map_err(|source| self.lock_error(bucket, source))
     }
 
     /// Marks one entry as in use for as long as the guard lives: a shared
@@ -228,9 +227,8 @@ impl Store {
     /// entry exists, so that what was checked cannot be evicted before it is
     /// used.
     pub fn use_entry(&self, bucket: Bucket, key: &str) -> Result<EntryLock> {
-        let locked = entry_lock::lock(&self.bucket_dir(bucket), key, "use", Mode::Shared, true);
-        let held = locked.map_err(|source| self.lock_error(bucket, source))?;
-        Ok(held.expect("a waiting lock is always taken"))
+        entry_lock::lock(&self.bucket_dir(bucket), key, "use", Mode::Shared)
+            .map_err(|source| self.lock_error(bucket, source))
     }
 
     /// [`Store::use_entry`] for every entry of `keys`, held together by one
@@ -261,7 +259,7 @@ impl Store {
     /// starts using it half-removed.
     pub fn try_evict_lock(&self, bucket: Bucket, key: &str) -> Result<Option<EntryLock>> {
         let dir = self.bucket_dir(bucket);
-        let evicting = match entry_lock::lock(&dir, key, "use", Mode::Exclusive, false) {
+        let evicting = match entry_lock::try_lock(&dir, key, "use", Mode::Exclusive) {
             Ok(Some(held)) => entry_lock::legacy_evict_lock(&dir, key, held),
             other => other,
         };
