@@ -346,7 +346,7 @@ mod tests {
             let alphabet = 1 + next() % 255;
             let mut data: Vec<u8> = Vec::with_capacity(len);
             while data.len() < len {
-                if data.len() > 10 && next() % 3 == 0 {
+                if data.len() > 10 && next().is_multiple_of(3) {
                     let back = 1 + next() as usize % data.len().min(40_000);
                     let start = data.len() - back;
                     for k in 0..3 + next() as usize % 300 {
@@ -365,7 +365,7 @@ mod tests {
             };
             let (before, input) = data.split_at(WINDOW);
             let dictionary = &before[WINDOW - dictionary_len..];
-            let last = next() % 2 == 0;
+            let last = next().is_multiple_of(2);
             let got = deflate_piece(dictionary, input, last, 6).unwrap();
             let mut fresh = Compress::new(Compression::new(6), false);
             let expected = deflate_into(&mut fresh, dictionary, input, last).unwrap();
