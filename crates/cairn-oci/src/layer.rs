@@ -30,21 +30,17 @@ use crate::tree::{Data, Node, Tree};
 use crate::{OciError, Result};
 use cairn_debian::deb::facts::{FactsCollector, FactsRequest, store_facts};
 use cairn_debian::deb::{EntryKind, read_deb_verified_with_control};
-use spool::{MemoryBudget, Spool};
+use spool::Spool;
 
 /// Bumped whenever the bytes of a layer built from the same inputs would change
 /// (normalisation, ordering, headers, compressor settings), so stale cache
 /// entries are never reused.
 const LAYER_FORMAT: &str = "cairn-layer-v2";
 
-/// File contents that the layers being built keep in memory, all together,
-/// before spooling to disk: 12 segments of 8 MiB. Most packages fit in one,
-/// and a group layer of small packages (80 MiB in the flask example) takes
-/// most of the rest instead of writing it to a temp file and reading it back
-/// (50 ms of kernel CPU on a cold build). Shared rather than per build, so
-/// memory stays under the goal (200 MB for a cold containerize) on any number
-/// of cores.
-static SPOOL_MEMORY: MemoryBudget = MemoryBudget::new(8 << 20, 12);
+/// File contents a layer build keeps in memory before spooling to disk: most
+/// packages fit, and one build per pool thread stays far below the memory
+/// goal (200 MB for a cold containerize).
+const SPOOL_MEMORY: usize = 8 << 20;
 
 /// gzip's level and zstd's, fixed for reproducibility.
 const GZIP_LEVEL: u32 = 6;
@@ -255,7 +251,7 @@ fn group_layer_keyed(
         return built(store, hit, held, created_by, true);
     }
     let mut tree = Tree::default();
-    let mut spool = Spool::new(store.bucket(Bucket::Layers)?, &SPOOL_MEMORY);
+    let mut spool = Spool::new(store.bucket(Bucket::Layers)?, SPOOL_MEMORY);
     for input in &inputs {
         // The lock's sha256 is the trust anchor: a `.deb` changed in the cache
         // since download is evicted (and refetched next run), never layered.
@@ -511,7 +507,7 @@ pub fn build_custom_layer(
     }
     tree.finish("custom", mtime)?;
     // Custom entries bring their own contents: the spool stays empty.
-    let spool = Spool::new(store.bucket(Bucket::Layers)?, &SPOOL_MEMORY);
+    let spool = Spool::new(store.bucket(Bucket::Layers)?, 0);
     let (record, held) = write_blob(store, opts.compression, |out| tree.write_tar(out, &spool))?;
     write_cache(store, &key, &record)?;
     sync_layers_later(store)?;

@@ -304,7 +304,6 @@ fn append_link<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::spool::MemoryBudget;
 
     fn file(body: &[u8]) -> Node {
         Node {
@@ -342,8 +341,7 @@ mod tests {
 
     fn listing(tree: &Tree) -> Vec<(String, tar::EntryType, String, Vec<u8>)> {
         let mut bytes = Vec::new();
-        let budget = MemoryBudget::new(0, 0);
-        let spool = Spool::new(std::env::temp_dir(), &budget);
+        let spool = Spool::new(std::env::temp_dir(), 0);
         tree.write_tar(&mut bytes, &spool).unwrap();
         let mut archive = tar::Archive::new(bytes.as_slice());
         let mut out = Vec::new();
@@ -462,8 +460,7 @@ mod tests {
         let mut tree = Tree::default();
         tree.insert("f".into(), file(b"hi"));
         let mut bytes = Vec::new();
-        let budget = MemoryBudget::new(0, 0);
-        let spool = Spool::new(std::env::temp_dir(), &budget);
+        let spool = Spool::new(std::env::temp_dir(), 0);
         tree.write_tar(&mut bytes, &spool).unwrap();
         assert_eq!(bytes.len(), 512 + 512 + 1024);
         assert!(bytes[1024..].iter().all(|b| *b == 0));

@@ -4,13 +4,9 @@
 //! A package's data.tar is read once, in archive order, but the layer wants
 //! bytewise order (merged-/usr moves `bin/…` under `usr/`, and group layers
 //! interleave packages), so contents are copied here as they stream past and
-//! read back in tar order. Contents stay in memory in segments drawn from a
-//! [`MemoryBudget`] that every layer built at the same time shares (so a
-//! large group layer keeps what a small package would leave unused, and
-//! memory stays bounded however many cores build); what the budget cannot
-//! hold goes to an unnamed temp file in the layer bucket, which the kernel
-//! deletes when it is closed, even after a kill -9. Where contents wait never
-//! changes the layer's bytes.
+//! read back in tar order. The first few MiB stay in memory (most packages
+//! never touch the disk); the rest goes to an unnamed temp file in the layer
+//! bucket, which the kernel deletes when it is closed, even after a kill -9.
 //! Reading a package twice instead (metadata, then data) would decompress
 //! every xz data.tar twice, which costs far more than this sequential copy.
 //! It does not decide the order (`tree.rs`) or write tars.
@@ -18,65 +14,26 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where one entry's contents are in a [`Spool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Spooled {
-    place: Place,
+    in_memory: bool,
+    offset: u64,
     /// Length in bytes.
     pub len: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    /// In memory segment `segment`, from `offset`.
-    Memory { segment: usize, offset: usize },
-    /// In the spool file, from `offset`.
-    File { offset: u64 },
-}
-
-/// Memory that spools borrow in segments of `segment_len` bytes, at most
-/// `segments` lent at once; a spool gives its segments back when dropped.
-pub(crate) struct MemoryBudget {
-    segment_len: usize,
-    left: AtomicUsize,
-}
-
-impl MemoryBudget {
-    /// A budget of `segments` segments of `segment_len` bytes each.
-    pub const fn new(segment_len: usize, segments: usize) -> MemoryBudget {
-        MemoryBudget {
-            segment_len,
-            left: AtomicUsize::new(segments),
-        }
-    }
-
-    /// Takes one segment, if any is left.
-    fn take(&self) -> bool {
-        self.left
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok()
-    }
-
-    fn give_back(&self, segments: usize) {
-        self.left.fetch_add(segments, Ordering::AcqRel);
-    }
-}
-
-/// File contents of one layer, in memory segments while the budget lasts and
-/// on disk beyond it.
+/// File contents of one layer, in memory up to a cap and on disk beyond it.
 ///
 /// Copies to the file go through `copy_buf`, zeroed once: a `Read` without
 /// `read_buf` (a tar entry) makes `io::copy` into a `BufWriter` zero the
 /// writer's whole spare capacity on every call, 1 MiB per spooled file (37
 /// ms of CPU on the flask example's cold build).
-pub(crate) struct Spool<'b> {
+pub(crate) struct Spool {
     dir: PathBuf,
-    budget: &'b MemoryBudget,
-    /// Filled in order; an entry that does not fit in the last one starts the
-    /// next, leaving the tail unused.
-    segments: Vec<Vec<u8>>,
+    memory: Vec<u8>,
+    memory_cap: usize,
     file: Option<BufWriter<std::fs::File>>,
     file_len: u64,
     copy_buf: Vec<u8>,
@@ -86,14 +43,14 @@ pub(crate) struct Spool<'b> {
 /// of a spooled entry buffers.
 const COPY_CHUNK: usize = 256 * 1024;
 
-impl<'b> Spool<'b> {
-    /// An empty spool keeping contents in segments of `budget` while it
-    /// lasts, and the rest in a temp file created in `dir` when first needed.
-    pub fn new(dir: PathBuf, budget: &'b MemoryBudget) -> Spool<'b> {
+impl Spool {
+    /// An empty spool keeping up to `memory_cap` bytes in memory and the rest
+    /// in a temp file created in `dir` when first needed.
+    pub fn new(dir: PathBuf, memory_cap: usize) -> Spool {
         Spool {
             dir,
-            budget,
-            segments: Vec::new(),
+            memory: Vec::new(),
+            memory_cap,
             file: None,
             file_len: 0,
             copy_buf: Vec::new(),
@@ -104,24 +61,26 @@ impl<'b> Spool<'b> {
     /// an `UnexpectedEof` error.
     pub fn append(&mut self, reader: &mut dyn Read, len: u64) -> io::Result<Spooled> {
         let mut exact = exact(reader, len);
-        let room = usize::try_from(len)
+        let fits = usize::try_from(len)
             .ok()
-            .and_then(|n| Some((self.segment_with_room(n)?, n)));
-        if let Some((segment, n)) = room {
-            let memory = &mut self.segments[segment];
-            let start = memory.len();
+            .filter(|n| self.memory.len() + n <= self.memory_cap);
+        if let Some(n) = fits {
+            let start = self.memory.len();
+            if self.memory.capacity() < self.memory_cap {
+                // Once, the whole cap: untouched pages cost nothing, and the
+                // buffer never doubles past the cap.
+                self.memory.reserve_exact(self.memory_cap - start);
+            }
             // One exact read into place, with no probing reads. (Zeroing
             // first costs little: each byte is zeroed once, in cache.)
-            memory.resize(start + n, 0);
-            if let Err(e) = exact.read_exact(&mut memory[start..]) {
-                memory.truncate(start);
+            self.memory.resize(start + n, 0);
+            if let Err(e) = exact.read_exact(&mut self.memory[start..]) {
+                self.memory.truncate(start);
                 return Err(e);
             }
             return Ok(Spooled {
-                place: Place::Memory {
-                    segment,
-                    offset: start,
-                },
+                in_memory: true,
+                offset: start as u64,
                 len,
             });
         }
@@ -149,27 +108,10 @@ impl<'b> Spool<'b> {
         }
         self.file_len += len;
         Ok(Spooled {
-            place: Place::File { offset },
+            in_memory: false,
+            offset,
             len,
         })
-    }
-
-    /// The segment an `n`-byte entry goes to: the last one if it has room,
-    /// else a new one while the budget lasts.
-    fn segment_with_room(&mut self, n: usize) -> Option<usize> {
-        let segment_len = self.budget.segment_len;
-        if let Some(last) = self.segments.last()
-            && last.len().checked_add(n)? <= segment_len
-        {
-            return Some(self.segments.len() - 1);
-        }
-        if n > segment_len || !self.budget.take() {
-            return None;
-        }
-        // The whole segment at once: untouched pages cost nothing, and it
-        // never reallocates.
-        self.segments.push(Vec::with_capacity(segment_len));
-        Some(self.segments.len() - 1)
     }
 
     /// Flushes what was appended, so [`Spool::reader`] sees it.
@@ -182,24 +124,25 @@ impl<'b> Spool<'b> {
 
     /// The contents of `entry` if the spool keeps them in memory.
     pub fn in_memory(&self, entry: Spooled) -> Option<&[u8]> {
-        let Place::Memory { segment, offset } = entry.place else {
+        if !entry.in_memory {
             return None;
-        };
-        let end = offset.checked_add(usize::try_from(entry.len).ok()?)?;
-        self.segments.get(segment)?.get(offset..end)
+        }
+        let start = usize::try_from(entry.offset).ok()?;
+        let end = start.checked_add(usize::try_from(entry.len).ok()?)?;
+        self.memory.get(start..end)
     }
 
     /// The contents of `entry`, after [`Spool::seal`].
     pub fn reader(&self, entry: Spooled) -> io::Result<Box<dyn Read + '_>> {
-        let start = match entry.place {
-            Place::File { offset } => offset,
-            Place::Memory { .. } => {
-                let bytes = self
-                    .in_memory(entry)
-                    .ok_or_else(|| io::Error::other("spool entry out of range"))?;
-                return Ok(Box::new(bytes));
-            }
-        };
+        let start = entry.offset;
+        if entry.in_memory {
+            let range = usize::try_from(start).ok().and_then(|s| {
+                let end = s.checked_add(usize::try_from(entry.len).ok()?)?;
+                self.memory.get(s..end)
+            });
+            let bytes = range.ok_or_else(|| io::Error::other("spool entry out of range"))?;
+            return Ok(Box::new(bytes));
+        }
         let file = self
             .file
             .as_ref()
@@ -217,12 +160,6 @@ impl<'b> Spool<'b> {
             io::BufReader::with_capacity(capacity, slice),
             entry.len,
         )))
-    }
-}
-
-impl Drop for Spool<'_> {
-    fn drop(&mut self) {
-        self.budget.give_back(self.segments.len());
     }
 }
 
@@ -289,15 +226,13 @@ mod tests {
     #[test]
     fn small_entries_stay_in_memory_and_large_ones_go_to_disk() {
         let tmp = tempfile::tempdir().unwrap();
-        let budget = MemoryBudget::new(10, 1);
-        let mut spool = Spool::new(tmp.path().to_path_buf(), &budget);
+        let mut spool = Spool::new(tmp.path().to_path_buf(), 10);
         let a = spool.append(&mut &b"hello"[..], 5).unwrap();
         let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
         let b = spool.append(&mut big.as_slice(), big.len() as u64).unwrap();
         let c = spool.append(&mut &b"abc"[..], 3).unwrap();
         let d = spool.append(&mut &b"overflow"[..], 8).unwrap();
-        let in_memory = |e: Spooled| spool.in_memory(e).is_some();
-        assert!(in_memory(a) && in_memory(c) && !in_memory(b) && !in_memory(d));
+        assert!(a.in_memory && c.in_memory && !b.in_memory && !d.in_memory);
         spool.seal().unwrap();
         assert_eq!(read_all(&spool, d), b"overflow");
         assert_eq!(read_all(&spool, b), big);
@@ -310,50 +245,12 @@ mod tests {
     #[test]
     fn a_short_entry_is_an_error_not_a_short_copy() {
         let tmp = tempfile::tempdir().unwrap();
-        let budget = MemoryBudget::new(0, 0);
-        let mut spool = Spool::new(tmp.path().to_path_buf(), &budget);
+        let mut spool = Spool::new(tmp.path().to_path_buf(), 0);
         let err = spool.append(&mut &b"abc"[..], 4).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let mut long = exact(&b"abcdef"[..], 2);
         let mut out = Vec::new();
         long.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"ab");
-    }
-
-    #[test]
-    fn spools_share_the_budget_and_give_it_back_when_dropped() {
-        let tmp = tempfile::tempdir().unwrap();
-        let budget = MemoryBudget::new(4, 3);
-        let mut first = Spool::new(tmp.path().to_path_buf(), &budget);
-        // Two segments: the second entry does not fit after the first.
-        let a = first.append(&mut &b"abc"[..], 3).unwrap();
-        let b = first.append(&mut &b"defg"[..], 4).unwrap();
-        assert!(first.in_memory(a).is_some() && first.in_memory(b).is_some());
-        let mut second = Spool::new(tmp.path().to_path_buf(), &budget);
-        let c = second.append(&mut &b"hi"[..], 2).unwrap();
-        // The budget is spent: the next segment's worth goes to the file.
-        let d = second.append(&mut &b"jklm"[..], 4).unwrap();
-        assert!(second.in_memory(c).is_some() && second.in_memory(d).is_none());
-        second.seal().unwrap();
-        assert_eq!(read_all(&second, d), b"jklm");
-        assert_eq!(read_all(&first, b), b"defg");
-        drop(first);
-        let mut third = Spool::new(tmp.path().to_path_buf(), &budget);
-        let e = third.append(&mut &b"nopq"[..], 4).unwrap();
-        assert_eq!(third.in_memory(e), Some(&b"nopq"[..]));
-        drop((second, third));
-        assert_eq!(budget.left.load(Ordering::Acquire), 3);
-    }
-
-    #[test]
-    fn a_failed_read_leaves_the_segment_as_it_was() {
-        let tmp = tempfile::tempdir().unwrap();
-        let budget = MemoryBudget::new(16, 1);
-        let mut spool = Spool::new(tmp.path().to_path_buf(), &budget);
-        let a = spool.append(&mut &b"abc"[..], 3).unwrap();
-        spool.append(&mut &b"de"[..], 4).unwrap_err();
-        let b = spool.append(&mut &b"fgh"[..], 3).unwrap();
-        assert_eq!(spool.in_memory(a), Some(&b"abc"[..]));
-        assert_eq!(spool.in_memory(b), Some(&b"fgh"[..]));
     }
 }
