@@ -460,13 +460,13 @@ fn read_members<E: From<DebError>>(
         check_first_member(deb, first, &name)?;
         first = false;
         if let Some(suffix) = name.strip_prefix("control.tar") {
-            let mut reader = decompress(deb, &name, suffix, member)?;
+            let mut reader = decompress(deb, &name, suffix, member, Integrity::Sha256)?;
             control = Some(control_from_tar(deb, &mut *reader)?);
         } else if let Some(suffix) = name.strip_prefix("data.tar") {
             let control =
                 control.ok_or_else(|| invalid(deb, "data.tar comes before control.tar"))?;
             on_control(&control);
-            let mut reader = decompress(deb, &name, suffix, member)?;
+            let mut reader = decompress(deb, &name, suffix, member, Integrity::Sha256)?;
             visit_tar(deb, &mut *reader, visit)?;
             return Ok(control);
         }
@@ -537,7 +537,7 @@ fn with_member<T, E: From<DebError>>(
         check_first_member(deb, first, &name)?;
         first = false;
         if let Some(suffix) = name.strip_prefix(prefix) {
-            let mut reader = decompress(deb, &name, suffix, member)?;
+            let mut reader = decompress(deb, &name, suffix, member, Integrity::Member)?;
             return read(&mut *reader);
         }
     }
@@ -560,16 +560,42 @@ fn member_name(identifier: &[u8]) -> String {
     name.trim_end_matches('/').trim().to_owned()
 }
 
+/// What guards the bytes of a member being decompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Integrity {
+    /// Only the member's own check (xz's CRC64, gzip's CRC32), which the
+    /// decoder verifies.
+    Member,
+    /// The whole `.deb` is being hashed and checked against the sha256 that
+    /// a signed index gave, and nothing read counts until it matched
+    /// ([`read_deb_verified`]). xz's check (CRC64 in Debian's packages) is
+    /// then skipped: it can only catch what the sha256 catches, and
+    /// computing it was 3 % of a cold containerize's CPU.
+    Sha256,
+}
+
 fn decompress<'a>(
     deb: &Path,
     name: &str,
     suffix: &str,
     member: impl Read + 'a,
+    integrity: Integrity,
 ) -> Result<Box<dyn Read + 'a>> {
     Ok(match suffix {
         "" => Box::new(member),
         ".gz" => Box::new(flate2::read::GzDecoder::new(member)),
-        ".xz" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(member)),
+        ".xz" => {
+            // As `XzDecoder::new_multi_decoder`: any number of concatenated
+            // streams, no memory limit (the bounds that matter are on what
+            // the tar makes cairn hold, see `Limits`).
+            let mut flags = liblzma::stream::CONCATENATED;
+            if integrity == Integrity::Sha256 {
+                flags |= liblzma::stream::IGNORE_CHECK;
+            }
+            let stream = liblzma::stream::Stream::new_auto_decoder(u64::MAX, flags)
+                .map_err(|e| read_error(deb, e.into()))?;
+            Box::new(liblzma::read::XzDecoder::new_stream(member, stream))
+        }
         ".zst" => {
             Box::new(zstd::stream::read::Decoder::new(member).map_err(|e| read_error(deb, e))?)
         }
@@ -882,6 +908,81 @@ mod tests {
             "{err}"
         );
         assert!(!deb.exists(), "a mismatching .deb is evicted");
+    }
+
+    /// A tar of `(path, contents)` regular files.
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, body) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, path, *body).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    /// `bytes` as one xz stream whose one block's check (CRC64) is wrong.
+    fn xz_with_bad_check(bytes: &[u8]) -> Vec<u8> {
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        std::io::Write::write_all(&mut xz, bytes).unwrap();
+        let mut xz = xz.finish().unwrap();
+        // The stream footer (12 bytes) gives the index's size; the check's 8
+        // bytes are just before the index.
+        let footer = xz.len() - 12;
+        let backward = u32::from_le_bytes(xz[footer + 4..footer + 8].try_into().unwrap());
+        let index = (backward as usize + 1) * 4;
+        xz[footer - index - 8] ^= 0xff;
+        xz
+    }
+
+    /// xz's own check is skipped where the whole `.deb` is checked against
+    /// a sha256 (it can only catch what the sha256 does), and kept where
+    /// nothing else guards the bytes.
+    #[test]
+    fn xz_checks_are_left_to_the_sha256_only_where_one_is_checked() {
+        let data = tar_of(&[("./usr/share/crc/file", b"contents".as_slice())]);
+        let xz = xz_with_bad_check(&data);
+        let deb = Path::new("crc.deb");
+        let read_all = |integrity| {
+            let mut out = Vec::new();
+            decompress(deb, "data.tar.xz", ".xz", xz.as_slice(), integrity)
+                .unwrap()
+                .read_to_end(&mut out)
+                .map(|_| out)
+        };
+        assert!(read_all(Integrity::Member).is_err(), "the CRC64 is checked");
+        assert_eq!(read_all(Integrity::Sha256).unwrap(), data);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let deb = tmp.path().join("crc.deb");
+        let control = tar_of(&[("./control", b"Package: crc\nVersion: 1\n".as_slice())]);
+        let mut ar = ar::Builder::new(fs_err::File::create(&deb).unwrap());
+        for (name, body) in [
+            ("debian-binary", b"2.0\n".to_vec()),
+            ("control.tar", control),
+            ("data.tar.xz", xz),
+        ] {
+            let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
+            ar.append(&header, body.as_slice()).unwrap();
+        }
+        drop(ar);
+        let sha = cairn_store::sha256_file(&deb).unwrap();
+        let mut seen = Vec::new();
+        read_deb_verified(&deb, &sha, |entry, reader| {
+            let mut body = Vec::new();
+            reader
+                .read_to_end(&mut body)
+                .map_err(|e| read_error(&deb, e))?;
+            seen.push((entry.path.clone(), body));
+            Ok::<(), TestError>(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [("usr/share/crc/file".to_owned(), b"contents".to_vec())]
+        );
     }
 
     /// A substituted package whose content also breaks the visitor is
