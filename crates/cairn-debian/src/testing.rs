@@ -208,12 +208,15 @@ pub fn keyring_file(dir: &Path, key: &TestKey) -> PathBuf {
 /// Writes a `.deb` at `path` from raw `control.tar` and `data.tar` bytes, by
 /// hand: dpkg-deb refuses to build the hostile archives tests need.
 pub fn write_raw_deb(path: &Path, control: Vec<u8>, data: Vec<u8>) {
+    write_deb_members(path, [("control.tar", control), ("data.tar", data)]);
+}
+
+/// Writes a `.deb` at `path`: `debian-binary`, then `members` (name, bytes)
+/// as they are, e.g. an already compressed `data.tar.xz`.
+pub fn write_deb_members<const N: usize>(path: &Path, members: [(&str, Vec<u8>); N]) {
     let mut ar = ar::Builder::new(fs_err::File::create(path).unwrap());
-    for (name, body) in [
-        ("debian-binary", b"2.0\n".to_vec()),
-        ("control.tar", control),
-        ("data.tar", data),
-    ] {
+    let members = std::iter::once(("debian-binary", b"2.0\n".to_vec())).chain(members);
+    for (name, body) in members {
         let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
         ar.append(&header, body.as_slice()).unwrap();
     }

@@ -958,16 +958,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let deb = tmp.path().join("crc.deb");
         let control = tar_of(&[("./control", b"Package: crc\nVersion: 1\n".as_slice())]);
-        let mut ar = ar::Builder::new(fs_err::File::create(&deb).unwrap());
-        for (name, body) in [
-            ("debian-binary", b"2.0\n".to_vec()),
-            ("control.tar", control),
-            ("data.tar.xz", xz),
-        ] {
-            let header = ar::Header::new(name.as_bytes().to_vec(), body.len() as u64);
-            ar.append(&header, body.as_slice()).unwrap();
-        }
-        drop(ar);
+        crate::testing::write_deb_members(&deb, [("control.tar", control), ("data.tar.xz", xz)]);
         let sha = cairn_store::sha256_file(&deb).unwrap();
         let mut seen = Vec::new();
         read_deb_verified(&deb, &sha, |entry, reader| {
