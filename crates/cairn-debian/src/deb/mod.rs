@@ -429,7 +429,13 @@ pub fn read_deb_verified_with_control<E: From<DebError> + From<StoreError>>(
 ) -> Result<ControlFiles, E> {
     let file = fs_err::File::open(deb).map_err(DebError::from)?;
     let mut hashed = cairn_store::VerifyingReader::new(file, deb, sha256);
-    let read = read_members(deb, &mut hashed, &mut on_control, &mut visit);
+    let read = read_members(
+        deb,
+        &mut hashed,
+        Integrity::Sha256,
+        &mut on_control,
+        &mut visit,
+    );
     // Whatever the members left unread (tar padding, trailing members) is
     // part of the file the lock names.
     let checked = std::io::copy(&mut hashed, &mut std::io::sink());
@@ -444,10 +450,11 @@ pub fn read_deb_verified_with_control<E: From<DebError> + From<StoreError>>(
 }
 
 /// The control files, then the data entries to `visit`, from one pass over
-/// the ar members of `source`.
+/// the ar members of `source`, whose bytes `integrity` says what guards.
 fn read_members<E: From<DebError>>(
     deb: &Path,
     source: impl Read,
+    integrity: Integrity,
     on_control: &mut impl FnMut(&ControlFiles),
     visit: &mut impl FnMut(&DebEntry, &mut dyn Read) -> Result<(), E>,
 ) -> Result<ControlFiles, E> {
@@ -460,13 +467,13 @@ fn read_members<E: From<DebError>>(
         check_first_member(deb, first, &name)?;
         first = false;
         if let Some(suffix) = name.strip_prefix("control.tar") {
-            let mut reader = decompress(deb, &name, suffix, member, Integrity::Sha256)?;
+            let mut reader = decompress(deb, &name, suffix, member, integrity)?;
             control = Some(control_from_tar(deb, &mut *reader)?);
         } else if let Some(suffix) = name.strip_prefix("data.tar") {
             let control =
                 control.ok_or_else(|| invalid(deb, "data.tar comes before control.tar"))?;
             on_control(&control);
-            let mut reader = decompress(deb, &name, suffix, member, Integrity::Sha256)?;
+            let mut reader = decompress(deb, &name, suffix, member, integrity)?;
             visit_tar(deb, &mut *reader, visit)?;
             return Ok(control);
         }
