@@ -211,6 +211,20 @@ pub fn write_raw_deb(path: &Path, control: Vec<u8>, data: Vec<u8>) {
     write_deb_members(path, [("control.tar", control), ("data.tar", data)]);
 }
 
+/// A tar of `(path, contents)` regular files, mode 0644: a control.tar or a
+/// plain data.tar for hand-built `.deb`s.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, *body).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
 /// Writes a `.deb` at `path`: `debian-binary`, then `members` (name, bytes)
 /// as they are, e.g. an already compressed `data.tar.xz`.
 pub fn write_deb_members<const N: usize>(path: &Path, members: [(&str, Vec<u8>); N]) {

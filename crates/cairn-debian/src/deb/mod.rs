@@ -917,19 +917,6 @@ mod tests {
         assert!(!deb.exists(), "a mismatching .deb is evicted");
     }
 
-    /// A tar of `(path, contents)` regular files.
-    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut tar = tar::Builder::new(Vec::new());
-        for (path, body) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(body.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, path, *body).unwrap();
-        }
-        tar.into_inner().unwrap()
-    }
-
     /// `bytes` as one xz stream whose one block's check (CRC64) is wrong.
     fn xz_with_bad_check(bytes: &[u8]) -> Vec<u8> {
         let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
@@ -949,7 +936,7 @@ mod tests {
     /// nothing else guards the bytes.
     #[test]
     fn xz_checks_are_left_to_the_sha256_only_where_one_is_checked() {
-        let data = tar_of(&[("./usr/share/crc/file", b"contents".as_slice())]);
+        let data = crate::testing::tar_of(&[("./usr/share/crc/file", b"contents".as_slice())]);
         let xz = xz_with_bad_check(&data);
         let deb = Path::new("crc.deb");
         let read_all = |integrity| {
@@ -964,7 +951,8 @@ mod tests {
 
         let tmp = tempfile::tempdir().unwrap();
         let deb = tmp.path().join("crc.deb");
-        let control = tar_of(&[("./control", b"Package: crc\nVersion: 1\n".as_slice())]);
+        let control =
+            crate::testing::tar_of(&[("./control", b"Package: crc\nVersion: 1\n".as_slice())]);
         crate::testing::write_deb_members(&deb, [("control.tar", control), ("data.tar.xz", xz)]);
         let sha = cairn_store::sha256_file(&deb).unwrap();
         let mut seen = Vec::new();

@@ -211,15 +211,7 @@ mod tests {
             data.append(&header, *body).unwrap();
         }
         let data = data.into_inner().unwrap();
-        let mut control = tar::Builder::new(Vec::new());
-        let text = b"Package: evil\nVersion: 1\n";
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        control
-            .append_data(&mut header, "./control", &text[..])
-            .unwrap();
-        let control = control.into_inner().unwrap();
+        let control = crate::testing::tar_of(&[("./control", b"Package: evil\nVersion: 1\n")]);
         let deb = dir.join("evil.deb");
         crate::testing::write_raw_deb(&deb, control, data);
         deb
